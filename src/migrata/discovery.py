@@ -1,0 +1,161 @@
+"""Find migrations in a folder or a Python package, and create new migration files.
+
+Discovery reads files only; it never opens a database.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from .errors import ConfigError, DiscoveryError
+from .layouts import READERS
+from .layouts import native
+from .layouts.base import Entry, ReadResult
+from .models import Migration
+
+__all__ = ["discover_migrations", "create_migration", "CreatedMigration"]
+
+
+def discover_migrations(
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    package: str | None = None,
+    layout: str | None = None,
+) -> ReadResult:
+    """Read every migration of a folder (or of a package's resources), sorted by version.
+
+    Raises ConfigError when the folder or package does not exist or the layout is unknown, and
+    a DiscoveryError subclass naming the file for any file that cannot be read as a migration.
+    """
+    entries = _entries(directory, package)
+    if layout is not None:
+        reader = READERS.get(layout)
+        if reader is None:
+            raise ConfigError(f"unknown layout {layout!r}; known: {', '.join(sorted(READERS))}")
+        result: ReadResult = reader.read(entries)
+        return result
+    for reader in READERS.values():
+        if reader.detect(entries):
+            detected: ReadResult = reader.read(entries)
+            return detected
+    return native.read(entries)
+
+
+def _entries(directory: str | os.PathLike[str] | None, package: str | None) -> list[Entry]:
+    if package is not None:
+        try:
+            root = importlib.resources.files(package)
+        except ModuleNotFoundError as exc:
+            raise ConfigError(
+                f"migrations package {package!r} cannot be imported: check the name and that "
+                "the package is installed (it needs an __init__.py)"
+            ) from exc
+        base = Entry(root, package.replace(".", "/"))
+    else:
+        path = Path(directory if directory is not None else "migrations")
+        if not path.is_dir():
+            raise ConfigError(
+                f"migrations folder {str(path)!r} does not exist: pass --dir, or create it "
+                "with `migrata new NAME`"
+            )
+        base = Entry(path, str(path))
+    return [e for e in base.children() if not e.name.endswith((".py", ".pyc"))]
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedMigration:
+    version: str
+    paths: tuple[str, ...]
+
+
+_TEMPLATE_UP = "-- {name}: up\n"
+_TEMPLATE_DOWN = "-- {name}: down (undo what up does)\n"
+
+
+def create_migration(
+    directory: str | os.PathLike[str],
+    name: str,
+    *,
+    sequential: bool | None = None,
+    down: bool = False,
+    now: datetime | None = None,
+) -> CreatedMigration:
+    """Write the file(s) of a new migration, following the folder's existing style.
+
+    ``sequential=None`` continues what the folder does (timestamps for an empty folder).
+    Never overwrites: an existing version or file raises DiscoveryError.
+    """
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", name.strip()).strip("_").lower()
+    if not slug:
+        raise ConfigError(f"migration name {name!r} has no letters or digits")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    existing: Sequence[Migration] = discover_migrations(folder, layout=native.NAME).migrations
+    style = _style(folder, existing)
+    use_sequential = style.sequential if sequential is None else sequential
+    taken = {m.version.key for m in existing}
+    if use_sequential:
+        numbers = [m.version.key[0] for m in existing if m.version.key[0] < 10**8]
+        width = max([len(m.version.text) for m in existing if m.version.key[0] < 10**8] + [4])
+        version = str((max(numbers) if numbers else 0) + 1).zfill(width)
+    else:
+        moment = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+        fmt = "%Y-%m-%d-%H%M%S" if style.dashed else "%Y%m%d%H%M%S"
+        while True:
+            version = moment.strftime(fmt)
+            if (int(version.replace("-", "")),) not in taken:
+                break
+            moment += timedelta(seconds=1)
+    with_down = down or style.always_down
+    stem = f"{version}_{slug}"
+    if style.shape == "folder":
+        target = folder / stem
+        files = [(target / "up.sql", _TEMPLATE_UP)]
+        if with_down:
+            files.append((target / "down.sql", _TEMPLATE_DOWN))
+    elif with_down:
+        files = [
+            (folder / f"{stem}.up.sql", _TEMPLATE_UP),
+            (folder / f"{stem}.down.sql", _TEMPLATE_DOWN),
+        ]
+    else:
+        files = [(folder / f"{stem}.sql", _TEMPLATE_UP)]
+    for path, _ in files:
+        if path.exists():
+            raise DiscoveryError("already exists; migrata never overwrites", path=str(path))
+    for path, template in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x", encoding="utf-8", newline="\n") as handle:
+            handle.write(template.format(name=stem))
+    return CreatedMigration(version=version, paths=tuple(str(p) for p, _ in files))
+
+
+@dataclass(frozen=True, slots=True)
+class _Style:
+    sequential: bool
+    dashed: bool
+    shape: str  # file | pair | folder
+    always_down: bool
+
+
+def _style(folder: Path, existing: Sequence[Migration]) -> _Style:
+    if not existing:
+        return _Style(sequential=False, dashed=False, shape="file", always_down=False)
+    latest = existing[-1]
+    sequential = latest.version.key[0] < 10**8
+    dashed = "-" in latest.version.text
+    up_path = Path(latest.up.path)
+    if up_path.name == "up.sql":
+        shape = "folder"
+    elif up_path.name.endswith(".up.sql"):
+        shape = "pair"
+    else:
+        shape = "file"
+    always_down = shape == "pair" or (shape == "folder" and latest.down is not None)
+    return _Style(sequential=sequential, dashed=dashed, shape=shape, always_down=always_down)

@@ -1,0 +1,226 @@
+"""The exception tree of migrata.
+
+Every error raised on purpose derives from :class:`MigrataError`, carries structured fields and
+a message that says what to do next. The CLI catches only ``MigrataError``; anything else is a
+bug and keeps its traceback.
+
+::
+
+    MigrataError
+    ├── ConfigError                 bad flag, URL, config file, unknown engine
+    │   └── MissingDriver           the engine's optional driver is not installed
+    ├── DiscoveryError              the migrations folder cannot be read as migrations
+    │   ├── InvalidMigrationName    a .sql file whose name does not parse
+    │   ├── DuplicateVersion        two files claim one version
+    │   ├── InvalidEncoding         a file that is not UTF-8
+    │   ├── UnknownDirective        a ``-- migrata:`` directive we do not know
+    │   └── SQLSyntaxError          the statement splitter could not parse a file
+    ├── PlanError                   the plan cannot be made as asked
+    │   ├── ValidationFailed        history and folder disagree (drift, missing, failed, order)
+    │   ├── UnknownVersion          --to / resolve / mark names a version that does not exist
+    │   └── MissingDownMigration    down asked for a step that has no down SQL
+    ├── LockError
+    │   └── LockTimeout             another run holds the migration lock
+    ├── ConnectionFailed            the database could not be reached
+    └── ExecutionError
+        └── MigrationFailed         a statement failed; carries file:line:col and the DB message
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import Problem
+
+
+class MigrataError(Exception):
+    """Root of every error migrata raises on purpose."""
+
+    #: The process exit code the CLI uses for this error (see ``migrata.exitcodes``).
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(MigrataError):
+    """A flag, URL or config file is wrong."""
+
+    exit_code = 2
+
+
+class MissingDriver(ConfigError):
+    """The engine's optional driver package is not installed."""
+
+    def __init__(self, engine: str, package: str, extra: str) -> None:
+        super().__init__(
+            f"the {engine} driver is not installed: run `pip install 'migrata[{extra}]'` "
+            f"(it provides {package})"
+        )
+        self.engine = engine
+        self.package = package
+
+
+class DiscoveryError(MigrataError):
+    """The migrations folder or package cannot be read as migrations."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(where + message)
+        self.path = path
+        self.line = line
+        self.reason = message
+
+
+class InvalidMigrationName(DiscoveryError):
+    """A ``.sql`` file whose name is not ``<version>_<name>.sql`` (or a known variant)."""
+
+
+class DuplicateVersion(DiscoveryError):
+    """Two migration files claim the same version."""
+
+
+class InvalidEncoding(DiscoveryError):
+    """A migration file is not valid UTF-8."""
+
+
+class UnknownDirective(DiscoveryError):
+    """A ``-- migrata:`` directive that this version does not know."""
+
+
+class SQLSyntaxError(DiscoveryError):
+    """The statement splitter could not parse a file; nothing was run."""
+
+    def __init__(self, message: str, *, path: str, line: int, column: int) -> None:
+        super().__init__(message, path=path, line=line)
+        self.message = f"{path}:{line}:{column}: {message}"
+        self.args = (self.message,)
+        self.column = column
+
+
+class PlanError(MigrataError):
+    """The plan cannot be made as asked."""
+
+    exit_code = 3
+
+
+class ValidationFailed(PlanError):
+    """The history and the folder disagree; every problem is listed at once."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        lines = [f"{len(problems)} problem(s) stop this run; nothing was changed:"]
+        lines += [f"  - {p.message} -> {p.next_step}" for p in problems]
+        super().__init__("\n".join(lines))
+        self.problems = tuple(problems)
+
+
+class UnknownVersion(PlanError):
+    """A command names a version that neither the folder nor the history has."""
+
+    def __init__(self, version: str, where: str = "the migrations folder") -> None:
+        super().__init__(
+            f"version {version} is not in {where}: run `migrata status` to see the versions"
+        )
+        self.version = version
+
+
+class MissingDownMigration(PlanError):
+    """``down`` was asked for steps of which some have no down SQL."""
+
+    def __init__(self, versions: Sequence[str]) -> None:
+        joined = ", ".join(versions)
+        super().__init__(
+            f"no down SQL for {joined}: add the down file(s) before reverting; nothing was run"
+        )
+        self.versions = tuple(versions)
+
+
+class LockError(MigrataError):
+    """The migration lock could not be taken or kept."""
+
+    exit_code = 4
+
+
+class LockTimeout(LockError):
+    """Another run held the migration lock for longer than ``--lock-timeout``."""
+
+    def __init__(self, timeout: float, holder: str | None) -> None:
+        who = f" (held by {holder})" if holder else ""
+        super().__init__(
+            f"could not take the migration lock within {timeout:g}s{who}: another migrata run "
+            "is in progress; wait for it or raise --lock-timeout"
+        )
+        self.timeout = timeout
+        self.holder = holder
+
+
+class ConnectionFailed(MigrataError):
+    """The database could not be reached; the message never carries a password."""
+
+    exit_code = 2
+
+
+class ExecutionError(MigrataError):
+    """Something failed while migrations were being run."""
+
+    exit_code = 1
+
+
+class MigrationFailed(ExecutionError):
+    """A statement of a migration failed.
+
+    ``path:line:col`` points at the failing statement (or, when the database reports one, the
+    exact position inside it); ``db_message`` is the database's own text.
+    """
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        path: str,
+        line: int,
+        column: int,
+        statement: str,
+        db_message: str,
+        sqlstate: str | None,
+        transactional: bool,
+        statement_index: int,
+        statement_count: int,
+        applied: Sequence[str] = (),
+    ) -> None:
+        first_line = statement.strip().splitlines()[0] if statement.strip() else ""
+        if transactional:
+            after = "it was rolled back; fix the file and run `migrata up` again"
+        else:
+            after = (
+                f"it ran outside a transaction and stopped at statement {statement_index} of "
+                f"{statement_count}; check the database, then run `migrata resolve {version} "
+                "--applied` or `--rolled-back`"
+            )
+        code = f" [{sqlstate}]" if sqlstate else ""
+        super().__init__(
+            f"{path}:{line}:{column}: migration {version} failed{code}: {db_message.strip()}\n"
+            f"  statement: {first_line}\n"
+            f"  {after}"
+        )
+        self.version = version
+        self.path = path
+        self.line = line
+        self.column = column
+        self.statement = statement
+        self.db_message = db_message
+        self.sqlstate = sqlstate
+        self.transactional = transactional
+        self.statement_index = statement_index
+        self.statement_count = statement_count
+        self.applied = tuple(applied)

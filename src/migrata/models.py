@@ -1,0 +1,232 @@
+"""Value types shared by every layer: frozen, slotted dataclasses with no behaviour beyond
+ordering and small derived properties."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import total_ordering
+
+_DIGITS = re.compile(r"\d+")
+
+
+@total_ordering
+@dataclass(frozen=True, slots=True)
+class Version:
+    """A migration version: shown as written, ordered and compared by its numeric ``key``.
+
+    ``0001`` and ``1`` are the same version; ``2025-01-08-120000`` and ``20250108120000`` too.
+    ``key`` is a tuple so that dotted versions (``1.2.3``) can order part by part.
+    """
+
+    text: str
+    key: tuple[int, ...] = field(compare=False)
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        """Read a version as stored in history or written in a file name.
+
+        Raises ValueError when ``text`` holds no digits.
+        """
+        stripped = text.strip()
+        if re.fullmatch(r"\d+", stripped):
+            return cls(stripped, (int(stripped),))
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{6}", stripped):
+            return cls(stripped, (int(stripped.replace("-", "")),))
+        parts = _DIGITS.findall(stripped)
+        if not parts or not re.fullmatch(r"[\d._-]+", stripped):
+            raise ValueError(f"not a version: {text!r}")
+        return cls(stripped, tuple(int(p) for p in parts))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self.key < other.key
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One SQL statement of a script, with where it starts in the file (1-based)."""
+
+    sql: str
+    line: int
+    column: int
+    offset: int  # character offset of the statement's first character in the script text
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """The text of one direction (up or down) of a migration."""
+
+    path: str
+    text: str
+    transactional: bool = True
+    #: 1-based line in ``path`` at which ``text`` starts (sections of single-file layouts).
+    first_line: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """A migration as discovered on disk or in a package: nothing here touches a database."""
+
+    version: Version
+    name: str
+    up: Script
+    down: Script | None
+    checksum: str
+
+    @property
+    def transactional(self) -> bool:
+        return self.up.transactional
+
+    @property
+    def reversible(self) -> bool:
+        return self.down is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One row of the history table for the current service."""
+
+    version: Version
+    name: str
+    checksum: str
+    applied_at: datetime | str | None
+    execution_ms: int | None
+    applied_by: str | None
+    success: bool
+    statements_done: int | None = None
+    statements_total: int | None = None
+    error: str | None = None
+
+
+class State(str, enum.Enum):
+    """Where a migration stands, from the folder and the history together."""
+
+    APPLIED = "applied"
+    PENDING = "pending"
+    CHANGED = "changed"  # applied, but the file's checksum differs now
+    MISSING = "missing"  # applied, but the file is gone
+    FAILED = "failed"  # a history row with success = false
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEntry:
+    version: Version
+    name: str
+    state: State
+    applied: Applied | None
+    migration: Migration | None
+    #: True for a pending migration older than the newest applied one.
+    out_of_order: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something that stops ``up``: what is wrong and the command that moves forward."""
+
+    code: str  # failed | changed | missing | out-of-order | unknown-target | ...
+    version: Version | None
+    message: str
+    next_step: str
+
+
+class Direction(str, enum.Enum):
+    UP = "up"
+    DOWN = "down"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One migration to run in one direction."""
+
+    migration: Migration
+    direction: Direction
+
+    @property
+    def script(self) -> Script:
+        if self.direction is Direction.UP:
+            return self.migration.up
+        assert self.migration.down is not None
+        return self.migration.down
+
+    @property
+    def version(self) -> Version:
+        return self.migration.version
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    direction: Direction
+    steps: tuple[Step, ...]
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    version: str
+    name: str
+    direction: Direction
+    duration_ms: float
+    statements: int
+    transactional: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    direction: Direction
+    steps: tuple[StepResult, ...]
+    dry_run: bool = False
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return tuple(s.version for s in self.steps)
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """What ``migrata validate`` reports; keys match the JSON output."""
+
+    applied: tuple[str, ...]
+    expected: tuple[str, ...]
+    pending: tuple[str, ...]
+    failed: tuple[str, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    version: str
+    event: str  # applied | reverted | failed | marked | unmarked | resolved | started
+    checksum: str | None
+    at: datetime | str | None
+    actor: str | None
+    detail: str | None

@@ -1,0 +1,257 @@
+"""Planning: pure functions of (migrations, applied history, options).
+
+No I/O and no backend import. Every problem is reported at once, each with the command that
+moves forward, so a user fixes them all in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .models import (
+    Applied,
+    Direction,
+    Migration,
+    Plan,
+    Problem,
+    State,
+    StatusEntry,
+    Step,
+    Validation,
+    Version,
+)
+from .sqltext import checksums_match
+
+__all__ = ["compute_status", "plan_up", "plan_down", "validate", "find_problems"]
+
+
+def compute_status(
+    migrations: Sequence[Migration], applied: Sequence[Applied]
+) -> tuple[StatusEntry, ...]:
+    """The state of every version known to the folder or the history, in version order."""
+    rows = {a.version: a for a in applied}
+    files = {m.version: m for m in migrations}
+    newest_applied = max((a.version for a in applied if a.success), default=None)
+    entries = []
+    for version in sorted(set(rows) | set(files)):
+        row = rows.get(version)
+        migration = files.get(version)
+        out_of_order = False
+        if row is None:
+            assert migration is not None
+            state = State.PENDING
+            out_of_order = newest_applied is not None and version < newest_applied
+        elif not row.success:
+            state = State.FAILED
+        elif migration is None:
+            state = State.MISSING
+        elif not checksums_match(row.checksum, migration.checksum):
+            state = State.CHANGED
+        else:
+            state = State.APPLIED
+        name = migration.name if migration is not None else (row.name if row else "")
+        entries.append(StatusEntry(version, name, state, row, migration, out_of_order))
+    return tuple(entries)
+
+
+def find_problems(
+    entries: Sequence[StatusEntry], *, allow_out_of_order: bool = False
+) -> tuple[Problem, ...]:
+    """Everything in the status that stops ``up``."""
+    problems = []
+    newest = max((e.version for e in entries if e.applied and e.applied.success), default=None)
+    for entry in entries:
+        label = _label(entry)
+        if entry.state is State.FAILED:
+            assert entry.applied is not None
+            problems.append(
+                Problem(
+                    "failed",
+                    entry.version,
+                    f"{label} {_failure_text(entry.applied)}",
+                    f"check the database by hand, then run `migrata resolve {entry.version} "
+                    "--applied` (its changes are in place) or `--rolled-back` (they are not)",
+                )
+            )
+        elif entry.state is State.CHANGED:
+            assert entry.migration is not None
+            problems.append(
+                Problem(
+                    "changed",
+                    entry.version,
+                    f"{label} ({entry.migration.up.path}) was edited after it was applied",
+                    "restore the file as it was applied and put the change in a new migration "
+                    "(`migrata new NAME`)",
+                )
+            )
+        elif entry.state is State.MISSING:
+            problems.append(
+                Problem(
+                    "missing",
+                    entry.version,
+                    f"{label} is applied but its file is not in the folder",
+                    f"restore the file, or run `migrata unmark {entry.version}` if it was "
+                    "removed on purpose",
+                )
+            )
+        elif entry.out_of_order and not allow_out_of_order:
+            assert entry.migration is not None
+            problems.append(
+                Problem(
+                    "out-of-order",
+                    entry.version,
+                    f"{label} ({entry.migration.up.path}) is pending but older than the newest "
+                    f"applied version {newest}",
+                    "give it a version newer than "
+                    f"{newest}, or pass --allow-out-of-order to apply it anyway",
+                )
+            )
+    return tuple(problems)
+
+
+def plan_up(
+    migrations: Sequence[Migration],
+    applied: Sequence[Applied],
+    *,
+    target: str | None = None,
+    allow_out_of_order: bool = False,
+    single_transaction: bool = False,
+) -> Plan:
+    """Pending migrations up to ``target`` (inclusive), oldest first, and what stops them."""
+    entries = compute_status(migrations, applied)
+    problems = list(find_problems(entries, allow_out_of_order=allow_out_of_order))
+    limit = _resolve_target(target, entries, problems)
+    steps = tuple(
+        Step(e.migration, Direction.UP)
+        for e in entries
+        if e.state is State.PENDING
+        and e.migration is not None
+        and (limit is None or e.version <= limit)
+        and (allow_out_of_order or not e.out_of_order)
+    )
+    if single_transaction:
+        for step in steps:
+            if not step.migration.transactional:
+                problems.append(
+                    Problem(
+                        "no-transaction",
+                        step.version,
+                        f"{_label_of(step.migration)} must run outside a transaction, so the "
+                        "plan cannot run as one transaction",
+                        "drop --single-transaction, or apply up to the version before it first",
+                    )
+                )
+    return Plan(Direction.UP, steps, tuple(problems))
+
+
+def plan_down(
+    migrations: Sequence[Migration],
+    applied: Sequence[Applied],
+    *,
+    steps: int | None = None,
+    target: str | None = None,
+    revert_all: bool = False,
+) -> Plan:
+    """Applied migrations to revert, newest first: the last ``steps`` (default 1), those newer
+    than ``target``, or all of them."""
+    entries = compute_status(migrations, applied)
+    problems: list[Problem] = []
+    for entry in entries:
+        if entry.state is State.FAILED:
+            problems.extend(find_problems([entry]))
+    done = [e for e in entries if e.applied is not None and e.applied.success]
+    done.reverse()
+    if revert_all:
+        chosen = done
+    elif target is not None:
+        limit = _resolve_target(target, entries, problems)
+        chosen = [e for e in done if limit is not None and e.version > limit]
+    else:
+        count = 1 if steps is None else steps
+        if count < 0:
+            raise ValueError("steps must be zero or more")
+        chosen = done[:count]
+    plan_steps = []
+    for entry in chosen:
+        label = _label(entry)
+        if entry.migration is None:
+            problems.append(
+                Problem(
+                    "missing",
+                    entry.version,
+                    f"{label} is applied but its file is not in the folder, so it cannot be "
+                    "reverted",
+                    "restore the file (with its down SQL) and run down again",
+                )
+            )
+            continue
+        if entry.state is State.CHANGED:
+            problems.extend(find_problems([entry]))
+            continue
+        if entry.migration.down is None:
+            problems.append(
+                Problem(
+                    "no-down",
+                    entry.version,
+                    f"{label} has no down SQL",
+                    "add its down file before reverting it",
+                )
+            )
+            continue
+        plan_steps.append(Step(entry.migration, Direction.DOWN))
+    return Plan(Direction.DOWN, tuple(plan_steps), tuple(problems))
+
+
+def validate(migrations: Sequence[Migration], applied: Sequence[Applied]) -> Validation:
+    """What `migrata validate` reports: versions by state, and every problem."""
+    entries = compute_status(migrations, applied)
+    return Validation(
+        applied=tuple(
+            e.version.text for e in entries if e.applied is not None and e.applied.success
+        ),
+        expected=tuple(m.version.text for m in migrations),
+        pending=tuple(e.version.text for e in entries if e.state is State.PENDING),
+        failed=tuple(e.version.text for e in entries if e.state is State.FAILED),
+        problems=find_problems(entries),
+    )
+
+
+def _resolve_target(
+    target: str | None, entries: Sequence[StatusEntry], problems: list[Problem]
+) -> Version | None:
+    if target is None:
+        return None
+    try:
+        version = Version.parse(target)
+    except ValueError:
+        version = None
+    if version is None or (version.key != (0,) and version not in {e.version for e in entries}):
+        problems.append(
+            Problem(
+                "unknown-target",
+                version,
+                f"target version {target} is neither in the folder nor in the history",
+                "run `migrata status` to see the versions",
+            )
+        )
+        return None
+    return version
+
+
+def _label(entry: StatusEntry) -> str:
+    return f"{entry.version}_{entry.name}" if entry.name else str(entry.version)
+
+
+def _label_of(migration: Migration) -> str:
+    return f"{migration.version}_{migration.name}"
+
+
+def _failure_text(row: Applied) -> str:
+    if row.statements_total:
+        done = row.statements_done or 0
+        text = f"failed at statement {done + 1} of {row.statements_total}"
+    else:
+        text = "failed, or was interrupted"
+    if row.error:
+        text += f": {row.error.strip().splitlines()[0]}"
+    return text
