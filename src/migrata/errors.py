@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .exitcodes import ExitCode
+
 if TYPE_CHECKING:
     from .models import Problem
 
@@ -39,7 +41,7 @@ class MigrataError(Exception):
     """Root of every error migrata raises on purpose."""
 
     #: The process exit code the CLI uses for this error (see ``migrata.exitcodes``).
-    exit_code: int = 1
+    exit_code: int = ExitCode.MIGRATION_FAILED
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -52,7 +54,7 @@ class MigrataError(Exception):
 class ConfigError(MigrataError):
     """A flag, URL or config file is wrong."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class MissingDriver(ConfigError):
@@ -70,7 +72,7 @@ class MissingDriver(ConfigError):
 class DiscoveryError(MigrataError):
     """The migrations folder or package cannot be read as migrations."""
 
-    exit_code = 3
+    exit_code = ExitCode.VALIDATION
 
     def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
         where = ""
@@ -111,7 +113,7 @@ class SQLSyntaxError(DiscoveryError):
 class PlanError(MigrataError):
     """The plan cannot be made as asked."""
 
-    exit_code = 3
+    exit_code = ExitCode.VALIDATION
 
 
 class ValidationFailed(PlanError):
@@ -148,7 +150,7 @@ class MissingDownMigration(PlanError):
 class LockError(MigrataError):
     """The migration lock could not be taken or kept."""
 
-    exit_code = 4
+    exit_code = ExitCode.LOCK_TIMEOUT
 
 
 class LockTimeout(LockError):
@@ -167,13 +169,13 @@ class LockTimeout(LockError):
 class ConnectionFailed(MigrataError):
     """The database could not be reached; the message never carries a password."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ExecutionError(MigrataError):
     """Something failed while migrations were being run."""
 
-    exit_code = 1
+    exit_code = ExitCode.MIGRATION_FAILED
 
 
 class MigrationFailed(ExecutionError):

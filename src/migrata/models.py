@@ -230,3 +230,23 @@ class AuditEvent:
     at: datetime | str | None
     actor: str | None
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepEvent:
+    """What ``on_step`` callbacks receive while a plan runs.
+
+    ``kind`` is ``started`` (before a migration), ``statement`` (after each statement of a
+    migration that runs outside a transaction), ``done`` (after it committed) or ``failed``.
+    """
+
+    kind: str
+    version: str
+    name: str
+    direction: Direction
+    position: int  # 1-based position of the migration in the plan
+    count: int  # migrations in the plan
+    statements_done: int = 0
+    statements_total: int = 0
+    duration_ms: float | None = None
+    error: str | None = None

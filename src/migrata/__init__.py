@@ -1,0 +1,73 @@
+"""migrata: database schema migrations that are safe when replicas start at once, cheap in
+round trips, and the same from the CLI and from an app's start-up.
+
+>>> import migrata
+>>> migrata.migrate("sqlite:///app.db", directory="migrations")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    ConfigError,
+    ConnectionFailed,
+    DiscoveryError,
+    ExecutionError,
+    LockError,
+    LockTimeout,
+    MigrataError,
+    MigrationFailed,
+    PlanError,
+    ValidationFailed,
+)
+from .exitcodes import ExitCode
+from .migrator import Migrator, PlannedStatements, migrate
+from .models import (
+    Applied,
+    AuditEvent,
+    Direction,
+    Migration,
+    Plan,
+    Problem,
+    RunReport,
+    State,
+    StatusEntry,
+    Step,
+    StepEvent,
+    StepResult,
+    Validation,
+    Version,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Applied",
+    "AuditEvent",
+    "ConfigError",
+    "ConnectionFailed",
+    "Direction",
+    "DiscoveryError",
+    "ExecutionError",
+    "ExitCode",
+    "LockError",
+    "LockTimeout",
+    "MigrataError",
+    "Migration",
+    "MigrationFailed",
+    "Migrator",
+    "Plan",
+    "PlanError",
+    "PlannedStatements",
+    "Problem",
+    "RunReport",
+    "State",
+    "StatusEntry",
+    "Step",
+    "StepEvent",
+    "StepResult",
+    "Validation",
+    "ValidationFailed",
+    "Version",
+    "__version__",
+    "migrate",
+]

@@ -1,0 +1,47 @@
+"""Backends: one short module per engine, chosen from the URL or the connection's type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from ..urls import DatabaseURL
+from .base import Backend, Capabilities, Query, QueryFailed
+
+__all__ = ["Backend", "Capabilities", "Query", "QueryFailed", "open_backend", "wrap_connection"]
+
+
+def open_backend(url: DatabaseURL, *, connect_timeout: float = 10) -> Backend:
+    """Connect to the database ``url`` names; raises ConnectionFailed or ConfigError."""
+    if url.engine == "postgresql":
+        from .postgres import PostgresBackend
+
+        return PostgresBackend.connect(url, connect_timeout=connect_timeout)
+    if url.engine == "sqlite":
+        from .sqlite import SQLiteBackend
+
+        return SQLiteBackend.connect(url)
+    raise ConfigError(f"no backend for engine {url.engine!r}")
+
+
+def wrap_connection(connection: Any) -> Backend:
+    """A backend over a DB-API connection the caller owns (psycopg 3 or sqlite3).
+
+    migrata switches it to autocommit for the run and restores it afterwards; it never closes
+    it.
+    """
+    module = type(connection).__module__.split(".", 1)[0]
+    if module == "sqlite3":
+        from .sqlite import SQLiteBackend
+
+        return SQLiteBackend(connection, owned=False, path=None)
+    if module == "psycopg":
+        from .postgres import PostgresBackend
+
+        info = connection.info
+        name = f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
+        return PostgresBackend(connection, owned=False, display_name=name)
+    raise ConfigError(
+        f"unsupported connection type {type(connection).__module__}.{type(connection).__name__}: "
+        "pass a psycopg 3 or sqlite3 connection, or a URL"
+    )

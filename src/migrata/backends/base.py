@@ -1,0 +1,127 @@
+"""What every backend provides: a few attributes (its differences, as data) and a handful of
+methods. History logic, planning and retries are written once, outside the backends."""
+
+from __future__ import annotations
+
+import abc
+import getpass
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    #: DDL can be rolled back (PostgreSQL, SQLite); MySQL commits it implicitly.
+    transactional_ddl: bool
+    #: Several queries travel in one round trip (pipeline mode); SQLite has no network at all.
+    pipelining: bool
+    #: How the migration lock is held: "advisory" (server session lock), "file", or "none".
+    lock: str
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One statement to send; ``params=None`` sends the text as is (no placeholder parsing)."""
+
+    sql: str
+    params: tuple[Any, ...] | None = None
+
+
+class QueryFailed(Exception):
+    """Raised by :meth:`Backend.run` for the query at ``index`` of the batch.
+
+    Internal: the runner turns it into :class:`migrata.errors.MigrationFailed`.
+    """
+
+    def __init__(
+        self, index: int, message: str, sqlstate: str | None, position: int | None
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.message = message
+        self.sqlstate = sqlstate
+        #: 1-based character position inside the failing query, when the database gives one.
+        self.position = position
+
+
+class Backend(abc.ABC):
+    """A connection to one database, owned by one run."""
+
+    dialect: str
+    capabilities: Capabilities
+    #: Placeholder for parameters in the queries migrata builds itself.
+    placeholder: str
+    #: Column types of the tracking tables.
+    timestamp_type: str
+    identity_column: str
+    #: SQL expression of the current time, stored in ``applied_at``.
+    now_sql: str
+    #: Where this database lives, for messages (never with a password).
+    display_name: str
+
+    @abc.abstractmethod
+    def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
+        """Execute ``queries`` in order, in one round trip where the engine allows.
+
+        Returns the rows of each query (empty for those that return none). On the first
+        failure raises QueryFailed with that query's index; the queries after it do not run,
+        and an explicit transaction opened by the batch is left for :meth:`rollback`.
+        """
+
+    def fetch(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of one query."""
+        return self.run([Query(sql, params)])[0]
+
+    @abc.abstractmethod
+    def rollback(self) -> None:
+        """End a transaction left open by a failed batch; a no-op when none is open."""
+
+    @abc.abstractmethod
+    def lock(self, name: str, timeout: float) -> AbstractContextManager[None]:
+        """Hold the migration lock called ``name`` for the ``with`` block.
+
+        Waits up to ``timeout`` seconds, then raises LockTimeout naming the holder.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection if this backend opened it."""
+
+    @abc.abstractmethod
+    def is_missing_table(self, failure: QueryFailed) -> bool:
+        """True when ``failure`` says a table does not exist."""
+
+    def elapsed_ms_sql(self) -> str:
+        """SQL for the milliseconds since the current transaction began."""
+        raise NotImplementedError
+
+    def quote_identifier(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def qualified(self, name: str, schema: str | None) -> str:
+        if schema:
+            return f"{self.quote_identifier(schema)}.{self.quote_identifier(name)}"
+        return self.quote_identifier(name)
+
+
+def actor() -> str:
+    """``user@host`` of this process, recorded as applied_by and in the audit."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def poll_intervals(timeout: float) -> Iterator[float]:
+    """Sleeps between lock attempts: 50 ms doubling to 1 s, until ``timeout`` is spent."""
+    delay, spent = 0.05, 0.0
+    while spent < timeout:
+        step = min(delay, timeout - spent)
+        yield step
+        spent += step
+        delay = min(delay * 2, 1.0)

@@ -1,0 +1,160 @@
+"""SQLite through the standard library's sqlite3 (no extra needed).
+
+Transactions are explicit (``isolation_level=None`` and our own BEGIN), so DDL and the history
+row commit together. The migration lock is an OS file lock on ``<database>.migrata.lock``: like
+PostgreSQL's session lock it disappears when the holding process dies, so a crash never leaves
+a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import ConnectionFailed, LockTimeout
+from ..urls import DatabaseURL
+from .base import Backend, Capabilities, Query, QueryFailed, actor, poll_intervals
+
+
+class SQLiteBackend(Backend):
+    dialect = "sqlite"
+    capabilities = Capabilities(transactional_ddl=True, pipelining=False, lock="file")
+    placeholder = "?"
+    timestamp_type = "TEXT"
+    identity_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    now_sql = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+    def __init__(self, connection: sqlite3.Connection, *, owned: bool, path: str | None) -> None:
+        self.connection = connection
+        self._owned = owned
+        self._restore_isolation: str | None = None
+        if connection.isolation_level is not None:
+            if connection.in_transaction:
+                connection.commit()
+            self._restore_isolation = connection.isolation_level
+            connection.isolation_level = None
+        if path is None:
+            rows = connection.execute("PRAGMA database_list").fetchall()
+            path = next((r[2] for r in rows if r[1] == "main"), "") or ":memory:"
+        self.path = path
+        self.display_name = f"sqlite:///{path}"
+        self._batch_started = time.monotonic()
+        # SQLite has no transaction start time: the elapsed time of the running batch is
+        # computed in this process and offered to SQL as a function.
+        connection.create_function("migrata_elapsed_ms", 0, self._elapsed_ms)
+
+    @classmethod
+    def connect(cls, url: DatabaseURL) -> SQLiteBackend:
+        assert url.path is not None
+        path = url.path
+        if path != ":memory:":
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise ConnectionFailed(
+                    f"cannot open {url.raw}: folder {parent!r} does not exist; create it first"
+                )
+        try:
+            connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise ConnectionFailed(f"cannot open {url.raw}: {exc}") from None
+        return cls(connection, owned=True, path=path)
+
+    def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
+        results: list[list[tuple[Any, ...]]] = []
+        self._batch_started = time.monotonic()
+        for index, query in enumerate(queries):
+            try:
+                if query.params is None:
+                    cursor = self.connection.execute(query.sql)
+                else:
+                    cursor = self.connection.execute(query.sql, query.params)
+                results.append(cursor.fetchall() if cursor.description else [])
+            except sqlite3.Error as exc:
+                raise QueryFailed(index, str(exc), getattr(exc, "sqlite_errorname", None), None) from exc
+        return results
+
+    def rollback(self) -> None:
+        if self.connection.in_transaction:
+            self.connection.execute("ROLLBACK")
+
+    def is_missing_table(self, failure: QueryFailed) -> bool:
+        return "no such table" in failure.message
+
+    def elapsed_ms_sql(self) -> str:
+        return "migrata_elapsed_ms()"
+
+    def _elapsed_ms(self) -> int:
+        return int((time.monotonic() - self._batch_started) * 1000)
+
+    @contextmanager
+    def lock(self, name: str, timeout: float) -> Iterator[None]:
+        if self.path == ":memory:" or self.path == "":
+            yield  # a private in-memory database: no other process can see it
+            return
+        lock_path = f"{self.path}.migrata.lock"
+        handle = open(lock_path, "a+", encoding="utf-8")
+        try:
+            if not _try_lock(handle):
+                for pause in poll_intervals(timeout):
+                    time.sleep(pause)
+                    if _try_lock(handle):
+                        break
+                else:
+                    handle.seek(0)
+                    holder = handle.read().strip() or None
+                    raise LockTimeout(timeout, holder)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}, {actor()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    self.rollback()
+                handle.seek(0)
+                handle.truncate()
+                handle.flush()
+                _unlock(handle)
+        finally:
+            handle.close()
+
+    def close(self) -> None:
+        if self._owned:
+            self.connection.close()
+        elif self._restore_isolation is not None:
+            self.connection.isolation_level = self._restore_isolation  # type: ignore[assignment]
+
+
+def _try_lock(handle: Any) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _unlock(handle: Any) -> None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,27 @@
+"""Process exit codes of the ``migrata`` command: the one place they are defined.
+
+====  =========================================================================
+code  meaning
+====  =========================================================================
+0     success (for ``status --exit-code``: nothing pending, nothing wrong)
+1     a migration failed while running (the message has file:line:col)
+2     usage or configuration error: bad flag, URL, config, unreachable database
+3     validation problem: the folder or the history stops the run (drift,
+      missing file, failed row, out-of-order file, bad file name, syntax error)
+4     lock timeout: another run holds the migration lock
+5     pending migrations (``status --exit-code`` only)
+====  =========================================================================
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    MIGRATION_FAILED = 1
+    USAGE = 2
+    VALIDATION = 3
+    LOCK_TIMEOUT = 4
+    PENDING = 5

@@ -1,0 +1,299 @@
+"""The tracking tables, over any Backend.
+
+``<table>``        one row per (service, version): the current state of each migration.
+``<table>_audit``  append-only: every applied, reverted, failed, started, marked, unmarked and
+                   resolved event, with time and actor.
+``<table>_meta``   the layout version of these tables, so a later release upgrades them in
+                   place.
+
+Writes are returned as :class:`Query` lists so the runner can send them in the same round trip
+(and the same transaction) as the migration they describe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .backends.base import Backend, Query, QueryFailed, actor
+from .errors import ConfigError
+from .models import Applied, AuditEvent, Migration, Version
+
+#: Layout of the tracking tables written by this release.
+LAYOUT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryState:
+    """What one read of the tracking tables found."""
+
+    exists: bool
+    layout_version: int | None
+    applied: tuple[Applied, ...]
+
+
+class History:
+    def __init__(
+        self, backend: Backend, *, table: str = "migrata_history", schema: str | None = None,
+        service: str = "default",
+    ) -> None:
+        if not table:
+            raise ConfigError("the history table name is empty")
+        self.backend = backend
+        self.service = service
+        self.table_name = table
+        self.schema = schema
+        self.table = backend.qualified(table, schema)
+        self.audit_table = backend.qualified(f"{table}_audit", schema)
+        self.meta_table = backend.qualified(f"{table}_meta", schema)
+        self._actor = actor()
+        self._p = backend.placeholder
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def create_queries(self) -> list[Query]:
+        """DDL of the tracking tables (idempotent), as plain SQL a unit test can render."""
+        b = self.backend
+        queries = []
+        if self.schema and b.dialect == "postgresql":
+            queries.append(Query(f"CREATE SCHEMA IF NOT EXISTS {b.quote_identifier(self.schema)}"))
+        queries += [
+            Query(
+                f"CREATE TABLE IF NOT EXISTS {self.table} ("
+                "service TEXT NOT NULL, "
+                "version TEXT NOT NULL, "
+                "name TEXT NOT NULL, "
+                "checksum TEXT NOT NULL, "
+                f"applied_at {b.timestamp_type} NOT NULL, "
+                "execution_ms BIGINT, "
+                "applied_by TEXT, "
+                "success BOOLEAN NOT NULL, "
+                "statements_done INTEGER, "
+                "statements_total INTEGER, "
+                "error TEXT, "
+                "PRIMARY KEY (service, version))"
+            ),
+            Query(
+                f"CREATE TABLE IF NOT EXISTS {self.audit_table} ("
+                f"id {b.identity_column}, "
+                "service TEXT NOT NULL, "
+                "version TEXT NOT NULL, "
+                "event TEXT NOT NULL, "
+                "checksum TEXT, "
+                f"at {b.timestamp_type} NOT NULL, "
+                "actor TEXT, "
+                "detail TEXT)"
+            ),
+            Query(
+                f"CREATE TABLE IF NOT EXISTS {self.meta_table} ("
+                "key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            ),
+            Query(
+                f"INSERT INTO {self.meta_table} (key, value) VALUES ('layout_version', "
+                f"'{LAYOUT_VERSION}') ON CONFLICT (key) DO NOTHING"
+            ),
+        ]
+        return queries
+
+    def ensure(self, state: HistoryState) -> None:
+        """Create the tables when ``state`` says they are missing; upgrade an older layout.
+
+        Call with the migration lock held. Raises ConfigError for a layout written by a newer
+        migrata.
+        """
+        if not state.exists:
+            self.backend.run(self.create_queries())
+            return
+        self.check_layout(state)
+
+    def check_layout(self, state: HistoryState) -> None:
+        version = state.layout_version
+        if version is not None and version > LAYOUT_VERSION:
+            raise ConfigError(
+                f"{self.table_name} was written by a newer migrata (layout {version}, this one "
+                f"knows {LAYOUT_VERSION}): upgrade migrata"
+            )
+        # Layout 1 is the first; upgrades from older layouts will be added here, in order.
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read(self) -> HistoryState:
+        """One round trip: the layout version and this service's rows (empty when the tables
+        do not exist yet)."""
+        try:
+            meta, rows = self.backend.run(
+                [
+                    Query(f"SELECT value FROM {self.meta_table} WHERE key = 'layout_version'"),
+                    Query(
+                        "SELECT version, name, checksum, applied_at, execution_ms, applied_by, "
+                        "success, statements_done, statements_total, error "
+                        f"FROM {self.table} WHERE service = {self._p}",
+                        (self.service,),
+                    ),
+                ]
+            )
+        except QueryFailed as failure:
+            self.backend.rollback()
+            if self.backend.is_missing_table(failure):
+                return HistoryState(exists=False, layout_version=None, applied=())
+            raise
+        applied = tuple(
+            Applied(
+                version=Version.parse(r[0]),
+                name=r[1],
+                checksum=r[2],
+                applied_at=r[3],
+                execution_ms=r[4],
+                applied_by=r[5],
+                success=bool(r[6]),
+                statements_done=r[7],
+                statements_total=r[8],
+                error=r[9],
+            )
+            for r in rows
+        )
+        layout = int(meta[0][0]) if meta else None
+        return HistoryState(exists=True, layout_version=layout, applied=applied)
+
+    def read_audit(self) -> tuple[AuditEvent, ...]:
+        try:
+            rows = self.backend.fetch(
+                f"SELECT id, version, event, checksum, at, actor, detail FROM {self.audit_table} "
+                f"WHERE service = {self._p} ORDER BY id",
+                (self.service,),
+            )
+        except QueryFailed as failure:
+            self.backend.rollback()
+            if self.backend.is_missing_table(failure):
+                return ()
+            raise
+        return tuple(AuditEvent(*r) for r in rows)
+
+    # -- writes (returned, not run) ---------------------------------------------------------
+
+    def audit(self, version: str, event: str, checksum: str | None, detail: str | None = None) -> Query:
+        p = self._p
+        return Query(
+            f"INSERT INTO {self.audit_table} (service, version, event, checksum, at, actor, detail) "
+            f"VALUES ({p}, {p}, {p}, {p}, {self.backend.now_sql}, {p}, {p})",
+            (self.service, version, event, checksum, self._actor, detail),
+        )
+
+    def applied_queries(
+        self, migration: Migration, *, execution_ms: int | None = None, statements: int
+    ) -> list[Query]:
+        """Record ``migration`` as applied (replacing a started/failed row), plus its audit."""
+        p = self._p
+        elapsed = p if execution_ms is not None else self.backend.elapsed_ms_sql()
+        params: tuple[object, ...] = (
+            self.service,
+            migration.version.text,
+            migration.name,
+            migration.checksum,
+        )
+        params += ((execution_ms,) if execution_ms is not None else ()) + (
+            self._actor,
+            statements,
+            statements,
+        )
+        return [
+            self._delete(migration.version),
+            Query(
+                f"INSERT INTO {self.table} (service, version, name, checksum, applied_at, "
+                "execution_ms, applied_by, success, statements_done, statements_total, error) "
+                f"VALUES ({p}, {p}, {p}, {p}, {self.backend.now_sql}, {elapsed}, {p}, TRUE, "
+                f"{p}, {p}, NULL)",
+                params,
+            ),
+            self.audit(migration.version.text, "applied", migration.checksum),
+        ]
+
+    def started_queries(self, migration: Migration, *, total: int, direction: str) -> list[Query]:
+        """A row with success = false before a migration that runs outside a transaction."""
+        p = self._p
+        if direction == "down":
+            return [
+                Query(
+                    f"UPDATE {self.table} SET success = FALSE, statements_done = 0, "
+                    f"statements_total = {p}, error = {p} WHERE service = {p} AND version = {p}",
+                    (total, "reverting: interrupted", self.service, migration.version.text),
+                ),
+                self.audit(migration.version.text, "started", migration.checksum, "down"),
+            ]
+        return [
+            self._delete(migration.version),
+            Query(
+                f"INSERT INTO {self.table} (service, version, name, checksum, applied_at, "
+                "execution_ms, applied_by, success, statements_done, statements_total, error) "
+                f"VALUES ({p}, {p}, {p}, {p}, {self.backend.now_sql}, NULL, {p}, FALSE, 0, {p}, "
+                f"{p})",
+                (
+                    self.service,
+                    migration.version.text,
+                    migration.name,
+                    migration.checksum,
+                    self._actor,
+                    total,
+                    "started: interrupted before it finished",
+                ),
+            ),
+            self.audit(migration.version.text, "started", migration.checksum, "up"),
+        ]
+
+    def progress_query(self, migration: Migration, *, done: int) -> Query:
+        p = self._p
+        return Query(
+            f"UPDATE {self.table} SET statements_done = {p} WHERE service = {p} AND version = {p}",
+            (done, self.service, migration.version.text),
+        )
+
+    def failed_queries(
+        self, migration: Migration, *, done: int, total: int, error: str, direction: str
+    ) -> list[Query]:
+        p = self._p
+        detail = f"{direction} failed at statement {done + 1} of {total}: {error}"
+        return [
+            Query(
+                f"UPDATE {self.table} SET success = FALSE, statements_done = {p}, "
+                f"statements_total = {p}, error = {p} WHERE service = {p} AND version = {p}",
+                (done, total, error, self.service, migration.version.text),
+            ),
+            self.audit(migration.version.text, "failed", migration.checksum, detail),
+        ]
+
+    def reverted_queries(self, migration: Migration) -> list[Query]:
+        return [
+            self._delete(migration.version),
+            self.audit(migration.version.text, "reverted", migration.checksum),
+        ]
+
+    def mark_queries(
+        self, *, version: str, name: str, checksum: str, event: str, detail: str | None = None
+    ) -> list[Query]:
+        """Record a version as applied without running it (mark-applied, resolve --applied)."""
+        p = self._p
+        return [
+            self._delete(Version.parse(version)),
+            Query(
+                f"INSERT INTO {self.table} (service, version, name, checksum, applied_at, "
+                "execution_ms, applied_by, success, statements_done, statements_total, error) "
+                f"VALUES ({p}, {p}, {p}, {p}, {self.backend.now_sql}, NULL, {p}, TRUE, NULL, "
+                "NULL, NULL)",
+                (self.service, version, name, checksum, self._actor),
+            ),
+            self.audit(version, event, checksum, detail),
+        ]
+
+    def forget_queries(
+        self, *, version: Version, checksum: str | None, event: str, detail: str | None = None
+    ) -> list[Query]:
+        """Remove a version's row (unmark, resolve --rolled-back), with its audit event."""
+        return [self._delete(version), self.audit(version.text, event, checksum, detail)]
+
+    def _delete(self, version: Version) -> Query:
+        # Rows are keyed by the version as written; match every spelling of the same number.
+        p = self._p
+        return Query(
+            f"DELETE FROM {self.table} WHERE service = {p} AND version = {p}",
+            (self.service, version.text),
+        )
+

@@ -1,0 +1,460 @@
+"""The Migrator: the one object the CLI and applications both use.
+
+Every writing method follows one shape: connect → lock → read history → plan → split every
+script → create the tracking tables if needed → run, all inside ``with`` blocks that release
+the lock and close the connection on every exit path, Ctrl-C included. Reading methods
+(status, plan, validate) take no lock and create nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from .backends import open_backend, wrap_connection
+from .backends.base import Backend, Query
+from .discovery import discover_migrations
+from .errors import (
+    ConfigError,
+    MissingDownMigration,
+    PlanError,
+    UnknownVersion,
+    ValidationFailed,
+)
+from .history import History, HistoryState
+from .layouts.base import ReadResult
+from .models import (
+    Applied,
+    AuditEvent,
+    Direction,
+    Migration,
+    Plan,
+    Problem,
+    RunReport,
+    State,
+    Statement,
+    StatusEntry,
+    Validation,
+    Version,
+)
+from .planner import compute_status, plan_down, plan_up, validate
+from .runner import OnStep, Runner
+from .split import split_script
+from .urls import DatabaseURL, parse_url
+
+logger = logging.getLogger("migrata")
+
+DEFAULT_TABLE = "migrata_history"
+DEFAULT_SERVICE = "default"
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStatements:
+    """A step of a plan with the exact statements ``up``/``down`` would send."""
+
+    version: str
+    name: str
+    direction: Direction
+    path: str
+    transactional: bool
+    statements: tuple[Statement, ...]
+
+
+class Migrator:
+    """Migrations of one folder (or package) against one database.
+
+    Pass ``url`` (``postgresql://…``, ``sqlite:///file.db``) or an open ``connection``
+    (psycopg 3 or sqlite3; migrata borrows it and never closes it).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        connection: Any = None,
+        directory: str | os.PathLike[str] | None = None,
+        package: str | None = None,
+        table: str = DEFAULT_TABLE,
+        schema: str | None = None,
+        service: str = DEFAULT_SERVICE,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        allow_out_of_order: bool = False,
+        single_transaction: bool = False,
+        on_step: OnStep | None = None,
+        connect_timeout: float = 10,
+    ) -> None:
+        if (url is None) == (connection is None):
+            raise ConfigError(
+                "give either a database URL or a connection: set --database-url, "
+                "MIGRATA_DATABASE_URL or DATABASE_URL"
+            )
+        if directory is not None and package is not None:
+            raise ConfigError("give either a migrations directory or a package, not both")
+        self.url: DatabaseURL | None = parse_url(url) if url is not None else None
+        self._connection = connection
+        self.directory = directory
+        self.package = package
+        self.table = table
+        self.schema = schema
+        self.service = service
+        self.lock_timeout = lock_timeout
+        self.allow_out_of_order = allow_out_of_order
+        self.single_transaction = single_transaction
+        self.on_step = on_step
+        self.connect_timeout = connect_timeout
+        self._source: ReadResult | None = None
+
+    # -- sources ----------------------------------------------------------------------------
+
+    def discover(self) -> ReadResult:
+        """The migrations of the folder or package (read once per Migrator)."""
+        if self._source is None:
+            self._source = discover_migrations(self.directory, package=self.package)
+        return self._source
+
+    @property
+    def migrations(self) -> tuple[Migration, ...]:
+        return self.discover().migrations
+
+    @property
+    def dialect(self) -> str:
+        if self.url is not None:
+            return self.url.engine
+        module = type(self._connection).__module__.split(".", 1)[0]
+        return "sqlite" if module == "sqlite3" else "postgresql"
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def status(self) -> tuple[StatusEntry, ...]:
+        """Each migration's state; one query, no lock, creates nothing."""
+        migrations = self.migrations
+        with self._session() as (backend, history):
+            state = history.read()
+        return compute_status(migrations, state.applied)
+
+    def applied(self) -> tuple[Applied, ...]:
+        with self._session() as (backend, history):
+            return history.read().applied
+
+    def validate(self) -> Validation:
+        migrations = self.migrations
+        with self._session() as (backend, history):
+            state = history.read()
+        return validate(migrations, state.applied)
+
+    def is_up_to_date(self) -> bool:
+        """True when nothing is pending and nothing is wrong (for health endpoints)."""
+        result = self.validate()
+        return result.is_valid and not result.pending
+
+    def plan(self, *, to: str | None = None) -> Plan:
+        """What ``up`` would do now; raises nothing for problems (they are in the plan)."""
+        migrations = self.migrations
+        with self._session() as (backend, history):
+            state = history.read()
+        return self._plan_up(migrations, state.applied, to)
+
+    def plan_statements(self, *, to: str | None = None) -> tuple[Plan, tuple[PlannedStatements, ...]]:
+        """The plan of ``up`` with the exact statements of each step (split, not run)."""
+        plan = self.plan(to=to)
+        return plan, self._planned(plan)
+
+    def audit_log(self) -> tuple[AuditEvent, ...]:
+        """Every recorded event for this service, oldest first."""
+        with self._session() as (backend, history):
+            return history.read_audit()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def up(self, *, to: str | None = None, dry_run: bool = False) -> RunReport:
+        """Apply pending migrations (up to ``to``, inclusive).
+
+        Raises ValidationFailed (every problem listed) before anything runs, LockTimeout,
+        SQLSyntaxError for a script that does not parse, or MigrationFailed.
+        """
+        migrations = self.migrations
+        if dry_run:
+            plan = self.plan(to=to)
+            self._raise_problems(plan)
+            self._split_all(plan)
+            return _dry_report(plan)
+        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+            state = history.read()
+            plan = self._plan_up(migrations, state.applied, to)
+            self._raise_problems(plan)
+            statements = self._split_all(plan)
+            history.ensure(state)
+            if not plan.steps:
+                logger.info("nothing to apply: %s is up to date", backend.display_name)
+            return self._runner(backend, history).run(
+                plan, statements, single_transaction=self.single_transaction
+            )
+
+    def down(
+        self,
+        *,
+        steps: int | None = None,
+        to: str | None = None,
+        all: bool = False,  # noqa: A002 - mirrors the CLI flag
+        dry_run: bool = False,
+    ) -> RunReport:
+        """Revert applied migrations, newest first: one by default, ``steps``, down ``to`` a
+        version (kept applied), or ``all``. Every step needs down SQL; a missing one is
+        reported before anything runs."""
+        migrations = self.migrations
+        if dry_run:
+            with self._session() as (backend, history):
+                state = history.read()
+            plan = plan_down(migrations, state.applied, steps=steps, target=to, revert_all=all)
+            self._raise_problems(plan)
+            self._split_all(plan)
+            return _dry_report(plan)
+        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+            state = history.read()
+            plan = plan_down(migrations, state.applied, steps=steps, target=to, revert_all=all)
+            self._raise_problems(plan)
+            statements = self._split_all(plan)
+            if not plan.steps:
+                return RunReport(Direction.DOWN, ())
+            history.check_layout(state)
+            return self._runner(backend, history).run(
+                plan, statements, single_transaction=self.single_transaction
+            )
+
+    def redo(self) -> tuple[RunReport, RunReport]:
+        """Revert the newest applied migration and apply it again, under one lock."""
+        migrations = self.migrations
+        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+            state = history.read()
+            down_plan = plan_down(migrations, state.applied, steps=1)
+            self._raise_problems(down_plan)
+            if not down_plan.steps:
+                raise PlanError("nothing to redo: no migration is applied")
+            target = down_plan.steps[0].version
+            after = tuple(a for a in state.applied if a.version != target)
+            up_plan = Plan(
+                Direction.UP,
+                tuple(
+                    s
+                    for s in plan_up(migrations, after, target=target.text, allow_out_of_order=True).steps
+                    if s.version == target
+                ),
+            )
+            statements = {**self._split_all(down_plan), **self._split_all(up_plan)}
+            history.check_layout(state)
+            runner = self._runner(backend, history)
+            return runner.run(down_plan, statements), runner.run(up_plan, statements)
+
+    def resolve(self, version: str, *, applied: bool) -> None:
+        """Clear a failed row after a human has looked: ``applied=True`` keeps the migration as
+        applied, ``False`` forgets it so ``up`` runs it again."""
+        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+            state = history.read()
+            row = _find(state.applied, version)
+            if row is None:
+                raise UnknownVersion(version, "the history")
+            if row.success:
+                raise PlanError(
+                    f"migration {row.version} is not failed, so there is nothing to resolve; "
+                    "use `migrata unmark` to forget an applied migration"
+                )
+            migration = _find_migration(self.migrations, version)
+            detail = f"resolved as {'applied' if applied else 'rolled back'}"
+            if row.error:
+                detail += f" after: {row.error}"
+            if applied:
+                queries = history.mark_queries(
+                    version=row.version.text,
+                    name=migration.name if migration else row.name,
+                    checksum=migration.checksum if migration else row.checksum,
+                    event="resolved",
+                    detail=detail,
+                )
+            else:
+                queries = history.forget_queries(
+                    version=row.version, checksum=row.checksum, event="resolved", detail=detail
+                )
+            _atomic(backend, queries)
+
+    def mark_applied(self, version: str) -> None:
+        """Record a migration of the folder as applied without running it."""
+        migration = _find_migration(self.migrations, version)
+        if migration is None:
+            raise UnknownVersion(version)
+        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+            state = history.read()
+            history.ensure(state)
+            row = _find(state.applied, version)
+            if row is not None and row.success:
+                raise PlanError(f"migration {migration.version} is already applied")
+            _atomic(
+                backend,
+                history.mark_queries(
+                    version=migration.version.text,
+                    name=migration.name,
+                    checksum=migration.checksum,
+                    event="marked",
+                    detail="marked as applied without running it",
+                ),
+            )
+
+    def unmark(self, version: str) -> None:
+        """Forget a version in the history without running its down SQL."""
+        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+            state = history.read()
+            row = _find(state.applied, version)
+            if row is None:
+                raise UnknownVersion(version, "the history")
+            _atomic(
+                backend,
+                history.forget_queries(
+                    version=row.version,
+                    checksum=row.checksum,
+                    event="unmarked",
+                    detail="removed from the history without running down SQL",
+                ),
+            )
+
+    # -- internals --------------------------------------------------------------------------
+
+    @contextmanager
+    def _session(self) -> Iterator[tuple[Backend, History]]:
+        if self.url is not None:
+            backend = open_backend(self.url, connect_timeout=self.connect_timeout)
+        else:
+            backend = wrap_connection(self._connection)
+        try:
+            yield backend, History(
+                backend, table=self.table, schema=self.schema, service=self.service
+            )
+        finally:
+            backend.close()
+
+    def _runner(self, backend: Backend, history: History) -> Runner:
+        scrub = self.url.scrub if self.url is not None else (lambda text: text)
+        return Runner(backend, history, on_step=self.on_step, secrets=scrub)
+
+    def _lock_name(self) -> str:
+        return f"migrata:{self.schema or ''}.{self.table}"
+
+    def _plan_up(
+        self, migrations: Sequence[Migration], applied: Sequence[Applied], to: str | None
+    ) -> Plan:
+        return plan_up(
+            migrations,
+            applied,
+            target=to,
+            allow_out_of_order=self.allow_out_of_order,
+            single_transaction=self.single_transaction,
+        )
+
+    def _split_all(self, plan: Plan) -> dict[tuple[Version, Direction], tuple[Statement, ...]]:
+        """Split every script of the plan before anything runs."""
+        dialect = self.dialect
+        return {
+            (step.version, step.direction): split_script(step.script, dialect)
+            for step in plan.steps
+        }
+
+    def _planned(self, plan: Plan) -> tuple[PlannedStatements, ...]:
+        statements = self._split_all(plan)
+        return tuple(
+            PlannedStatements(
+                step.version.text,
+                step.migration.name,
+                step.direction,
+                step.script.path,
+                step.script.transactional,
+                statements[(step.version, step.direction)],
+            )
+            for step in plan.steps
+        )
+
+    @staticmethod
+    def _raise_problems(plan: Plan) -> None:
+        if not plan.problems:
+            return
+        no_down = [p for p in plan.problems if p.code == "no-down"]
+        if no_down and len(no_down) == len(plan.problems):
+            raise MissingDownMigration([str(p.version) for p in no_down])
+        raise ValidationFailed(plan.problems)
+
+
+def _atomic(backend: Backend, queries: list[Query]) -> None:
+    from .backends.base import QueryFailed
+    from .errors import ExecutionError
+
+    try:
+        backend.run([Query("BEGIN"), *queries, Query("COMMIT")])
+    except QueryFailed as failure:
+        backend.rollback()
+        raise ExecutionError(f"writing the history failed: {failure.message}") from None
+
+
+def _find(applied: Sequence[Applied], version: str) -> Applied | None:
+    key = _key(version)
+    return next((a for a in applied if a.version.key == key), None)
+
+
+def _find_migration(migrations: Sequence[Migration], version: str) -> Migration | None:
+    key = _key(version)
+    return next((m for m in migrations if m.version.key == key), None)
+
+
+def _key(version: str) -> tuple[int, ...]:
+    try:
+        return Version.parse(version).key
+    except ValueError:
+        raise UnknownVersion(version) from None
+
+
+def _dry_report(plan: Plan) -> RunReport:
+    from .models import StepResult
+
+    return RunReport(
+        plan.direction,
+        tuple(
+            StepResult(s.version.text, s.migration.name, s.direction, 0.0, 0, s.script.transactional)
+            for s in plan.steps
+        ),
+        dry_run=True,
+    )
+
+
+def migrate(
+    url: str | None = None,
+    *,
+    directory: str | os.PathLike[str] | None = None,
+    package: str | None = None,
+    connection: Any = None,
+    **options: Any,
+) -> RunReport | None:
+    """Apply every pending migration: the one call an app makes at start-up.
+
+    Returns None without touching the database when ``MIGRATA_DISABLE=1`` (or
+    ``DISABLE_EMBEDDED_MIGRATIONS=true``, the variable Diesel users already set). ``url``
+    defaults to MIGRATA_DATABASE_URL, then DATABASE_URL.
+    """
+    if _disabled():
+        logger.info("migrations disabled by MIGRATA_DISABLE / DISABLE_EMBEDDED_MIGRATIONS")
+        return None
+    if url is None and connection is None:
+        url = os.environ.get("MIGRATA_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    migrator = Migrator(url, connection=connection, directory=directory, package=package, **options)
+    return migrator.up()
+
+
+def _disabled() -> bool:
+    truthy = {"1", "true", "yes", "on"}
+    return (
+        os.environ.get("MIGRATA_DISABLE", "").strip().lower() in truthy
+        or os.environ.get("DISABLE_EMBEDDED_MIGRATIONS", "").strip().lower() in truthy
+    )
+
+
+__all__ = ["Migrator", "PlannedStatements", "migrate", "State", "Problem"]

@@ -1,0 +1,296 @@
+"""Execute a Plan whose scripts are already split: the only step that writes.
+
+A transactional migration is one batch — BEGIN, its statements, its history row, COMMIT — sent
+in one round trip where the backend pipelines. A migration that must run outside a transaction
+writes a "started" row, runs statement by statement recording progress, then records success;
+when it fails the row says "failed at statement k of n" until ``migrata resolve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .backends.base import Backend, Query, QueryFailed
+from .errors import ExecutionError, MigrationFailed
+from .history import History
+from .models import Direction, Plan, RunReport, Statement, Step, StepEvent, StepResult, Version
+from .sqltext import LineIndex
+
+logger = logging.getLogger("migrata")
+
+OnStep = Callable[[StepEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Located:
+    """Which step and statement a query of a batch belongs to (None: a history query)."""
+
+    step: int
+    statement: int | None
+
+
+class Runner:
+    def __init__(
+        self,
+        backend: Backend,
+        history: History,
+        *,
+        on_step: OnStep | None = None,
+        secrets: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        self.backend = backend
+        self.history = history
+        self.on_step = on_step
+        self._scrub = secrets
+
+    def run(
+        self,
+        plan: Plan,
+        statements: Mapping[tuple[Version, Direction], Sequence[Statement]],
+        *,
+        single_transaction: bool = False,
+    ) -> RunReport:
+        """Run every step of ``plan``; raises MigrationFailed at the first failure.
+
+        ``statements`` holds the split script of every step, prepared before this call.
+        """
+        results: list[StepResult] = []
+        if single_transaction and plan.steps:
+            results = self._run_single_transaction(plan, statements)
+            return RunReport(plan.direction, tuple(results))
+        for position, step in enumerate(plan.steps, start=1):
+            stmts = statements[(step.version, step.direction)]
+            self._emit("started", step, position, len(plan.steps), total=len(stmts))
+            started = time.perf_counter()
+            try:
+                if step.script.transactional:
+                    self._run_transactional(step, stmts, results)
+                else:
+                    self._run_statement_by_statement(step, stmts, position, len(plan.steps), results)
+            except MigrationFailed as failure:
+                self._emit(
+                    "failed", step, position, len(plan.steps), total=len(stmts),
+                    done=failure.statement_index - 1, error=failure.db_message,
+                )
+                raise
+            duration = (time.perf_counter() - started) * 1000
+            results.append(
+                StepResult(
+                    step.version.text, step.migration.name, step.direction, duration, len(stmts),
+                    step.script.transactional,
+                )
+            )
+            logger.info(
+                "%s %s_%s (%d statements, %.1f ms)",
+                "applied" if step.direction is Direction.UP else "reverted",
+                step.version, step.migration.name, len(stmts), duration,
+            )
+            self._emit(
+                "done", step, position, len(plan.steps), total=len(stmts), done=len(stmts),
+                duration_ms=duration,
+            )
+        return RunReport(plan.direction, tuple(results))
+
+    # -- one transaction per migration ------------------------------------------------------
+
+    def _run_transactional(
+        self, step: Step, stmts: Sequence[Statement], results: list[StepResult]
+    ) -> None:
+        queries = [Query("BEGIN")]
+        queries += [Query(s.sql) for s in stmts]
+        queries += self._record(step, len(stmts))
+        queries.append(Query("COMMIT"))
+        try:
+            self.backend.run(queries)
+        except QueryFailed as failure:
+            self._rollback()
+            index = failure.index - 1
+            if 0 <= index < len(stmts):
+                error = self._failed(step, stmts, index, failure, results)
+                self._audit_failure(step, error)
+                raise error from None
+            raise ExecutionError(
+                f"recording migration {step.version} in the history failed: "
+                f"{self._scrub(failure.message)}; it was rolled back"
+            ) from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _record(self, step: Step, count: int, execution_ms: int | None = None) -> list[Query]:
+        if step.direction is Direction.UP:
+            return self.history.applied_queries(
+                step.migration, statements=count, execution_ms=execution_ms
+            )
+        return self.history.reverted_queries(step.migration)
+
+    # -- outside a transaction --------------------------------------------------------------
+
+    def _run_statement_by_statement(
+        self,
+        step: Step,
+        stmts: Sequence[Statement],
+        position: int,
+        count: int,
+        results: list[StepResult],
+    ) -> None:
+        migration = step.migration
+        started = time.perf_counter()
+        self._atomic(self.history.started_queries(migration, total=len(stmts), direction=str(step.direction)))
+        for index, statement in enumerate(stmts):
+            try:
+                self.backend.run([Query(statement.sql)])
+            except QueryFailed as failure:
+                self._rollback()
+                error = self._scrub(failure.message)
+                self._atomic(
+                    self.history.failed_queries(
+                        migration, done=index, total=len(stmts), error=error,
+                        direction=str(step.direction),
+                    )
+                )
+                raise self._failed(step, stmts, index, failure, results) from None
+            self.backend.run([self.history.progress_query(migration, done=index + 1)])
+            self._emit("statement", step, position, count, total=len(stmts), done=index + 1)
+        elapsed = int((time.perf_counter() - started) * 1000)
+        self._atomic(self._record(step, len(stmts), execution_ms=elapsed))
+
+    def _atomic(self, queries: list[Query]) -> None:
+        """Run history writes together in one transaction."""
+        try:
+            self.backend.run([Query("BEGIN"), *queries, Query("COMMIT")])
+        except QueryFailed as failure:
+            self._rollback()
+            raise ExecutionError(
+                f"writing the history failed: {self._scrub(failure.message)}"
+            ) from None
+
+    # -- the whole plan in one transaction --------------------------------------------------
+
+    def _run_single_transaction(
+        self,
+        plan: Plan,
+        statements: Mapping[tuple[Version, Direction], Sequence[Statement]],
+    ) -> list[StepResult]:
+        queries = [Query("BEGIN")]
+        located: list[_Located | None] = [None]
+        for number, step in enumerate(plan.steps):
+            stmts = statements[(step.version, step.direction)]
+            for i, s in enumerate(stmts):
+                queries.append(Query(s.sql))
+                located.append(_Located(number, i))
+            for q in self._record(step, len(stmts)):
+                queries.append(q)
+                located.append(_Located(number, None))
+        queries.append(Query("COMMIT"))
+        located.append(None)
+        started = time.perf_counter()
+        try:
+            self.backend.run(queries)
+        except QueryFailed as failure:
+            self._rollback()
+            where = located[failure.index]
+            if where is not None and where.statement is not None:
+                step = plan.steps[where.step]
+                stmts = statements[(step.version, step.direction)]
+                error = self._failed(step, stmts, where.statement, failure, [])
+                self._audit_failure(step, error)
+                raise error from None
+            raise ExecutionError(
+                f"the single transaction failed: {self._scrub(failure.message)}; it was rolled back"
+            ) from None
+        except BaseException:
+            self._rollback()
+            raise
+        duration = (time.perf_counter() - started) * 1000
+        results = []
+        for step in plan.steps:
+            stmts = statements[(step.version, step.direction)]
+            results.append(
+                StepResult(step.version.text, step.migration.name, step.direction,
+                           duration / len(plan.steps), len(stmts), True)
+            )
+        logger.info("applied %d migrations in one transaction (%.1f ms)", len(plan.steps), duration)
+        return results
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _failed(
+        self,
+        step: Step,
+        stmts: Sequence[Statement],
+        index: int,
+        failure: QueryFailed,
+        results: Sequence[StepResult],
+    ) -> MigrationFailed:
+        statement = stmts[index]
+        line, column = statement.line, statement.column
+        if failure.position:
+            offset = statement.offset + failure.position - 1
+            line, column = LineIndex(step.script.text, step.script.first_line).position(offset)
+        error = MigrationFailed(
+            version=step.version.text,
+            path=step.script.path,
+            line=line,
+            column=column,
+            statement=statement.sql,
+            db_message=self._scrub(failure.message),
+            sqlstate=failure.sqlstate,
+            transactional=step.script.transactional,
+            statement_index=index + 1,
+            statement_count=len(stmts),
+            applied=[r.version for r in results],
+        )
+        logger.error("%s", error.message)
+        return error
+
+    def _audit_failure(self, step: Step, error: MigrationFailed) -> None:
+        """Keep a rolled-back failure in the audit log; the failure itself matters more."""
+        detail = (
+            f"{step.direction} rolled back: {error.path}:{error.line}:{error.column}: "
+            f"{error.db_message}"
+        )
+        try:
+            self._atomic(
+                [self.history.audit(step.version.text, "failed", step.migration.checksum, detail)]
+            )
+        except ExecutionError:
+            logger.warning("could not write the failure of %s to the audit log", step.version)
+
+    def _rollback(self) -> None:
+        try:
+            self.backend.rollback()
+        except Exception:  # noqa: BLE001 - the original failure matters more
+            logger.debug("rollback after a failure failed too", exc_info=True)
+
+    def _emit(
+        self,
+        kind: str,
+        step: Step,
+        position: int,
+        count: int,
+        *,
+        total: int,
+        done: int = 0,
+        duration_ms: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        if self.on_step is None:
+            return
+        self.on_step(
+            StepEvent(
+                kind=kind,
+                version=step.version.text,
+                name=step.migration.name,
+                direction=step.direction,
+                position=position,
+                count=count,
+                statements_done=done,
+                statements_total=total,
+                duration_ms=duration_ms,
+                error=error,
+            )
+        )

@@ -1,0 +1,99 @@
+"""Database URLs: parsing, and redaction so that a password never reaches output."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from .errors import ConfigError
+
+__all__ = ["DatabaseURL", "parse_url", "redact", "scrub"]
+
+_ENGINES = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "sqlite": "sqlite",
+    "sqlite3": "sqlite",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseURL:
+    """A parsed URL. ``repr`` and ``str`` never show the password."""
+
+    engine: str
+    raw: str
+    password: str | None
+    #: For SQLite: the file path (or ``:memory:``).
+    path: str | None = None
+
+    @property
+    def redacted(self) -> str:
+        return redact(self.raw)
+
+    def __str__(self) -> str:
+        return self.redacted
+
+    def __repr__(self) -> str:
+        return f"DatabaseURL({self.redacted!r})"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with this URL's password (raw and URL-encoded) replaced by ``***``."""
+        return scrub(text, self.password, self.raw)
+
+
+def parse_url(url: str) -> DatabaseURL:
+    """Parse a database URL; raises ConfigError (without the password) when it is not one."""
+    if not url or "://" not in url:
+        raise ConfigError(
+            f"not a database URL: {redact(url)!r}; expected e.g. postgresql://user@host/db or "
+            "sqlite:///file.db"
+        )
+    scheme = url.split("://", 1)[0].lower()
+    engine = _ENGINES.get(scheme.split("+", 1)[0])
+    if engine is None:
+        raise ConfigError(
+            f"unsupported database URL scheme {scheme!r} in {redact(url)!r}; supported: "
+            "postgresql://, postgres://, sqlite:///"
+        )
+    if engine == "sqlite":
+        rest = url.split("://", 1)[1]
+        if not rest.startswith("/"):
+            raise ConfigError(
+                f"SQLite URL {url!r} needs three slashes: sqlite:///relative.db or "
+                "sqlite:////absolute/path.db"
+            )
+        path = unquote(rest[1:].split("?", 1)[0])
+        if not path:
+            raise ConfigError("SQLite URL has no file: use sqlite:///file.db or sqlite:///:memory:")
+        return DatabaseURL("sqlite", url, None, path)
+    try:
+        parts = urlsplit(url)
+        password = unquote(parts.password) if parts.password else None
+    except ValueError as exc:
+        raise ConfigError(f"cannot parse database URL {redact(url)!r}: {exc}") from None
+    return DatabaseURL(engine, url, password)
+
+
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@?#]*):(?P<pw>[^@/?#]*)@")
+_QUERY_PW = re.compile(r"(?P<key>[?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+    return _QUERY_PW.sub(lambda m: f"{m['key']}***", text)
+
+
+def scrub(text: str, password: str | None, url: str | None = None) -> str:
+    """Remove every trace of a password (and of the full URL) from a message."""
+    if url:
+        text = text.replace(url, redact(url))
+    if password:
+        from urllib.parse import quote
+
+        for form in {password, quote(password, safe=""), quote(password)}:
+            if form:
+                text = text.replace(form, "***")
+    return text
