@@ -275,7 +275,10 @@ def test_sqlite_create_trigger_body_is_one_statement() -> None:
     [
         ("SELECT 1;\nSELECT 2", ["SELECT 1", "SELECT 2"]),
         ("SELECT 1;\nSELECT 2\n\n", ["SELECT 1", "SELECT 2"]),
-        ("SELECT 1;\nSELECT ';' -- no semicolon at the end", ["SELECT 1", "SELECT ';' -- no semicolon at the end"]),
+        (
+            "SELECT 1;\nSELECT ';' -- no semicolon at the end",
+            ["SELECT 1", "SELECT ';' -- no semicolon at the end"],
+        ),
         ("SELECT 1", ["SELECT 1"]),
     ],
 )

@@ -1,0 +1,345 @@
+"""The ``migrata`` command. Each command: load settings → call the library → render.
+
+No SQL, planning or history access here. Errors raised on purpose (MigrataError) become a
+message on stderr and the exit code they carry (see :mod:`migrata.exitcodes`); anything else is
+a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import click
+
+from .config import Settings, load_settings
+from .errors import ConfigError, MigrataError
+from .exitcodes import ExitCode
+
+logger = logging.getLogger("migrata")
+
+
+@dataclass
+class _Context:
+    flags: dict[str, Any]
+    config_path: str | None
+    verbosity: int
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.flags, config_path=self.config_path)
+        return self._settings
+
+    def migrator(self, *, on_step: Callable[..., None] | None = None, **overrides: Any) -> Any:
+        from .migrator import Migrator
+
+        s = self.settings
+        if not s.database_url:
+            raise ConfigError(
+                "no database URL: pass --database-url/-u, or set MIGRATA_DATABASE_URL or "
+                "DATABASE_URL"
+            )
+        _install_redaction(s.database_url)
+        options: dict[str, Any] = {
+            "table": s.table,
+            "schema": s.schema,
+            "service": s.service,
+            "lock_timeout": s.lock_timeout,
+            "allow_out_of_order": s.allow_out_of_order,
+            "on_step": on_step,
+        }
+        options.update(overrides)
+        if s.package:
+            return Migrator(s.database_url, package=s.package, **options)
+        return Migrator(s.database_url, directory=s.dir, **options)
+
+    def say(self, text: str | None) -> None:
+        if text is not None and self.verbosity >= 0:
+            click.echo(text)
+
+
+class _RedactingFilter(logging.Filter):
+    """Belt and braces: no log record leaves the CLI with the database password in it."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        from .urls import parse_url
+
+        self._url = parse_url(url)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = self._url.scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+_SECRETS: list[Callable[[str], str]] = []
+
+
+def _install_redaction(url: str) -> None:
+    from .urls import parse_url
+
+    _SECRETS.append(parse_url(url).scrub)
+    for handler in logging.getLogger("migrata").handlers:
+        if not any(isinstance(f, _RedactingFilter) for f in handler.filters):
+            handler.addFilter(_RedactingFilter(url))
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    root = logging.getLogger("migrata")
+    root.setLevel(level)
+    if not any(getattr(h, "_migrata", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("migrata: %(levelname)s: %(message)s"))
+        handler._migrata = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+        root.propagate = False
+
+
+pass_ctx = click.make_pass_decorator(_Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-u", "--database-url", help="Database URL [env: MIGRATA_DATABASE_URL, DATABASE_URL].")
+@click.option("-d", "--dir", "directory", help="Migrations folder [default: migrations].")
+@click.option("--package", help="Read migrations from a Python package's resources instead.")
+@click.option("--table", help="History table name [default: migrata_history].")
+@click.option("--schema", help="Schema of the history tables (PostgreSQL).")
+@click.option("--service", help="Service name: keeps several services apart in one database.")
+@click.option("--lock-timeout", type=float, help="Seconds to wait for the migration lock [default: 60].")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (migrata.toml or pyproject.toml).")
+@click.option("-v", "--verbose", count=True, help="More output (-vv for debug logs).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(package_name="migrata")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    database_url: str | None,
+    directory: str | None,
+    package: str | None,
+    table: str | None,
+    schema: str | None,
+    service: str | None,
+    lock_timeout: float | None,
+    config_path: str | None,
+    verbose: int,
+    quiet: bool,
+) -> None:
+    """Database schema migrations for PostgreSQL and SQLite.
+
+    Settings come from flags, then MIGRATA_* environment variables, then [tool.migrata] in
+    pyproject.toml or migrata.toml, then defaults. Exit codes: 0 ok, 1 migration failed,
+    2 usage/config error, 3 validation problem, 4 lock timeout, 5 pending (status --exit-code).
+    """
+    verbosity = -1 if quiet else verbose
+    _setup_logging(verbosity)
+    flags = {
+        "database_url": database_url,
+        "dir": directory,
+        "package": package,
+        "table": table,
+        "schema": schema,
+        "service": service,
+        "lock_timeout": lock_timeout,
+    }
+    ctx.obj = _Context(flags=flags, config_path=config_path, verbosity=verbosity)
+
+
+def _progress(ctx: _Context) -> Callable[..., None]:
+    from .output import render_event
+
+    def on_step(event: Any) -> None:
+        ctx.say(render_event(event))
+
+    return on_step
+
+
+@cli.command()
+@click.option("--to", "to", metavar="VERSION", help="Apply up to and including VERSION.")
+@click.option("--dry-run", is_flag=True, help="Show what would be applied; change nothing.")
+@click.option("--allow-out-of-order", is_flag=True, default=None, help="Apply pending migrations older than the newest applied one.")
+@click.option("--single-transaction", is_flag=True, help="Run the whole plan in one transaction.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def up(ctx: _Context, to: str | None, dry_run: bool, allow_out_of_order: bool | None,
+       single_transaction: bool, as_json: bool) -> None:
+    """Apply pending migrations."""
+    from .output import render_report, report_json, to_json
+
+    overrides: dict[str, Any] = {"single_transaction": single_transaction}
+    if allow_out_of_order:
+        overrides["allow_out_of_order"] = True
+    migrator = ctx.migrator(on_step=None if as_json else _progress(ctx), **overrides)
+    report = migrator.up(to=to, dry_run=dry_run)
+    ctx.say(to_json(report_json(report)) if as_json else render_report(report))
+
+
+@cli.command()
+@click.option("--steps", "-n", type=click.IntRange(min=1), help="Revert the newest N migrations [default: 1].")
+@click.option("--to", "to", metavar="VERSION", help="Revert everything newer than VERSION.")
+@click.option("--all", "revert_all", is_flag=True, help="Revert every applied migration.")
+@click.option("--dry-run", is_flag=True, help="Show what would be reverted; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def down(ctx: _Context, steps: int | None, to: str | None, revert_all: bool, dry_run: bool,
+         as_json: bool) -> None:
+    """Revert applied migrations, newest first (every step needs down SQL)."""
+    from .output import render_report, report_json, to_json
+
+    if sum(x is not None and x is not False for x in (steps, to, revert_all or None)) > 1:
+        raise click.UsageError("give at most one of --steps, --to and --all")
+    migrator = ctx.migrator(on_step=None if as_json else _progress(ctx))
+    report = migrator.down(steps=steps, to=to, all=revert_all, dry_run=dry_run)
+    ctx.say(to_json(report_json(report)) if as_json else render_report(report))
+
+
+@cli.command()
+@pass_ctx
+def redo(ctx: _Context) -> None:
+    """Revert the newest migration and apply it again."""
+    migrator = ctx.migrator(on_step=_progress(ctx))
+    migrator.redo()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--exit-code", is_flag=True, help="Exit 5 when migrations are pending, 3 on problems.")
+@pass_ctx
+def status(ctx: _Context, as_json: bool, exit_code: bool) -> None:
+    """Show every migration's state. Takes no lock and creates nothing."""
+    from .output import render_status, status_json, to_json
+    from .planner import find_problems
+
+    migrator = ctx.migrator()
+    entries = migrator.status()
+    problems = find_problems(entries, allow_out_of_order=ctx.settings.allow_out_of_order)
+    database = migrator.url.redacted
+    layout = migrator.discover().layout
+    if as_json:
+        ctx.say(to_json(status_json(entries, database=database, layout=layout, problems=problems)))
+    else:
+        ctx.say(render_status(entries, database=database, layout=layout, problems=problems))
+        if ctx.verbosity > 0:
+            for path in migrator.discover().ignored:
+                ctx.say(f"ignored: {path}")
+    if exit_code:
+        if problems:
+            sys.exit(ExitCode.VALIDATION)
+        if any(e.state.value == "pending" for e in entries):
+            sys.exit(ExitCode.PENDING)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def history(ctx: _Context, as_json: bool) -> None:
+    """Show the audit log: every applied, reverted, failed, marked and resolved event."""
+    from .output import audit_json, render_audit, to_json
+
+    events = ctx.migrator().audit_log()
+    ctx.say(to_json(audit_json(events)) if as_json else render_audit(events))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def validate(ctx: _Context, as_json: bool) -> None:
+    """Check the folder against the history; exit 3 when something is wrong."""
+    from .output import render_validation, to_json, validation_json
+
+    result = ctx.migrator().validate()
+    ctx.say(to_json(validation_json(result)) if as_json else render_validation(result))
+    if not result.is_valid:
+        sys.exit(ExitCode.VALIDATION)
+
+
+@cli.command()
+@click.option("--to", "to", metavar="VERSION", help="Plan up to and including VERSION.")
+@pass_ctx
+def plan(ctx: _Context, to: str | None) -> None:
+    """Print the exact SQL that `up` would run."""
+    from .errors import ValidationFailed
+    from .output import render_plan
+
+    migrator = ctx.migrator()
+    result, steps = migrator.plan_statements(to=to)
+    if result.problems:
+        raise ValidationFailed(result.problems)
+    click.echo(render_plan(result, steps, history_table=ctx.settings.table), nl=False)
+
+
+@cli.command()
+@click.argument("version")
+@click.option("--applied", "outcome", flag_value="applied", help="Its changes are in place: keep it as applied.")
+@click.option("--rolled-back", "outcome", flag_value="rolled-back", help="Its changes are not in place: forget it so `up` runs it again.")
+@pass_ctx
+def resolve(ctx: _Context, version: str, outcome: str | None) -> None:
+    """Clear a failed migration after a human has checked the database."""
+    if outcome is None:
+        raise click.UsageError("say what you found: --applied or --rolled-back")
+    ctx.migrator().resolve(version, applied=outcome == "applied")
+    ctx.say(f"resolved {version} as {outcome}")
+
+
+@cli.command("mark-applied")
+@click.argument("version")
+@pass_ctx
+def mark_applied(ctx: _Context, version: str) -> None:
+    """Record VERSION as applied without running it (kept in the audit log)."""
+    ctx.migrator().mark_applied(version)
+    ctx.say(f"marked {version} as applied")
+
+
+@cli.command()
+@click.argument("version")
+@pass_ctx
+def unmark(ctx: _Context, version: str) -> None:
+    """Forget VERSION in the history without running its down SQL (kept in the audit log)."""
+    ctx.migrator().unmark(version)
+    ctx.say(f"unmarked {version}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--sequential", "numbering", flag_value="sequential", help="Number as the folder does (0001, 0002, …).")
+@click.option("--timestamp", "numbering", flag_value="timestamp", help="Use a UTC timestamp version.")
+@click.option("--down", is_flag=True, help="Also write the down file.")
+@pass_ctx
+def new(ctx: _Context, name: str, numbering: str | None, down: bool) -> None:
+    """Create a new migration file in the folder's style (never overwrites)."""
+    from .discovery import create_migration
+
+    sequential = None if numbering is None else numbering == "sequential"
+    created = create_migration(ctx.settings.dir, name, sequential=sequential, down=down)
+    for path in created.paths:
+        ctx.say(f"created {path}")
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of the console script; exits with the code of the outcome."""
+    try:
+        cli.main(args=argv, prog_name="migrata", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    except MigrataError as exc:
+        message = str(exc)
+        for scrub in _SECRETS:
+            message = scrub(message)
+        click.echo(f"migrata: error: {message}", err=True)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(ExitCode.OK)

@@ -1,0 +1,156 @@
+"""Settings: flags > environment > config file > defaults.
+
+The config file is ``migrata.toml`` (keys at the top level) or the ``[tool.migrata]`` table of
+``pyproject.toml``, looked up in the current folder unless ``--config`` names one. A value
+written ``env:NAME`` is read from the environment variable NAME, so no secret has to sit in a
+file. A relative ``dir`` in a config file is relative to that file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "ENV_VARS"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None
+    dir: str = "migrations"
+    package: str | None = None
+    table: str = "migrata_history"
+    schema: str | None = None
+    service: str = "default"
+    lock_timeout: float = 60.0
+    allow_out_of_order: bool = False
+    #: The config file the settings were read from, if any (for messages).
+    config_file: str | None = None
+
+
+#: Environment variables per setting, first found wins.
+ENV_VARS: dict[str, tuple[str, ...]] = {
+    "database_url": ("MIGRATA_DATABASE_URL", "DATABASE_URL"),
+    "dir": ("MIGRATA_DIR",),
+    "package": ("MIGRATA_PACKAGE",),
+    "table": ("MIGRATA_TABLE",),
+    "schema": ("MIGRATA_SCHEMA",),
+    "service": ("MIGRATA_SERVICE",),
+    "lock_timeout": ("MIGRATA_LOCK_TIMEOUT",),
+    "allow_out_of_order": ("MIGRATA_ALLOW_OUT_OF_ORDER",),
+}
+
+_FILE_KEYS = {f.name for f in fields(Settings)} - {"config_file"} | {"url", "directory"}
+_ALIASES = {"url": "database_url", "directory": "dir"}
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Merge the layers; ``flags`` holds only what was given on the command line (None = not
+    given). Raises ConfigError naming the file and key for a bad config file."""
+    env = os.environ if environ is None else environ
+    folder = Path(cwd) if cwd is not None else Path.cwd()
+    settings = Settings()
+    values, source = _read_file(folder, config_path, env)
+    if source is not None:
+        settings = replace(settings, config_file=source)
+    merged: dict[str, Any] = dict(values)
+    for name, variables in ENV_VARS.items():
+        for variable in variables:
+            if env.get(variable):
+                merged[name] = env[variable]
+                break
+    for name, value in flags.items():
+        if value is not None:
+            merged[name] = value
+    return replace(settings, **{k: _coerce(k, v, source) for k, v in merged.items()})
+
+
+def _read_file(
+    folder: Path, explicit: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> tuple[dict[str, Any], str | None]:
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        candidates = [path]
+    else:
+        candidates = [folder / "migrata.toml", folder / "pyproject.toml"]
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        if path.name == "pyproject.toml":
+            table = data.get("tool", {}).get("migrata")
+            if table is None:
+                if explicit is not None:
+                    raise ConfigError(f"{path}: has no [tool.migrata] table")
+                continue
+        else:
+            table = data
+        return _validate_file(table, path, env, relative_to=explicit is not None), str(path)
+    return {}, None
+
+
+def _validate_file(
+    table: Mapping[str, Any], path: Path, env: Mapping[str, str], *, relative_to: bool
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in {"targets"}:
+            continue  # reserved for several databases in one run
+        normal = key.replace("-", "_")
+        if normal not in _FILE_KEYS:
+            raise ConfigError(
+                f"{path}: unknown setting {key!r}; known: {', '.join(sorted(_FILE_KEYS))}"
+            )
+        normal = _ALIASES.get(normal, normal)
+        if isinstance(value, str) and value.startswith("env:"):
+            variable = value[4:]
+            if variable not in env:
+                raise ConfigError(
+                    f"{path}: {key} = {value!r} but the environment variable {variable} is not set"
+                )
+            value = env[variable]
+        if normal == "dir" and relative_to and isinstance(value, str) and not os.path.isabs(value):
+            value = str(path.parent / value)
+        values[normal] = value
+    return values
+
+
+def _coerce(name: str, value: Any, source: str | None) -> Any:
+    where = f" (from {source})" if source else ""
+    if name == "lock_timeout":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"lock_timeout must be a number of seconds, got {value!r}{where}") from None
+        if number < 0:
+            raise ConfigError(f"lock_timeout must be zero or more, got {value!r}{where}")
+        return number
+    if name == "allow_out_of_order":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"allow_out_of_order must be true or false, got {value!r}{where}")
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, got {value!r}{where}")
+    return value

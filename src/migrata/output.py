@@ -1,0 +1,246 @@
+"""Rendering of results as text or JSON; with cli.py, the only module that prints.
+
+JSON keys match the dataclass fields of :mod:`migrata.models`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .migrator import PlannedStatements
+from .models import AuditEvent, Plan, Problem, RunReport, State, StatusEntry, StepEvent, Validation
+
+__all__ = [
+    "render_status",
+    "status_json",
+    "render_report",
+    "report_json",
+    "render_validation",
+    "validation_json",
+    "render_audit",
+    "audit_json",
+    "render_plan",
+    "render_event",
+    "to_json",
+]
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=_default, ensure_ascii=False)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value or "")[:19].replace("T", " ")
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    return {
+        "code": problem.code,
+        "version": problem.version.text if problem.version else None,
+        "message": problem.message,
+        "next_step": problem.next_step,
+    }
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+def status_json(
+    entries: Sequence[StatusEntry], *, database: str, layout: str, problems: Sequence[Problem]
+) -> dict[str, Any]:
+    rows = []
+    for e in entries:
+        a = e.applied
+        rows.append(
+            {
+                "version": e.version.text,
+                "name": e.name,
+                "state": e.state.value,
+                "out_of_order": e.out_of_order,
+                "transactional": e.migration.transactional if e.migration else None,
+                "path": e.migration.up.path if e.migration else None,
+                "checksum": e.migration.checksum if e.migration else None,
+                "applied_checksum": a.checksum if a else None,
+                "applied_at": a.applied_at if a else None,
+                "execution_ms": a.execution_ms if a else None,
+                "applied_by": a.applied_by if a else None,
+                "statements_done": a.statements_done if a else None,
+                "statements_total": a.statements_total if a else None,
+                "error": a.error if a else None,
+            }
+        )
+    counts = {state.value: sum(1 for e in entries if e.state is state) for state in State}
+    current = max((e.version for e in entries if e.state is State.APPLIED), default=None)
+    return {
+        "database": database,
+        "layout": layout,
+        "current_version": current.text if current else None,
+        "counts": counts,
+        "migrations": rows,
+        "problems": [problem_json(p) for p in problems],
+    }
+
+
+def render_status(
+    entries: Sequence[StatusEntry], *, database: str, layout: str, problems: Sequence[Problem]
+) -> str:
+    lines = [f"database: {database}", f"layout: {layout}"]
+    if not entries:
+        lines.append("no migrations found")
+        return "\n".join(lines)
+    width = max(len(e.version.text) for e in entries)
+    for e in entries:
+        state = e.state.value
+        extra = ""
+        if e.state is State.APPLIED and e.applied is not None:
+            extra = f"  {_when(e.applied.applied_at)}"
+        elif e.state is State.FAILED and e.applied is not None:
+            if e.applied.statements_total:
+                extra = (
+                    f"  at statement {(e.applied.statements_done or 0) + 1} of "
+                    f"{e.applied.statements_total}"
+                )
+            if e.applied.error:
+                extra += f": {e.applied.error.strip().splitlines()[0]}"
+        elif e.out_of_order:
+            extra = "  (out of order)"
+        lines.append(f"  {e.version.text:<{width}}  {state:<8} {e.name}{extra}")
+    counts = {s: sum(1 for e in entries if e.state is s) for s in State}
+    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+    lines.append(summary)
+    for p in problems:
+        lines.append(f"problem: {p.message} -> {p.next_step}")
+    return "\n".join(lines)
+
+
+# -- run reports ------------------------------------------------------------------------------
+
+
+def report_json(report: RunReport) -> dict[str, Any]:
+    return {
+        "direction": report.direction.value,
+        "dry_run": report.dry_run,
+        "steps": [
+            {
+                "version": s.version,
+                "name": s.name,
+                "direction": s.direction.value,
+                "duration_ms": round(s.duration_ms, 3),
+                "statements": s.statements,
+                "transactional": s.transactional,
+            }
+            for s in report.steps
+        ],
+    }
+
+
+def render_report(report: RunReport) -> str:
+    verb = "applied" if report.direction.value == "up" else "reverted"
+    if report.dry_run:
+        if not report.steps:
+            return f"dry run: nothing would be {verb}"
+        lines = [f"dry run: would have {verb}:"]
+        lines += [f"  {s.version}_{s.name}" for s in report.steps]
+        return "\n".join(lines)
+    if not report.steps:
+        return "nothing to apply: the database is up to date" if verb == "applied" else "nothing to revert"
+    total = sum(s.duration_ms for s in report.steps)
+    return f"{verb} {len(report.steps)} migration(s) in {total:.0f} ms"
+
+
+def render_event(event: StepEvent) -> str | None:
+    """One progress line per finished migration (None for events not shown)."""
+    if event.kind != "done":
+        return None
+    verb = "applied" if event.direction.value == "up" else "reverted"
+    return (
+        f"{verb} {event.version}_{event.name} "
+        f"({event.statements_total} statement(s), {event.duration_ms or 0:.0f} ms)"
+    )
+
+
+# -- validate ---------------------------------------------------------------------------------
+
+
+def validation_json(result: Validation) -> dict[str, Any]:
+    return {
+        "applied": list(result.applied),
+        "expected": list(result.expected),
+        "pending": list(result.pending),
+        "failed": list(result.failed),
+        "is_valid": result.is_valid,
+        "problems": [problem_json(p) for p in result.problems],
+    }
+
+
+def render_validation(result: Validation) -> str:
+    lines = [
+        f"applied: {len(result.applied)}, expected: {len(result.expected)}, "
+        f"pending: {len(result.pending)}, failed: {len(result.failed)}"
+    ]
+    if result.is_valid:
+        lines.append("valid")
+    else:
+        lines += [f"problem: {p.message} -> {p.next_step}" for p in result.problems]
+    return "\n".join(lines)
+
+
+# -- history ----------------------------------------------------------------------------------
+
+
+def audit_json(events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": e.id,
+            "version": e.version,
+            "event": e.event,
+            "checksum": e.checksum,
+            "at": e.at,
+            "actor": e.actor,
+            "detail": e.detail,
+        }
+        for e in events
+    ]
+
+
+def render_audit(events: Sequence[AuditEvent]) -> str:
+    if not events:
+        return "no history yet"
+    return "\n".join(
+        f"{_when(e.at)}  {e.event:<9} {e.version}  {e.actor or ''}"
+        + (f"  {e.detail}" if e.detail else "")
+        for e in events
+    )
+
+
+# -- plan -------------------------------------------------------------------------------------
+
+
+def render_plan(plan: Plan, steps: Sequence[PlannedStatements], *, history_table: str) -> str:
+    """The SQL ``up`` would send, in order, with the transaction framing it uses."""
+    if not steps:
+        return "-- nothing to apply"
+    out = []
+    for step in steps:
+        mode = "in one transaction" if step.transactional else "outside a transaction, statement by statement"
+        out.append(f"-- {step.version}_{step.name} ({step.path}), {mode}")
+        if step.transactional:
+            out.append("BEGIN;")
+        for statement in step.statements:
+            out.append(statement.sql.rstrip() + ";")
+        out.append(f"-- + record {step.version} in {history_table}")
+        if step.transactional:
+            out.append("COMMIT;")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

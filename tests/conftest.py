@@ -1,0 +1,113 @@
+"""Shared fixtures: a fresh database per test on every engine that is configured.
+
+SQLite always runs. PostgreSQL runs against ``MIGRATA_TEST_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``); each test gets its own database, created
+from that server and dropped afterwards. With ``MIGRATA_REQUIRE_SERVERS=1`` (CI sets it) an
+unreachable server fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MIGRATA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_SERVERS = os.environ.get("MIGRATA_REQUIRE_SERVERS", "") not in {"", "0", "false"}
+
+
+@dataclass(frozen=True)
+class Database:
+    """A fresh, empty database for one test."""
+
+    engine: str  # "sqlite" | "postgresql"
+    url: str
+
+    def connect(self):  # type: ignore[no-untyped-def]
+        """A plain driver connection (autocommit) for checking results by hand."""
+        if self.engine == "sqlite":
+            import sqlite3
+
+            return sqlite3.connect(self.url.split("sqlite:///", 1)[1], isolation_level=None)
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True)
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+        conn = self.connect()
+        try:
+            cur = conn.execute(sql, params) if params else conn.execute(sql)
+            return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+    def table_exists(self, name: str) -> bool:
+        if self.engine == "sqlite":
+            rows = self.query(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+            )
+        else:
+            rows = self.query("SELECT to_regclass(%s) IS NOT NULL", (name,))
+            return bool(rows[0][0])
+        return bool(rows)
+
+
+def _postgres_unavailable(reason: str) -> None:
+    if REQUIRE_SERVERS:
+        pytest.fail(f"PostgreSQL is required (MIGRATA_REQUIRE_SERVERS=1) but {reason}")
+    pytest.skip(f"PostgreSQL not available: {reason}")
+
+
+def _with_dbname(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[Database]:
+    """A freshly created PostgreSQL database, dropped after the test."""
+    try:
+        import psycopg
+    except ImportError:
+        _postgres_unavailable("psycopg is not installed")
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        _postgres_unavailable(f"cannot connect to {POSTGRES_ADMIN_URL}: {exc}")
+    name = f"migrata_t_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield Database("postgresql", _with_dbname(POSTGRES_ADMIN_URL, name))
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Database:
+    return Database("sqlite", f"sqlite:///{tmp_path / 'test.db'}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest) -> Database:
+    """Every engine in turn: the contract suite runs once per engine."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_db")  # type: ignore[no-any-return]
+    return request.getfixturevalue("postgres_db")  # type: ignore[no-any-return]
+
+
+def write_migrations(folder: Path, files: dict[str, str]) -> Path:
+    """Write ``{relative path: text}`` under ``folder`` (bytes-exact, no newline translation)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    return folder
