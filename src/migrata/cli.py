@@ -108,14 +108,23 @@ pass_ctx = click.make_pass_decorator(_Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("-u", "--database-url", help="Database URL [env: MIGRATA_DATABASE_URL, DATABASE_URL].")
+@click.option(
+    "-u", "--database-url", help="Database URL [env: MIGRATA_DATABASE_URL, DATABASE_URL]."
+)
 @click.option("-d", "--dir", "directory", help="Migrations folder [default: migrations].")
 @click.option("--package", help="Read migrations from a Python package's resources instead.")
 @click.option("--table", help="History table name [default: migrata_history].")
 @click.option("--schema", help="Schema of the history tables (PostgreSQL).")
 @click.option("--service", help="Service name: keeps several services apart in one database.")
-@click.option("--lock-timeout", type=float, help="Seconds to wait for the migration lock [default: 60].")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (migrata.toml or pyproject.toml).")
+@click.option(
+    "--lock-timeout", type=float, help="Seconds to wait for the migration lock [default: 60]."
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file (migrata.toml or pyproject.toml).",
+)
 @click.option("-v", "--verbose", count=True, help="More output (-vv for debug logs).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.version_option(package_name="migrata")
@@ -165,12 +174,23 @@ def _progress(ctx: _Context) -> Callable[..., None]:
 @cli.command()
 @click.option("--to", "to", metavar="VERSION", help="Apply up to and including VERSION.")
 @click.option("--dry-run", is_flag=True, help="Show what would be applied; change nothing.")
-@click.option("--allow-out-of-order", is_flag=True, default=None, help="Apply pending migrations older than the newest applied one.")
+@click.option(
+    "--allow-out-of-order",
+    is_flag=True,
+    default=None,
+    help="Apply pending migrations older than the newest applied one.",
+)
 @click.option("--single-transaction", is_flag=True, help="Run the whole plan in one transaction.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
-def up(ctx: _Context, to: str | None, dry_run: bool, allow_out_of_order: bool | None,
-       single_transaction: bool, as_json: bool) -> None:
+def up(
+    ctx: _Context,
+    to: str | None,
+    dry_run: bool,
+    allow_out_of_order: bool | None,
+    single_transaction: bool,
+    as_json: bool,
+) -> None:
     """Apply pending migrations."""
     from .output import render_report, report_json, to_json
 
@@ -183,14 +203,17 @@ def up(ctx: _Context, to: str | None, dry_run: bool, allow_out_of_order: bool | 
 
 
 @cli.command()
-@click.option("--steps", "-n", type=click.IntRange(min=1), help="Revert the newest N migrations [default: 1].")
+@click.option(
+    "--steps", "-n", type=click.IntRange(min=1), help="Revert the newest N migrations [default: 1]."
+)
 @click.option("--to", "to", metavar="VERSION", help="Revert everything newer than VERSION.")
 @click.option("--all", "revert_all", is_flag=True, help="Revert every applied migration.")
 @click.option("--dry-run", is_flag=True, help="Show what would be reverted; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
-def down(ctx: _Context, steps: int | None, to: str | None, revert_all: bool, dry_run: bool,
-         as_json: bool) -> None:
+def down(
+    ctx: _Context, steps: int | None, to: str | None, revert_all: bool, dry_run: bool, as_json: bool
+) -> None:
     """Revert applied migrations, newest first (every step needs down SQL)."""
     from .output import render_report, report_json, to_json
 
@@ -211,7 +234,9 @@ def redo(ctx: _Context) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.option("--exit-code", is_flag=True, help="Exit 5 when migrations are pending, 3 on problems.")
+@click.option(
+    "--exit-code", is_flag=True, help="Exit 5 when migrations are pending, 3 on problems."
+)
 @pass_ctx
 def status(ctx: _Context, as_json: bool, exit_code: bool) -> None:
     """Show every migration's state. Takes no lock and creates nothing."""
@@ -278,8 +303,18 @@ def plan(ctx: _Context, to: str | None) -> None:
 
 @cli.command()
 @click.argument("version")
-@click.option("--applied", "outcome", flag_value="applied", help="Its changes are in place: keep it as applied.")
-@click.option("--rolled-back", "outcome", flag_value="rolled-back", help="Its changes are not in place: forget it so `up` runs it again.")
+@click.option(
+    "--applied",
+    "outcome",
+    flag_value="applied",
+    help="Its changes are in place: keep it as applied.",
+)
+@click.option(
+    "--rolled-back",
+    "outcome",
+    flag_value="rolled-back",
+    help="Its changes are not in place: forget it so `up` runs it again.",
+)
 @pass_ctx
 def resolve(ctx: _Context, version: str, outcome: str | None) -> None:
     """Clear a failed migration after a human has checked the database."""
@@ -309,8 +344,15 @@ def unmark(ctx: _Context, version: str) -> None:
 
 @cli.command()
 @click.argument("name")
-@click.option("--sequential", "numbering", flag_value="sequential", help="Number as the folder does (0001, 0002, …).")
-@click.option("--timestamp", "numbering", flag_value="timestamp", help="Use a UTC timestamp version.")
+@click.option(
+    "--sequential",
+    "numbering",
+    flag_value="sequential",
+    help="Number as the folder does (0001, 0002, …).",
+)
+@click.option(
+    "--timestamp", "numbering", flag_value="timestamp", help="Use a UTC timestamp version."
+)
 @click.option("--down", is_flag=True, help="Also write the down file.")
 @pass_ctx
 def new(ctx: _Context, name: str, numbering: str | None, down: bool) -> None:

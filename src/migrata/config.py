@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "load_settings", "ENV_VARS"]
+__all__ = ["ENV_VARS", "Settings", "load_settings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,9 @@ def _coerce(name: str, value: Any, source: str | None) -> Any:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"lock_timeout must be a number of seconds, got {value!r}{where}") from None
+            raise ConfigError(
+                f"lock_timeout must be a number of seconds, got {value!r}{where}"
+            ) from None
         if number < 0:
             raise ConfigError(f"lock_timeout must be zero or more, got {value!r}{where}")
         return number

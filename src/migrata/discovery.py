@@ -10,16 +10,15 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .errors import ConfigError, DiscoveryError
-from .layouts import READERS
-from .layouts import native
+from .layouts import READERS, native
 from .layouts.base import Entry, ReadResult
 from .models import Migration
 
-__all__ = ["discover_migrations", "create_migration", "CreatedMigration"]
+__all__ = ["CreatedMigration", "create_migration", "discover_migrations"]
 
 
 def discover_migrations(
@@ -105,7 +104,7 @@ def create_migration(
         width = max([len(m.version.text) for m in existing if m.version.key[0] < 10**8] + [4])
         version = str((max(numbers) if numbers else 0) + 1).zfill(width)
     else:
-        moment = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+        moment = (now or datetime.now(UTC)).replace(microsecond=0)
         fmt = "%Y-%m-%d-%H%M%S" if style.dashed else "%Y%m%d%H%M%S"
         while True:
             version = moment.strftime(fmt)

@@ -33,7 +33,11 @@ class HistoryState:
 
 class History:
     def __init__(
-        self, backend: Backend, *, table: str = "migrata_history", schema: str | None = None,
+        self,
+        backend: Backend,
+        *,
+        table: str = "migrata_history",
+        schema: str | None = None,
         service: str = "default",
     ) -> None:
         if not table:
@@ -170,7 +174,9 @@ class History:
 
     # -- writes (returned, not run) ---------------------------------------------------------
 
-    def audit(self, version: str, event: str, checksum: str | None, detail: str | None = None) -> Query:
+    def audit(
+        self, version: str, event: str, checksum: str | None, detail: str | None = None
+    ) -> Query:
         p = self._p
         return Query(
             f"INSERT INTO {self.audit_table} (service, version, event, checksum, at, actor, detail) "
@@ -296,4 +302,3 @@ class History:
             f"DELETE FROM {self.table} WHERE service = {p} AND version = {p}",
             (self.service, version.text),
         )
-

@@ -25,7 +25,7 @@ from .errors import (
     UnknownVersion,
     ValidationFailed,
 )
-from .history import History, HistoryState
+from .history import History
 from .layouts.base import ReadResult
 from .models import (
     Applied,
@@ -133,17 +133,17 @@ class Migrator:
     def status(self) -> tuple[StatusEntry, ...]:
         """Each migration's state; one query, no lock, creates nothing."""
         migrations = self.migrations
-        with self._session() as (backend, history):
+        with self._session() as (_backend, history):
             state = history.read()
         return compute_status(migrations, state.applied)
 
     def applied(self) -> tuple[Applied, ...]:
-        with self._session() as (backend, history):
+        with self._session() as (_backend, history):
             return history.read().applied
 
     def validate(self) -> Validation:
         migrations = self.migrations
-        with self._session() as (backend, history):
+        with self._session() as (_backend, history):
             state = history.read()
         return validate(migrations, state.applied)
 
@@ -155,18 +155,20 @@ class Migrator:
     def plan(self, *, to: str | None = None) -> Plan:
         """What ``up`` would do now; raises nothing for problems (they are in the plan)."""
         migrations = self.migrations
-        with self._session() as (backend, history):
+        with self._session() as (_backend, history):
             state = history.read()
         return self._plan_up(migrations, state.applied, to)
 
-    def plan_statements(self, *, to: str | None = None) -> tuple[Plan, tuple[PlannedStatements, ...]]:
+    def plan_statements(
+        self, *, to: str | None = None
+    ) -> tuple[Plan, tuple[PlannedStatements, ...]]:
         """The plan of ``up`` with the exact statements of each step (split, not run)."""
         plan = self.plan(to=to)
         return plan, self._planned(plan)
 
     def audit_log(self) -> tuple[AuditEvent, ...]:
         """Every recorded event for this service, oldest first."""
-        with self._session() as (backend, history):
+        with self._session() as (_backend, history):
             return history.read_audit()
 
     # -- writing ----------------------------------------------------------------------------
@@ -183,7 +185,10 @@ class Migrator:
             self._raise_problems(plan)
             self._split_all(plan)
             return _dry_report(plan)
-        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+        with (
+            self._session() as (backend, history),
+            backend.lock(self._lock_name(), self.lock_timeout),
+        ):
             state = history.read()
             plan = self._plan_up(migrations, state.applied, to)
             self._raise_problems(plan)
@@ -200,7 +205,7 @@ class Migrator:
         *,
         steps: int | None = None,
         to: str | None = None,
-        all: bool = False,  # noqa: A002 - mirrors the CLI flag
+        all: bool = False,
         dry_run: bool = False,
     ) -> RunReport:
         """Revert applied migrations, newest first: one by default, ``steps``, down ``to`` a
@@ -214,7 +219,10 @@ class Migrator:
             self._raise_problems(plan)
             self._split_all(plan)
             return _dry_report(plan)
-        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+        with (
+            self._session() as (backend, history),
+            backend.lock(self._lock_name(), self.lock_timeout),
+        ):
             state = history.read()
             plan = plan_down(migrations, state.applied, steps=steps, target=to, revert_all=all)
             self._raise_problems(plan)
@@ -229,7 +237,10 @@ class Migrator:
     def redo(self) -> tuple[RunReport, RunReport]:
         """Revert the newest applied migration and apply it again, under one lock."""
         migrations = self.migrations
-        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+        with (
+            self._session() as (backend, history),
+            backend.lock(self._lock_name(), self.lock_timeout),
+        ):
             state = history.read()
             down_plan = plan_down(migrations, state.applied, steps=1)
             self._raise_problems(down_plan)
@@ -241,7 +252,9 @@ class Migrator:
                 Direction.UP,
                 tuple(
                     s
-                    for s in plan_up(migrations, after, target=target.text, allow_out_of_order=True).steps
+                    for s in plan_up(
+                        migrations, after, target=target.text, allow_out_of_order=True
+                    ).steps
                     if s.version == target
                 ),
             )
@@ -253,7 +266,10 @@ class Migrator:
     def resolve(self, version: str, *, applied: bool) -> None:
         """Clear a failed row after a human has looked: ``applied=True`` keeps the migration as
         applied, ``False`` forgets it so ``up`` runs it again."""
-        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+        with (
+            self._session() as (backend, history),
+            backend.lock(self._lock_name(), self.lock_timeout),
+        ):
             state = history.read()
             row = _find(state.applied, version)
             if row is None:
@@ -286,7 +302,10 @@ class Migrator:
         migration = _find_migration(self.migrations, version)
         if migration is None:
             raise UnknownVersion(version)
-        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+        with (
+            self._session() as (backend, history),
+            backend.lock(self._lock_name(), self.lock_timeout),
+        ):
             state = history.read()
             history.ensure(state)
             row = _find(state.applied, version)
@@ -305,7 +324,10 @@ class Migrator:
 
     def unmark(self, version: str) -> None:
         """Forget a version in the history without running its down SQL."""
-        with self._session() as (backend, history), backend.lock(self._lock_name(), self.lock_timeout):
+        with (
+            self._session() as (backend, history),
+            backend.lock(self._lock_name(), self.lock_timeout),
+        ):
             state = history.read()
             row = _find(state.applied, version)
             if row is None:
@@ -329,8 +351,9 @@ class Migrator:
         else:
             backend = wrap_connection(self._connection)
         try:
-            yield backend, History(
-                backend, table=self.table, schema=self.schema, service=self.service
+            yield (
+                backend,
+                History(backend, table=self.table, schema=self.schema, service=self.service),
             )
         finally:
             backend.close()
@@ -419,7 +442,9 @@ def _dry_report(plan: Plan) -> RunReport:
     return RunReport(
         plan.direction,
         tuple(
-            StepResult(s.version.text, s.migration.name, s.direction, 0.0, 0, s.script.transactional)
+            StepResult(
+                s.version.text, s.migration.name, s.direction, 0.0, 0, s.script.transactional
+            )
             for s in plan.steps
         ),
         dry_run=True,
@@ -457,4 +482,4 @@ def _disabled() -> bool:
     )
 
 
-__all__ = ["Migrator", "PlannedStatements", "migrate", "State", "Problem"]
+__all__ = ["Migrator", "PlannedStatements", "Problem", "State", "migrate"]

@@ -14,17 +14,17 @@ from .migrator import PlannedStatements
 from .models import AuditEvent, Plan, Problem, RunReport, State, StatusEntry, StepEvent, Validation
 
 __all__ = [
-    "render_status",
-    "status_json",
-    "render_report",
-    "report_json",
-    "render_validation",
-    "validation_json",
-    "render_audit",
     "audit_json",
-    "render_plan",
+    "render_audit",
     "render_event",
+    "render_plan",
+    "render_report",
+    "render_status",
+    "render_validation",
+    "report_json",
+    "status_json",
     "to_json",
+    "validation_json",
 ]
 
 
@@ -154,7 +154,11 @@ def render_report(report: RunReport) -> str:
         lines += [f"  {s.version}_{s.name}" for s in report.steps]
         return "\n".join(lines)
     if not report.steps:
-        return "nothing to apply: the database is up to date" if verb == "applied" else "nothing to revert"
+        return (
+            "nothing to apply: the database is up to date"
+            if verb == "applied"
+            else "nothing to revert"
+        )
     total = sum(s.duration_ms for s in report.steps)
     return f"{verb} {len(report.steps)} migration(s) in {total:.0f} ms"
 
@@ -186,8 +190,10 @@ def validation_json(result: Validation) -> dict[str, Any]:
 
 def render_validation(result: Validation) -> str:
     lines = [
-        f"applied: {len(result.applied)}, expected: {len(result.expected)}, "
-        f"pending: {len(result.pending)}, failed: {len(result.failed)}"
+        (
+            f"applied: {len(result.applied)}, expected: {len(result.expected)}, "
+            f"pending: {len(result.pending)}, failed: {len(result.failed)}"
+        )
     ]
     if result.is_valid:
         lines.append("valid")
@@ -233,7 +239,11 @@ def render_plan(plan: Plan, steps: Sequence[PlannedStatements], *, history_table
         return "-- nothing to apply"
     out = []
     for step in steps:
-        mode = "in one transaction" if step.transactional else "outside a transaction, statement by statement"
+        mode = (
+            "in one transaction"
+            if step.transactional
+            else "outside a transaction, statement by statement"
+        )
         out.append(f"-- {step.version}_{step.name} ({step.path}), {mode}")
         if step.transactional:
             out.append("BEGIN;")

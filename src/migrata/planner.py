@@ -22,7 +22,7 @@ from .models import (
 )
 from .sqltext import checksums_match
 
-__all__ = ["compute_status", "plan_up", "plan_down", "validate", "find_problems"]
+__all__ = ["compute_status", "find_problems", "plan_down", "plan_up", "validate"]
 
 
 def compute_status(

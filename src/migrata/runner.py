@@ -69,27 +69,46 @@ class Runner:
                 if step.script.transactional:
                     self._run_transactional(step, stmts, results)
                 else:
-                    self._run_statement_by_statement(step, stmts, position, len(plan.steps), results)
+                    self._run_statement_by_statement(
+                        step, stmts, position, len(plan.steps), results
+                    )
             except MigrationFailed as failure:
                 self._emit(
-                    "failed", step, position, len(plan.steps), total=len(stmts),
-                    done=failure.statement_index - 1, error=failure.db_message,
+                    "failed",
+                    step,
+                    position,
+                    len(plan.steps),
+                    total=len(stmts),
+                    done=failure.statement_index - 1,
+                    error=failure.db_message,
                 )
                 raise
             duration = (time.perf_counter() - started) * 1000
             results.append(
                 StepResult(
-                    step.version.text, step.migration.name, step.direction, duration, len(stmts),
+                    step.version.text,
+                    step.migration.name,
+                    step.direction,
+                    duration,
+                    len(stmts),
                     step.script.transactional,
                 )
             )
             logger.info(
                 "%s %s_%s (%d statements, %.1f ms)",
                 "applied" if step.direction is Direction.UP else "reverted",
-                step.version, step.migration.name, len(stmts), duration,
+                step.version,
+                step.migration.name,
+                len(stmts),
+                duration,
             )
             self._emit(
-                "done", step, position, len(plan.steps), total=len(stmts), done=len(stmts),
+                "done",
+                step,
+                position,
+                len(plan.steps),
+                total=len(stmts),
+                done=len(stmts),
                 duration_ms=duration,
             )
         return RunReport(plan.direction, tuple(results))
@@ -139,7 +158,9 @@ class Runner:
     ) -> None:
         migration = step.migration
         started = time.perf_counter()
-        self._atomic(self.history.started_queries(migration, total=len(stmts), direction=str(step.direction)))
+        self._atomic(
+            self.history.started_queries(migration, total=len(stmts), direction=str(step.direction))
+        )
         for index, statement in enumerate(stmts):
             try:
                 self.backend.run([Query(statement.sql)])
@@ -148,7 +169,10 @@ class Runner:
                 error = self._scrub(failure.message)
                 self._atomic(
                     self.history.failed_queries(
-                        migration, done=index, total=len(stmts), error=error,
+                        migration,
+                        done=index,
+                        total=len(stmts),
+                        error=error,
                         direction=str(step.direction),
                     )
                 )
@@ -210,8 +234,14 @@ class Runner:
         for step in plan.steps:
             stmts = statements[(step.version, step.direction)]
             results.append(
-                StepResult(step.version.text, step.migration.name, step.direction,
-                           duration / len(plan.steps), len(stmts), True)
+                StepResult(
+                    step.version.text,
+                    step.migration.name,
+                    step.direction,
+                    duration / len(plan.steps),
+                    len(stmts),
+                    True,
+                )
             )
         logger.info("applied %d migrations in one transaction (%.1f ms)", len(plan.steps), duration)
         return results
@@ -263,7 +293,7 @@ class Runner:
     def _rollback(self) -> None:
         try:
             self.backend.rollback()
-        except Exception:  # noqa: BLE001 - the original failure matters more
+        except Exception:  # the original failure matters more
             logger.debug("rollback after a failure failed too", exc_info=True)
 
     def _emit(

@@ -87,8 +87,7 @@ def parse_directives(text: str, path: str) -> Directives:
         for word in filter(None, re.split(r"[\s,]+", match["body"].lower())):
             if word not in _KNOWN:
                 raise UnknownDirective(
-                    f"unknown directive `-- migrata: {word}`; known: "
-                    + ", ".join(sorted(_KNOWN)),
+                    f"unknown directive `-- migrata: {word}`; known: " + ", ".join(sorted(_KNOWN)),
                     path=path,
                     line=number,
                 )

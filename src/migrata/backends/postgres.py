@@ -110,7 +110,11 @@ class PostgresBackend(Backend):
         message = (diag.message_primary if diag is not None else None) or str(exc)
         detail = diag.message_detail if diag is not None else None
         hint = diag.message_hint if diag is not None else None
-        text = message + (f" (detail: {detail})" if detail else "") + (f" (hint: {hint})" if hint else "")
+        text = (
+            message
+            + (f" (detail: {detail})" if detail else "")
+            + (f" (hint: {hint})" if hint else "")
+        )
         position = None
         if diag is not None and diag.statement_position:
             position = int(diag.statement_position)

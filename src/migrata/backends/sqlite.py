@@ -75,7 +75,9 @@ class SQLiteBackend(Backend):
                     cursor = self.connection.execute(query.sql, query.params)
                 results.append(cursor.fetchall() if cursor.description else [])
             except sqlite3.Error as exc:
-                raise QueryFailed(index, str(exc), getattr(exc, "sqlite_errorname", None), None) from exc
+                raise QueryFailed(
+                    index, str(exc), getattr(exc, "sqlite_errorname", None), None
+                ) from exc
         return results
 
     def rollback(self) -> None:
@@ -97,8 +99,7 @@ class SQLiteBackend(Backend):
             yield  # a private in-memory database: no other process can see it
             return
         lock_path = f"{self.path}.migrata.lock"
-        handle = open(lock_path, "a+", encoding="utf-8")
-        try:
+        with open(lock_path, "a+", encoding="utf-8") as handle:
             if not _try_lock(handle):
                 for pause in poll_intervals(timeout):
                     time.sleep(pause)
@@ -106,11 +107,12 @@ class SQLiteBackend(Backend):
                         break
                 else:
                     handle.seek(0)
-                    holder = handle.read().strip() or None
-                    raise LockTimeout(timeout, holder)
+                    raise LockTimeout(timeout, handle.read().strip() or None)
             handle.seek(0)
             handle.truncate()
-            handle.write(f"pid {os.getpid()}, {actor()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+            handle.write(
+                f"pid {os.getpid()}, {actor()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+            )
             handle.flush()
             try:
                 yield
@@ -121,8 +123,6 @@ class SQLiteBackend(Backend):
                 handle.truncate()
                 handle.flush()
                 _unlock(handle)
-        finally:
-            handle.close()
 
     def close(self) -> None:
         if self._owned:
@@ -132,16 +132,8 @@ class SQLiteBackend(Backend):
 
 
 def _try_lock(handle: Any) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        import msvcrt
+    import fcntl
 
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
@@ -150,11 +142,6 @@ def _try_lock(handle: Any) -> bool:
 
 
 def _unlock(handle: Any) -> None:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        import msvcrt
+    import fcntl
 
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        return
     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -142,8 +142,7 @@ def read(entries: Iterable[Entry]) -> ReadResult:
 def load_script(entry: Entry) -> Script:
     """Read one SQL file: UTF-8, BOM dropped, directives parsed."""
     text = decode(entry.read_bytes(), entry.path)
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     directives = parse_directives(normalize(text), entry.path)
     return Script(path=entry.path, text=text, transactional=directives.transactional)
 

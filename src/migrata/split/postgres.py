@@ -35,7 +35,7 @@ def split_postgres(script: Script) -> tuple[Statement, ...]:
 
 
 def _parse_error(exc: Exception) -> tuple[str, int]:
-    args = getattr(exc, "args", ())
+    args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
     message = str(args[0]) if args else str(exc)
     offset = args[1] if len(args) > 1 and isinstance(args[1], int) else 0
     return message, max(offset, 0)

@@ -48,9 +48,7 @@ def _content_start(chunk: str) -> int:
     return match.end() if match else 0
 
 
-def _append(
-    statements: list[Statement], text: str, start: int, end: int, index: LineIndex
-) -> None:
+def _append(statements: list[Statement], text: str, start: int, end: int, index: LineIndex) -> None:
     chunk = text[start:end]
     skip = _content_start(chunk)
     body = chunk[skip:].rstrip()
