@@ -64,7 +64,7 @@ def _entries(directory: str | os.PathLike[str] | None, package: str | None) -> l
                 "with `migrata new NAME`"
             )
         base = Entry(path, str(path))
-    return [e for e in base.children() if not e.name.endswith((".py", ".pyc"))]
+    return list(base.children())
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +100,13 @@ def create_migration(
     use_sequential = style.sequential if sequential is None else sequential
     taken = {m.version.key for m in existing}
     if use_sequential:
-        numbers = [m.version.key[0] for m in existing if m.version.key[0] < 10**8]
-        width = max([len(m.version.text) for m in existing if m.version.key[0] < 10**8] + [4])
+        if existing and not style.sequential:
+            raise ConfigError(
+                f"{folder} numbers its migrations with timestamps: a sequential version would "
+                "sort before all of them; drop --sequential"
+            )
+        numbers = [m.version.key[0] for m in existing]
+        width = max((len(m.version.text) for m in existing), default=4)
         version = str((max(numbers) if numbers else 0) + 1).zfill(width)
     else:
         moment = (now or datetime.now(UTC)).replace(microsecond=0)

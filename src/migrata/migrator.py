@@ -145,7 +145,7 @@ class Migrator:
         migrations = self.migrations
         with self._session() as (_backend, history):
             state = history.read()
-        return validate(migrations, state.applied)
+        return validate(migrations, state.applied, allow_out_of_order=self.allow_out_of_order)
 
     def is_up_to_date(self) -> bool:
         """True when nothing is pending and nothing is wrong (for health endpoints)."""

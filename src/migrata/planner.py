@@ -33,7 +33,8 @@ def compute_status(
     files = {m.version: m for m in migrations}
     newest_applied = max((a.version for a in applied if a.success), default=None)
     entries = []
-    for version in sorted(set(rows) | set(files)):
+    # The file's spelling of a version wins over the history's (0001 over 1).
+    for version in sorted(set(files) | set(rows)):  # the left set's spelling wins
         row = rows.get(version)
         migration = files.get(version)
         out_of_order = False
@@ -121,6 +122,8 @@ def plan_up(
     entries = compute_status(migrations, applied)
     problems = list(find_problems(entries, allow_out_of_order=allow_out_of_order))
     limit = _resolve_target(target, entries, problems)
+    if target is not None and limit is None:
+        return Plan(Direction.UP, (), tuple(problems))
     steps = tuple(
         Step(e.migration, Direction.UP)
         for e in entries
@@ -202,17 +205,22 @@ def plan_down(
     return Plan(Direction.DOWN, tuple(plan_steps), tuple(problems))
 
 
-def validate(migrations: Sequence[Migration], applied: Sequence[Applied]) -> Validation:
+def validate(
+    migrations: Sequence[Migration],
+    applied: Sequence[Applied],
+    *,
+    allow_out_of_order: bool = False,
+) -> Validation:
     """What `migrata validate` reports: versions by state, and every problem."""
     entries = compute_status(migrations, applied)
     return Validation(
         applied=tuple(
             e.version.text for e in entries if e.applied is not None and e.applied.success
         ),
-        expected=tuple(m.version.text for m in migrations),
+        expected=tuple(m.version.text for m in sorted(migrations, key=lambda m: m.version)),
         pending=tuple(e.version.text for e in entries if e.state is State.PENDING),
         failed=tuple(e.version.text for e in entries if e.state is State.FAILED),
-        problems=find_problems(entries),
+        problems=find_problems(entries, allow_out_of_order=allow_out_of_order),
     )
 
 

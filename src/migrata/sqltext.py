@@ -75,9 +75,22 @@ def parse_directives(text: str, path: str) -> Directives:
     lines = normalize(text).split("\n")
     if lines and lines[0].strip().lower() == "-- no-transaction":
         transactional = False
+    in_block = False
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
+        if in_block:
+            in_block = "*/" not in line
+            continue
         if not line:
+            continue
+        if line.startswith("/*"):
+            end = line.find("*/", 2)
+            if end == -1:
+                in_block = True
+                continue
+            rest = line[end + 2 :].strip()
+            if rest and not rest.startswith("--"):
+                break  # a statement follows the comment on the same line
             continue
         if not line.startswith("--"):
             break

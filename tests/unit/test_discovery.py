@@ -444,12 +444,6 @@ def test_create_sequential_keeps_wider_padding(tmp_path: Path) -> None:
     assert create_migration(tmp_path, "b").version == "000042"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="discovery.py create_migration: width = max(existing widths + [4]) makes 4 digits a "
-    "minimum, so 001_a.sql is followed by 0002_b.sql (which sorts before it by name) instead "
-    "of 002_b.sql",
-)
 def test_create_sequential_keeps_narrower_padding(tmp_path: Path) -> None:
     write(tmp_path, "001_a.sql")
     write(tmp_path, "002_b.sql")
@@ -503,3 +497,17 @@ def test_create_refuses_when_the_folder_does_not_parse(tmp_path: Path) -> None:
     with pytest.raises(InvalidMigrationName):
         create_migration(tmp_path, "a", now=NOW)
     assert names(tmp_path) == ["notes.sql"]
+
+
+def test_sequential_in_a_timestamp_folder_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "20250108120000_a.sql")
+    with pytest.raises(ConfigError, match="timestamps"):
+        create_migration(tmp_path, "b", sequential=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20250108120000_a.sql"]
+
+
+def test_python_files_in_a_folder_are_listed_as_ignored(tmp_path: Path) -> None:
+    write(tmp_path, "0001_a.sql")
+    (tmp_path / "helper.py").write_text("x = 1\n")
+    result = discover_migrations(tmp_path)
+    assert result.ignored == (f"{tmp_path}/helper.py",)

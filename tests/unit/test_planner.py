@@ -128,7 +128,7 @@ def applied_after(plan: Plan, history: Sequence[Applied]) -> list[Applied]:
         pytest.param(
             [mig("0001"), mig("0010")],
             [row("1")],
-            [("1", "applied"), ("0010", "pending")],
+            [("0001", "applied"), ("0010", "pending")],
             id="padded-equals-unpadded",
         ),
         pytest.param(
@@ -497,3 +497,21 @@ def test_property_down_steps_takes_the_newest_applied(
         for m in sorted(migrations, key=lambda m: m.version, reverse=True)
         if m.version in set(newest)
     )
+
+
+def test_unknown_target_plans_nothing() -> None:
+    plan = plan_up(migs("1", "2"), [], target="7")
+    assert plan.steps == ()
+    assert [p.code for p in plan.problems] == ["unknown-target"]
+
+
+def test_validate_honours_allow_out_of_order() -> None:
+    history = rows("1", "3")
+    assert [p.code for p in validate(migs("1", "2", "3"), history).problems] == ["out-of-order"]
+    relaxed = validate(migs("1", "2", "3"), history, allow_out_of_order=True)
+    assert relaxed.is_valid
+    assert relaxed.pending == ("2",)
+
+
+def test_validate_expected_is_in_version_order() -> None:
+    assert validate(migs("10", "9"), []).expected == ("9", "10")

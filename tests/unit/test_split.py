@@ -207,12 +207,6 @@ def test_pg_unterminated_literals_point_at_their_start(text: str, line: int, col
     assert (info.value.line, info.value.column) == (line, column)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="split/postgres.py _parse_error: pglast gives location None for 'syntax error at "
-    "end of input', which becomes offset 0, so the error is reported at line 1 column 1 "
-    "instead of at the end of the text",
-)
 def test_pg_syntax_error_at_end_of_input_points_at_the_last_line() -> None:
     text = "CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\nSELECT (1 +"
     with pytest.raises(SQLSyntaxError) as info:

@@ -242,3 +242,18 @@ def test_line_index_counts_characters_not_bytes() -> None:
 
 def test_line_index_empty_text() -> None:
     assert LineIndex("").position(0) == (1, 1)
+
+
+def test_directive_after_a_block_comment_header_is_read() -> None:
+    text = "/*\n * Adds an index.\n */\n-- migrata: no-transaction\nCREATE INDEX i ON t (x);\n"
+    assert parse_directives(text, "m.sql").transactional is False
+
+
+def test_directive_after_a_one_line_block_comment_is_read() -> None:
+    text = "/* header */\n-- migrata: no-transaction\nSELECT 1;\n"
+    assert parse_directives(text, "m.sql").transactional is False
+
+
+def test_statement_after_block_comment_ends_the_header() -> None:
+    text = "/* c */ SELECT 1;\n-- migrata: no-transaction\n"
+    assert parse_directives(text, "m.sql").transactional is True

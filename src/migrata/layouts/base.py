@@ -33,7 +33,8 @@ class Entry:
 
     def children(self) -> Iterator[Entry]:
         for child in sorted(self.node.iterdir(), key=lambda c: c.name):
-            if child.name.startswith(".") or child.name == "__pycache__":
+            # Hidden files and the marker files of a migrations *package* are never content.
+            if child.name.startswith(".") or child.name in {"__pycache__", "__init__.py"}:
                 continue
             yield Entry(child, f"{self.path}/{child.name}")
 

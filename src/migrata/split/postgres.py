@@ -19,6 +19,8 @@ def split_postgres(script: Script) -> tuple[Statement, ...]:
         slices = parser.split(text, only_slices=True)
     except parser.ParseError as exc:
         message, offset = _parse_error(exc)
+        if offset < 0:
+            offset = len(text.rstrip())
         line, column = LineIndex(text, script.first_line).position(min(offset, len(text)))
         raise SQLSyntaxError(
             f"{message}; fix the SQL (nothing was run)",
@@ -37,5 +39,7 @@ def split_postgres(script: Script) -> tuple[Statement, ...]:
 def _parse_error(exc: Exception) -> tuple[str, int]:
     args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
     message = str(args[0]) if args else str(exc)
-    offset = args[1] if len(args) > 1 and isinstance(args[1], int) else 0
-    return message, max(offset, 0)
+    if len(args) > 1 and isinstance(args[1], int):
+        return message, max(args[1], 0)
+    # "syntax error at end of input" comes without a position: it is at the end.
+    return message, -1
