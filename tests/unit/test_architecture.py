@@ -1,0 +1,112 @@
+"""Guards of the layering in ARCHITECTURE.md and of the public API."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import migrata
+
+SRC = Path(migrata.__file__).parent
+
+# Lowest layer first; a module may import only from its own layer or lower ones.
+LAYERS: list[set[str]] = [
+    # urls sits at the bottom (not beside config): backends need it to connect and redact.
+    {"models", "errors", "sqltext", "exitcodes", "split", "urls"},
+    {"backends"},
+    {"layouts", "discovery", "planner", "history", "runner", "config"},
+    {"migrator"},
+    {"cli", "output", "testing", "__init__", "__main__"},
+]
+# Modules that must not touch a database, even lazily.
+NO_BACKEND = {"planner", "discovery", "layouts", "split", "sqltext", "models"}
+
+
+def _layer_of(top: str) -> int:
+    for index, layer in enumerate(LAYERS):
+        if top in layer:
+            return index
+    raise AssertionError(f"module {top} is in no layer of the architecture test")
+
+
+def _internal_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = path.relative_to(SRC).parts
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = list(package[:-1])
+            if node.level > 1:
+                base = base[: len(base) - (node.level - 1)]
+            target = base + (node.module.split(".") if node.module else [])
+            if target:
+                found.add(target[0])
+            else:
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("migrata"):
+            parts = node.module.split(".")
+            found.add(parts[1] if len(parts) > 1 else "__init__")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("migrata."):
+                    found.add(alias.name.split(".")[1])
+    return found
+
+
+def _top(path: Path) -> str:
+    parts = path.relative_to(SRC).parts
+    return parts[0] if len(parts) > 1 else path.stem
+
+
+def test_every_module_imports_only_its_own_or_lower_layers() -> None:
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        top = _top(path)
+        for imported in _internal_imports(path):
+            if imported == top:
+                continue
+            if _layer_of(imported) > _layer_of(top):
+                offenders.append(f"{path.relative_to(SRC)} imports {imported}")
+    assert offenders == []
+
+
+def test_planner_and_discovery_import_no_backend_or_driver() -> None:
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        if _top(path) not in NO_BACKEND:
+            continue
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for name in names:
+                if name.split(".")[0] in {"psycopg", "sqlite3", "backends"} or "backends" in name:
+                    offenders.append(f"{path.relative_to(SRC)}: {name}")
+    # split/sqlite.py uses sqlite3.complete_statement, SQLite's tokenizer, not a connection.
+    assert offenders == ["split/sqlite.py: sqlite3"]
+
+
+def test_public_api_is_explicit_and_sorted() -> None:
+    assert list(migrata.__all__) == sorted(migrata.__all__)
+    for name in migrata.__all__:
+        assert hasattr(migrata, name), name
+
+
+def test_help_does_not_import_drivers_or_the_parser() -> None:
+    code = (
+        "import sys\n"
+        "from migrata.cli import cli\n"
+        "try:\n"
+        "    cli.main(args=['--help'], standalone_mode=False)\n"
+        "finally:\n"
+        "    heavy = sorted(m for m in ('psycopg', 'pglast', 'rich') if m in sys.modules)\n"
+        "    print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
