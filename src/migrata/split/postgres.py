@@ -6,13 +6,16 @@ are all handled by the real grammar, not by a hand-written scanner.
 
 from __future__ import annotations
 
-from ..errors import SQLSyntaxError
+from ..errors import MissingDriver, SQLSyntaxError
 from ..models import Script, Statement
 from ..sqltext import LineIndex
 
 
 def split_postgres(script: Script) -> tuple[Statement, ...]:
-    from pglast import parser  # heavy C extension: imported only when a script is split
+    try:
+        from pglast import parser  # heavy C extension: imported only when a script is split
+    except ImportError as exc:
+        raise MissingDriver("PostgreSQL statement splitting", "pglast", "postgres") from exc
 
     text = script.text
     try:
