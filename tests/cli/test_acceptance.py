@@ -1,0 +1,98 @@
+"""The foundation's acceptance scenario, end to end through the real command on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import Database, write_migrations
+
+FILES = {
+    "0001_accounts.up.sql": (
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL);\n"
+        "INSERT INTO accounts VALUES (1, 'a@example.com');\n"
+    ),
+    "0001_accounts.down.sql": "DROP TABLE accounts;\n",
+    "0002_touch_function.up.sql": (
+        "CREATE FUNCTION touch(n int) RETURNS int LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "  RETURN n + 1; -- a semicolon inside the body\n"
+        "END;\n"
+        "$$;\n"
+    ),
+    "0002_touch_function.down.sql": "DROP FUNCTION touch(int);\n",
+    "0003_accounts_email.up.sql": (
+        "-- migrata: no-transaction\n"
+        "CREATE INDEX CONCURRENTLY accounts_email ON accounts (email);\n"
+    ),
+    "0003_accounts_email.down.sql": (
+        "-- migrata: no-transaction\nDROP INDEX CONCURRENTLY accounts_email;\n"
+    ),
+}
+
+
+def migrata(url: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "migrata", "-u", url, "-d", str(folder), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_three_migrations_up_status_down_up_drift_and_crlf(
+    postgres_db: Database, tmp_path: Path
+) -> None:
+    folder = write_migrations(tmp_path / "migrations", FILES)
+    url = postgres_db.url
+
+    result = migrata(url, folder, "up")
+    assert result.returncode == 0, result.stderr
+    assert postgres_db.query("SELECT touch(41)") == [(42,)]
+    assert postgres_db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'accounts_email'::regclass") == [(True,)]
+
+    status = migrata(url, folder, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    data = json.loads(status.stdout)
+    assert [(m["version"], m["state"]) for m in data["migrations"]] == [
+        ("0001", "applied"),
+        ("0002", "applied"),
+        ("0003", "applied"),
+    ]
+    assert data["counts"]["applied"] == 3
+
+    result = migrata(url, folder, "down", "--all")
+    assert result.returncode == 0, result.stderr
+    assert not postgres_db.table_exists("accounts")
+    assert postgres_db.query("SELECT count(*) FROM pg_proc WHERE proname = 'touch'") == [(0,)]
+
+    result = migrata(url, folder, "up")
+    assert result.returncode == 0, result.stderr
+    assert "applied 0003_accounts_email" in result.stdout
+
+    # A CRLF (and BOM) copy of the folder is the same migrations: nothing to do, no drift.
+    crlf = tmp_path / "crlf"
+    crlf.mkdir()
+    for path in folder.iterdir():
+        text = path.read_bytes().replace(b"\n", b"\r\n")
+        (crlf / path.name).write_bytes(b"\xef\xbb\xbf" + text)
+    result = migrata(url, crlf, "up")
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
+
+    # Editing an applied file makes `up` refuse and name it, changing nothing.
+    edited = tmp_path / "edited"
+    shutil.copytree(folder, edited)
+    (edited / "0002_touch_function.up.sql").write_text(
+        FILES["0002_touch_function.up.sql"].replace("n + 1", "n + 2"), encoding="utf-8"
+    )
+    (edited / "0004_more.sql").write_text("CREATE TABLE more (id int);\n", encoding="utf-8")
+    result = migrata(url, edited, "up")
+    assert result.returncode == 3
+    assert "0002_touch_function" in result.stderr
+    assert "0002_touch_function.up.sql" in result.stderr
+    assert not postgres_db.table_exists("more")
+    assert postgres_db.query("SELECT touch(41)") == [(42,)]
