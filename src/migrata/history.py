@@ -31,6 +31,17 @@ class HistoryState:
     applied: tuple[Applied, ...]
 
 
+_COLUMNS = (
+    "service, version, name, checksum, applied_at, execution_ms, applied_by, success, "
+    "statements_done, statements_total, error"
+)
+# A started or failed row of the same version is replaced in the same statement (PostgreSQL
+# and SQLite 3.24+ both speak ON CONFLICT), which keeps a migration's history write to one row.
+_UPSERT = "ON CONFLICT (service, version) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[2:]
+)
+
+
 class History:
     def __init__(
         self,
@@ -202,12 +213,10 @@ class History:
             statements,
         )
         return [
-            self._delete(migration.version),
             Query(
-                f"INSERT INTO {self.table} (service, version, name, checksum, applied_at, "
-                "execution_ms, applied_by, success, statements_done, statements_total, error) "
+                f"INSERT INTO {self.table} ({_COLUMNS}) "
                 f"VALUES ({p}, {p}, {p}, {p}, {self.backend.now_sql}, {elapsed}, {p}, TRUE, "
-                f"{p}, {p}, NULL)",
+                f"{p}, {p}, NULL) {_UPSERT}",
                 params,
             ),
             self.audit(migration.version.text, "applied", migration.checksum),
@@ -226,12 +235,10 @@ class History:
                 self.audit(migration.version.text, "started", migration.checksum, "down"),
             ]
         return [
-            self._delete(migration.version),
             Query(
-                f"INSERT INTO {self.table} (service, version, name, checksum, applied_at, "
-                "execution_ms, applied_by, success, statements_done, statements_total, error) "
+                f"INSERT INTO {self.table} ({_COLUMNS}) "
                 f"VALUES ({p}, {p}, {p}, {p}, {self.backend.now_sql}, NULL, {p}, FALSE, 0, {p}, "
-                f"{p})",
+                f"{p}) {_UPSERT}",
                 (
                     self.service,
                     migration.version.text,
@@ -278,12 +285,10 @@ class History:
         """Record a version as applied without running it (mark-applied, resolve --applied)."""
         p = self._p
         return [
-            self._delete(Version.parse(version)),
             Query(
-                f"INSERT INTO {self.table} (service, version, name, checksum, applied_at, "
-                "execution_ms, applied_by, success, statements_done, statements_total, error) "
+                f"INSERT INTO {self.table} ({_COLUMNS}) "
                 f"VALUES ({p}, {p}, {p}, {p}, {self.backend.now_sql}, NULL, {p}, TRUE, NULL, "
-                "NULL, NULL)",
+                f"NULL, NULL) {_UPSERT}",
                 (self.service, version, name, checksum, self._actor),
             ),
             self.audit(version, event, checksum, detail),
@@ -296,7 +301,6 @@ class History:
         return [self._delete(version), self.audit(version.text, event, checksum, detail)]
 
     def _delete(self, version: Version) -> Query:
-        # Rows are keyed by the version as written; match every spelling of the same number.
         p = self._p
         return Query(
             f"DELETE FROM {self.table} WHERE service = {p} AND version = {p}",

@@ -86,17 +86,20 @@ class PostgresBackend(Backend):
             return [cursor.fetchall() if cursor.description else []]
         cursors = []
         error = None
-        with conn.pipeline() as pipeline:
-            # The error is caught inside the block so that the pipeline closes cleanly; the
-            # first cursor without a result is the query that failed.
-            try:
-                for query in queries:
-                    cursor = conn.cursor()
-                    cursors.append(cursor)
-                    cursor.execute(query.sql, query.params, prepare=False)
-                pipeline.sync()
-            except psycopg.Error as exc:
-                error = exc
+        try:
+            with conn.pipeline():
+                # The first error is caught inside the block so the pipeline closes without
+                # logging; closing then raises PipelineAborted for the queued queries, which
+                # is caught outside. The exit's Sync is the batch's only round trip.
+                try:
+                    for query in queries:
+                        cursor = conn.cursor()
+                        cursors.append(cursor)
+                        cursor.execute(query.sql, query.params, prepare=False)
+                except psycopg.Error as exc:
+                    error = exc
+        except psycopg.Error as exc:
+            error = error or exc
         if error is not None:
             index = next(
                 (i for i, c in enumerate(cursors) if c.pgresult is None or _failed(c)),
