@@ -165,6 +165,7 @@ class PostgresBackend(Backend):
             "a.backend_start, a.state, left(a.query, 120) "
             "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND l.classid = %s AND l.objid = %s AND l.objsubid = 1",
             ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
         )
