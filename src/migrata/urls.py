@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from .errors import ConfigError
 
@@ -68,22 +68,48 @@ def parse_url(url: str) -> DatabaseURL:
         if not path:
             raise ConfigError("SQLite URL has no file: use sqlite:///file.db or sqlite:///:memory:")
         return DatabaseURL("sqlite", url, None, path)
-    try:
-        parts = urlsplit(url)
-        password = unquote(parts.password) if parts.password else None
-    except ValueError as exc:
-        raise ConfigError(f"cannot parse database URL {redact(url)!r}: {exc}") from None
+    userinfo = _userinfo(url)
+    if userinfo is not None and "@" in userinfo[1]:
+        # libpq splits at the first "@" and would send part of the password as a host name.
+        raise ConfigError(
+            f"the user or password in {redact(url)} contains an unencoded '@': write it as %40"
+        )
+    password = None
+    if userinfo is not None and ":" in userinfo[1]:
+        password = unquote(userinfo[1].split(":", 1)[1]) or None
+    query = _QUERY_PW.search(url)
+    if password is None and query is not None:
+        password = unquote(query.group(0).split("=", 1)[1]) or None
     return DatabaseURL(engine, url, password)
 
 
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@?#]*):(?P<pw>[^@/?#]*)@")
-_QUERY_PW = re.compile(r"(?P<key>[?&]password=)[^&#]*", re.IGNORECASE)
+_QUERY_PW = re.compile(r"[?&]password=[^&#]*", re.IGNORECASE)
+
+
+def _userinfo(url: str) -> tuple[int, str] | None:
+    """(start offset, text) of the ``user:password`` part, read the way libpq reads it: up to
+    the last ``@`` of the authority, so an unencoded ``@``, ``#``, ``?`` or ``:`` in a password
+    still counts as password."""
+    if "://" not in url:
+        return None
+    start = url.index("://") + 3
+    rest = url[start:]
+    at = rest.rfind("@")
+    while at != -1 and "/" in rest[:at]:
+        at = rest.rfind("@", 0, at)
+    if at == -1:
+        return None
+    return start, rest[:at]
 
 
 def redact(url: str) -> str:
     """The URL with any password replaced by ``***``."""
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
-    return _QUERY_PW.sub(lambda m: f"{m['key']}***", text)
+    found = _userinfo(url)
+    if found is not None and ":" in found[1]:
+        start, userinfo = found
+        user = userinfo.split(":", 1)[0]
+        url = f"{url[:start]}{user}:***{url[start + len(userinfo) :]}"
+    return _QUERY_PW.sub(lambda m: m.group(0).split("=", 1)[0] + "=***", url)
 
 
 def scrub(text: str, password: str | None, url: str | None = None) -> str:

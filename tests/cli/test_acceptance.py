@@ -40,6 +40,7 @@ def migrata(url: str, folder: Path, *args: str) -> subprocess.CompletedProcess[s
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
 
 
@@ -52,7 +53,9 @@ def test_three_migrations_up_status_down_up_drift_and_crlf(
     result = migrata(url, folder, "up")
     assert result.returncode == 0, result.stderr
     assert postgres_db.query("SELECT touch(41)") == [(42,)]
-    assert postgres_db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'accounts_email'::regclass") == [(True,)]
+    assert postgres_db.query(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'accounts_email'::regclass"
+    ) == [(True,)]
 
     status = migrata(url, folder, "status", "--json")
     assert status.returncode == 0, status.stderr

@@ -8,7 +8,6 @@ import fcntl
 import multiprocessing
 import os
 import queue
-import re
 import time
 from pathlib import Path
 from typing import Any

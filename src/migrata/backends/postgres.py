@@ -68,10 +68,12 @@ class PostgresBackend(Backend):
                 connect_timeout=max(1, int(connect_timeout)),
             )
         except psycopg.Error as exc:
-            raise ConnectionFailed(
-                f"cannot connect to {url.redacted}: {url.scrub(str(exc)).strip()}"
-            ) from None
-        return cls(connection, owned=True, display_name=url.redacted)
+            reason = url.scrub(str(exc)).strip()
+        else:
+            return cls(connection, owned=True, display_name=url.redacted)
+        # Raised outside the handler so that the driver's exception, whose connection object
+        # knows the password, is not kept as __context__.
+        raise ConnectionFailed(f"cannot connect to {url.redacted}: {reason}")
 
     def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
         psycopg = self._psycopg
