@@ -413,7 +413,7 @@ def _atomic(backend: Backend, queries: list[Query]) -> None:
     from .errors import ExecutionError
 
     try:
-        backend.run([Query("BEGIN"), *queries, Query("COMMIT")])
+        backend.execute_transaction([Query("BEGIN"), *queries, Query("COMMIT")])
     except QueryFailed as failure:
         backend.rollback()
         raise ExecutionError(f"writing the history failed: {failure.message}") from None

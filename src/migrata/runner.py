@@ -123,10 +123,16 @@ class Runner:
         queries += self._record(step, len(stmts))
         queries.append(Query("COMMIT"))
         try:
-            self.backend.run(queries)
+            self.backend.execute_transaction(queries)
         except QueryFailed as failure:
             self._rollback()
             index = failure.index - 1
+            if index == len(queries) - 2 and stmts:
+                # The COMMIT itself failed (a deferred constraint, a serialization failure):
+                # the migration failed as a whole; point at its last statement.
+                failure.message = f"at COMMIT: {failure.message}"
+                failure.position = None
+                index = len(stmts) - 1
             if 0 <= index < len(stmts):
                 error = self._failed(step, stmts, index, failure, results)
                 self._audit_failure(step, error)
@@ -185,7 +191,7 @@ class Runner:
     def _atomic(self, queries: list[Query]) -> None:
         """Run history writes together in one transaction."""
         try:
-            self.backend.run([Query("BEGIN"), *queries, Query("COMMIT")])
+            self.backend.execute_transaction([Query("BEGIN"), *queries, Query("COMMIT")])
         except QueryFailed as failure:
             self._rollback()
             raise ExecutionError(
@@ -213,7 +219,7 @@ class Runner:
         located.append(None)
         started = time.perf_counter()
         try:
-            self.backend.run(queries)
+            self.backend.execute_transaction(queries)
         except QueryFailed as failure:
             self._rollback()
             where = located[failure.index]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import time
@@ -49,6 +50,7 @@ class PostgresBackend(Backend):
         self._owned = owned
         self.display_name = display_name
         self._restore_autocommit: bool | None = None
+        self._mogrifier: Any = None
         if not connection.autocommit:
             if connection.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE:
                 connection.commit()
@@ -109,6 +111,54 @@ class PostgresBackend(Backend):
             )
             raise self._failure(index, error) from error
         return [c.fetchall() if c.description else [] for c in cursors]
+
+    def execute_transaction(self, queries: Sequence[Query]) -> None:
+        """One simple-protocol message for the whole transaction: the server parses and runs
+        the statements back to back, as ``psql -1`` does, with no per-statement protocol
+        overhead. Parameters of migrata's own queries are bound client-side as literals.
+
+        When the server's error carries a position it pins the failing query; otherwise the
+        transaction is rolled back and replayed (without its COMMIT) in pipeline mode, which
+        attributes the failure exactly, and rolled back again.
+        """
+        assert queries and queries[0].sql == "BEGIN" and queries[-1].sql == "COMMIT"
+        psycopg = self._psycopg
+        conn = self.connection
+        texts = [self._render(q) for q in queries]
+        starts = []
+        offset = 0
+        for text in texts:
+            starts.append(offset)
+            offset += len(text) + 2  # the ";\n" that joins them
+        script = ";\n".join(texts)
+        try:
+            conn.execute(script)
+            return
+        except psycopg.Error as exc:
+            error = exc
+        diag = error.diag
+        position = int(diag.statement_position) if diag.statement_position else None
+        if position is not None:
+            index = bisect.bisect_right(starts, position - 1) - 1
+            failure = self._failure(index, error)
+            failure.position = position - starts[index]
+            raise failure from error
+        self.rollback()
+        try:
+            self.run(list(queries[:-1]))
+        except QueryFailed as replayed:
+            self.rollback()
+            raise replayed from error
+        self.rollback()
+        # Only the COMMIT fails: a deferred constraint, or a serialization failure.
+        raise self._failure(len(queries) - 1, error) from error
+
+    def _render(self, query: Query) -> str:
+        if query.params is None:
+            return query.sql
+        if self._mogrifier is None:
+            self._mogrifier = self._psycopg.ClientCursor(self.connection)
+        return str(self._mogrifier.mogrify(query.sql, query.params))
 
     def _failure(self, index: int, exc: Any) -> QueryFailed:
         diag = getattr(exc, "diag", None)

@@ -1,0 +1,74 @@
+"""A failing statement is pinned to its file position however the database reports it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import Database, write_migrations
+from migrata import Migrator
+from migrata.errors import MigrationFailed
+
+GOOD = "CREATE TABLE base (id INTEGER PRIMARY KEY, ref INTEGER);\n"
+
+
+def fail(db: Database, tmp_path: Path, text: str) -> MigrationFailed:
+    folder = write_migrations(tmp_path / "m", {"0001_base.sql": GOOD, "0002_bad.sql": text})
+    with pytest.raises(MigrationFailed) as info:
+        Migrator(db.url, directory=folder).up()
+    assert [r[0] for r in db.query("SELECT version FROM migrata_history")] == ["0001"]
+    return info.value
+
+
+def test_error_with_a_position_points_inside_the_statement(db: Database, tmp_path: Path) -> None:
+    error = fail(
+        db,
+        tmp_path,
+        "INSERT INTO base VALUES (1, 1);\n\nSELECT id,\n       nope_column FROM base;\n",
+    )
+    assert error.statement_index == 2
+    if db.engine == "postgresql":  # PostgreSQL reports the exact position of the column
+        assert (error.line, error.column) == (4, 8)
+    else:
+        assert (error.line, error.column) == (3, 1)
+    assert "nope_column" in error.db_message
+    assert not db.query("SELECT * FROM base")  # the INSERT of the failed migration is gone
+
+
+def test_error_without_a_position_is_attributed_to_its_statement(
+    db: Database, tmp_path: Path
+) -> None:
+    error = fail(
+        db,
+        tmp_path,
+        "INSERT INTO base VALUES (1, 1);\nINSERT INTO base VALUES (2, 2);\n"
+        "  INSERT INTO base VALUES (1, 3);\nINSERT INTO base VALUES (4, 4);\n",
+    )
+    assert (error.statement_index, error.statement_count) == (3, 4)
+    assert (error.line, error.column) == (3, 3)
+    assert "INSERT INTO base VALUES (1, 3)" in str(error)
+    assert not db.query("SELECT * FROM base")
+
+
+def test_a_failing_commit_fails_the_migration(postgres_db: Database, tmp_path: Path) -> None:
+    error = fail(
+        postgres_db,
+        tmp_path,
+        "CREATE TABLE child (id int, parent int REFERENCES base (id) DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO child VALUES (1, 99);\n",
+    )
+    assert error.db_message.startswith("at COMMIT: ")
+    assert "foreign key" in error.db_message
+    assert error.statement_index == 2
+    assert not postgres_db.table_exists("child")
+
+
+def test_history_parameters_survive_client_side_binding(
+    postgres_db: Database, tmp_path: Path
+) -> None:
+    # Names and checksums travel as literals in the one-message batch: quotes, percent signs
+    # and the statement's own %s must arrive intact.
+    folder = write_migrations(tmp_path / "m", {"0001_it's_100%_ok.sql": "SELECT '%s', 'it''s';\n"})
+    Migrator(postgres_db.url, directory=folder).up()
+    assert postgres_db.query("SELECT name FROM migrata_history") == [("it's_100%_ok",)]
