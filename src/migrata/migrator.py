@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,7 @@ from .errors import (
     UnknownVersion,
     ValidationFailed,
 )
-from .history import History
+from .history import History, HistoryState
 from .layouts.base import ReadResult
 from .models import (
     Applied,
@@ -38,6 +38,7 @@ from .models import (
     State,
     Statement,
     StatusEntry,
+    Step,
     Validation,
     Version,
 )
@@ -180,25 +181,9 @@ class Migrator:
         SQLSyntaxError for a script that does not parse, or MigrationFailed.
         """
         migrations = self.migrations
-        if dry_run:
-            plan = self.plan(to=to)
-            self._raise_problems(plan)
-            self._split_all(plan)
-            return _dry_report(plan)
-        with (
-            self._session() as (backend, history),
-            backend.lock(self._lock_name(), self.lock_timeout),
-        ):
-            state = history.read()
-            plan = self._plan_up(migrations, state.applied, to)
-            self._raise_problems(plan)
-            statements = self._split_all(plan)
-            history.ensure(state)
-            if not plan.steps:
-                logger.info("nothing to apply: %s is up to date", backend.display_name)
-            return self._runner(backend, history).run(
-                plan, statements, single_transaction=self.single_transaction
-            )
+        return self._execute(
+            lambda applied: self._plan_up(migrations, applied, to), dry_run=dry_run
+        )
 
     def down(
         self,
@@ -212,52 +197,21 @@ class Migrator:
         version (kept applied), or ``all``. Every step needs down SQL; a missing one is
         reported before anything runs."""
         migrations = self.migrations
-        if dry_run:
-            with self._session() as (backend, history):
-                state = history.read()
-            plan = plan_down(migrations, state.applied, steps=steps, target=to, revert_all=all)
-            self._raise_problems(plan)
-            self._split_all(plan)
-            return _dry_report(plan)
-        with (
-            self._session() as (backend, history),
-            backend.lock(self._lock_name(), self.lock_timeout),
-        ):
-            state = history.read()
-            plan = plan_down(migrations, state.applied, steps=steps, target=to, revert_all=all)
-            self._raise_problems(plan)
-            statements = self._split_all(plan)
-            if not plan.steps:
-                return RunReport(Direction.DOWN, ())
-            history.check_layout(state)
-            return self._runner(backend, history).run(
-                plan, statements, single_transaction=self.single_transaction
-            )
+        return self._execute(
+            lambda applied: plan_down(migrations, applied, steps=steps, target=to, revert_all=all),
+            dry_run=dry_run,
+        )
 
     def redo(self) -> tuple[RunReport, RunReport]:
         """Revert the newest applied migration and apply it again, under one lock."""
         migrations = self.migrations
-        with (
-            self._session() as (backend, history),
-            backend.lock(self._lock_name(), self.lock_timeout),
-        ):
-            state = history.read()
+        with self._locked() as (backend, history, state):
             down_plan = plan_down(migrations, state.applied, steps=1)
             self._raise_problems(down_plan)
             if not down_plan.steps:
                 raise PlanError("nothing to redo: no migration is applied")
-            target = down_plan.steps[0].version
-            after = tuple(a for a in state.applied if a.version != target)
-            up_plan = Plan(
-                Direction.UP,
-                tuple(
-                    s
-                    for s in plan_up(
-                        migrations, after, target=target.text, allow_out_of_order=True
-                    ).steps
-                    if s.version == target
-                ),
-            )
+            again = down_plan.steps[0]
+            up_plan = Plan(Direction.UP, (Step(again.migration, Direction.UP),))
             statements = {**self._split_all(down_plan), **self._split_all(up_plan)}
             history.check_layout(state)
             runner = self._runner(backend, history)
@@ -266,11 +220,7 @@ class Migrator:
     def resolve(self, version: str, *, applied: bool) -> None:
         """Clear a failed row after a human has looked: ``applied=True`` keeps the migration as
         applied, ``False`` forgets it so ``up`` runs it again."""
-        with (
-            self._session() as (backend, history),
-            backend.lock(self._lock_name(), self.lock_timeout),
-        ):
-            state = history.read()
+        with self._locked() as (backend, history, state):
             row = _find(state.applied, version)
             if row is None:
                 raise UnknownVersion(version, "the history")
@@ -302,11 +252,7 @@ class Migrator:
         migration = _find_migration(self.migrations, version)
         if migration is None:
             raise UnknownVersion(version)
-        with (
-            self._session() as (backend, history),
-            backend.lock(self._lock_name(), self.lock_timeout),
-        ):
-            state = history.read()
+        with self._locked() as (backend, history, state):
             history.ensure(state)
             row = _find(state.applied, version)
             if row is not None and row.success:
@@ -324,11 +270,7 @@ class Migrator:
 
     def unmark(self, version: str) -> None:
         """Forget a version in the history without running its down SQL."""
-        with (
-            self._session() as (backend, history),
-            backend.lock(self._lock_name(), self.lock_timeout),
-        ):
-            state = history.read()
+        with self._locked() as (backend, history, state):
             row = _find(state.applied, version)
             if row is None:
                 raise UnknownVersion(version, "the history")
@@ -357,6 +299,44 @@ class Migrator:
             )
         finally:
             backend.close()
+
+    @contextmanager
+    def _locked(self) -> Iterator[tuple[Backend, History, HistoryState]]:
+        """One connection, the migration lock, and the history read under it."""
+        with (
+            self._session() as (backend, history),
+            backend.lock(self._lock_name(), self.lock_timeout),
+        ):
+            yield backend, history, history.read()
+
+    def _execute(
+        self, make_plan: Callable[[tuple[Applied, ...]], Plan], *, dry_run: bool
+    ) -> RunReport:
+        """Plan from the history and run it: everything is planned and split before the first
+        statement; a dry run reads without the lock and runs nothing."""
+        if dry_run:
+            with self._session() as (_backend, history):
+                state = history.read()
+            plan = make_plan(state.applied)
+            self._raise_problems(plan)
+            self._split_all(plan)
+            return _dry_report(plan)
+        with self._locked() as (backend, history, state):
+            plan = make_plan(state.applied)
+            self._raise_problems(plan)
+            statements = self._split_all(plan)
+            if not plan.steps:
+                if plan.direction is Direction.UP:
+                    logger.info("nothing to apply: %s is up to date", backend.display_name)
+                else:
+                    logger.info("nothing to revert on %s", backend.display_name)
+                if plan.direction is Direction.DOWN or state.exists:
+                    history.check_layout(state)
+                    return RunReport(plan.direction, ())
+            history.ensure(state)
+            return self._runner(backend, history).run(
+                plan, statements, single_transaction=self.single_transaction
+            )
 
     def _runner(self, backend: Backend, history: History) -> Runner:
         scrub = self.url.scrub if self.url is not None else (lambda text: text)
