@@ -288,16 +288,20 @@ def validate(ctx: _Context, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--to", "to", metavar="VERSION", help="Plan up to and including VERSION.")
+@click.option("--json", "as_json", is_flag=True, help="Print the steps and statements as JSON.")
 @pass_ctx
-def plan(ctx: _Context, to: str | None) -> None:
+def plan(ctx: _Context, to: str | None, as_json: bool) -> None:
     """Print the exact SQL that `up` would run."""
     from .errors import ValidationFailed
-    from .output import render_plan
+    from .output import plan_json, render_plan, to_json
 
     migrator = ctx.migrator()
     result, steps = migrator.plan_statements(to=to)
     if result.problems:
         raise ValidationFailed(result.problems)
+    if as_json:
+        ctx.say(to_json(plan_json(steps)))
+        return
     click.echo(render_plan(result, steps, history_table=ctx.settings.table), nl=False)
 
 

@@ -15,6 +15,7 @@ from .models import AuditEvent, Plan, Problem, RunReport, State, StatusEntry, St
 
 __all__ = [
     "audit_json",
+    "plan_json",
     "render_audit",
     "render_event",
     "render_plan",
@@ -231,6 +232,22 @@ def render_audit(events: Sequence[AuditEvent]) -> str:
 
 
 # -- plan -------------------------------------------------------------------------------------
+
+
+def plan_json(steps: Sequence[PlannedStatements]) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": step.version,
+            "name": step.name,
+            "direction": step.direction.value,
+            "path": step.path,
+            "transactional": step.transactional,
+            "statements": [
+                {"sql": st.sql, "line": st.line, "column": st.column} for st in step.statements
+            ],
+        }
+        for step in steps
+    ]
 
 
 def render_plan(plan: Plan, steps: Sequence[PlannedStatements], *, history_table: str) -> str:

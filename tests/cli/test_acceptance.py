@@ -99,3 +99,21 @@ def test_three_migrations_up_status_down_up_drift_and_crlf(
     assert "0002_touch_function.up.sql" in result.stderr
     assert not postgres_db.table_exists("more")
     assert postgres_db.query("SELECT touch(41)") == [(42,)]
+
+
+def test_plan_json_lists_the_statements_with_their_positions(
+    postgres_db: Database, tmp_path: Path
+) -> None:
+    folder = write_migrations(tmp_path / "migrations", FILES)
+    result = migrata(postgres_db.url, folder, "plan", "--json")
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout)
+    assert [(s["version"], s["transactional"]) for s in steps] == [
+        ("0001", True),
+        ("0002", True),
+        ("0003", False),
+    ]
+    assert [st["line"] for st in steps[0]["statements"]] == [1, 2]
+    assert steps[1]["statements"][0]["sql"].startswith("CREATE FUNCTION touch")
+    assert "RETURN n + 1;" in steps[1]["statements"][0]["sql"]
+    assert not postgres_db.table_exists("migrata_history")  # plan creates nothing
