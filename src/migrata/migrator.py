@@ -260,7 +260,8 @@ class Migrator:
             _atomic(
                 backend,
                 history.mark_queries(
-                    version=migration.version.text,
+                    # A failed row may spell the version differently (1 vs 0001): replace it.
+                    version=row.version.text if row is not None else migration.version.text,
                     name=migration.name,
                     checksum=migration.checksum,
                     event="marked",
