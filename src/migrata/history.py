@@ -35,8 +35,6 @@ _COLUMNS = (
     "service, version, name, checksum, applied_at, execution_ms, applied_by, success, "
     "statements_done, statements_total, error"
 )
-# A started or failed row of the same version is replaced in the same statement (PostgreSQL
-# and SQLite 3.24+ both speak ON CONFLICT), which keeps a migration's history write to one row.
 _UPSERT = "ON CONFLICT (service, version) DO UPDATE SET " + ", ".join(
     f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[2:]
 )
@@ -198,26 +196,20 @@ class History:
     def applied_queries(
         self, migration: Migration, *, execution_ms: int | None = None, statements: int
     ) -> list[Query]:
-        """Record ``migration`` as applied (replacing a started/failed row), plus its audit."""
-        p = self._p
-        elapsed = p if execution_ms is not None else self.backend.elapsed_ms_sql()
-        params: tuple[object, ...] = (
-            self.service,
-            migration.version.text,
-            migration.name,
-            migration.checksum,
-        )
-        params += ((execution_ms,) if execution_ms is not None else ()) + (
-            self._actor,
-            statements,
-            statements,
-        )
+        """Record ``migration`` as applied (replacing a started/failed row), plus its audit.
+
+        Without ``execution_ms`` the database measures it: the time since BEGIN.
+        """
         return [
-            Query(
-                f"INSERT INTO {self.table} ({_COLUMNS}) "
-                f"VALUES ({p}, {p}, {p}, {p}, {self.backend.now_sql}, {elapsed}, {p}, TRUE, "
-                f"{p}, {p}, NULL) {_UPSERT}",
-                params,
+            self._put_row(
+                migration.version.text,
+                migration.name,
+                migration.checksum,
+                success=True,
+                execution_ms=execution_ms,
+                measure=execution_ms is None,
+                done=statements,
+                total=statements,
             ),
             self.audit(migration.version.text, "applied", migration.checksum),
         ]
@@ -235,19 +227,14 @@ class History:
                 self.audit(migration.version.text, "started", migration.checksum, "down"),
             ]
         return [
-            Query(
-                f"INSERT INTO {self.table} ({_COLUMNS}) "
-                f"VALUES ({p}, {p}, {p}, {p}, {self.backend.now_sql}, NULL, {p}, FALSE, 0, {p}, "
-                f"{p}) {_UPSERT}",
-                (
-                    self.service,
-                    migration.version.text,
-                    migration.name,
-                    migration.checksum,
-                    self._actor,
-                    total,
-                    "started: interrupted before it finished",
-                ),
+            self._put_row(
+                migration.version.text,
+                migration.name,
+                migration.checksum,
+                success=False,
+                done=0,
+                total=total,
+                error="started: interrupted before it finished",
             ),
             self.audit(migration.version.text, "started", migration.checksum, "up"),
         ]
@@ -283,14 +270,8 @@ class History:
         self, *, version: str, name: str, checksum: str, event: str, detail: str | None = None
     ) -> list[Query]:
         """Record a version as applied without running it (mark-applied, resolve --applied)."""
-        p = self._p
         return [
-            Query(
-                f"INSERT INTO {self.table} ({_COLUMNS}) "
-                f"VALUES ({p}, {p}, {p}, {p}, {self.backend.now_sql}, NULL, {p}, TRUE, NULL, "
-                f"NULL, NULL) {_UPSERT}",
-                (self.service, version, name, checksum, self._actor),
-            ),
+            self._put_row(version, name, checksum, success=True),
             self.audit(version, event, checksum, detail),
         ]
 
@@ -299,6 +280,29 @@ class History:
     ) -> list[Query]:
         """Remove a version's row (unmark, resolve --rolled-back), with its audit event."""
         return [self._delete(version), self.audit(version.text, event, checksum, detail)]
+
+    def _put_row(
+        self,
+        version: str,
+        name: str,
+        checksum: str,
+        *,
+        success: bool,
+        execution_ms: int | None = None,
+        measure: bool = False,
+        done: int | None = None,
+        total: int | None = None,
+        error: str | None = None,
+    ) -> Query:
+        """Insert or replace the row of ``version`` (PostgreSQL and SQLite 3.24+ both speak
+        ON CONFLICT, so a started or failed row is replaced in the same statement)."""
+        p = self._p
+        elapsed = self.backend.elapsed_ms_sql() if measure else p
+        values = f"{p}, {p}, {p}, {p}, {self.backend.now_sql}, {elapsed}, {p}, {p}, {p}, {p}, {p}"
+        params: tuple[object, ...] = (self.service, version, name, checksum)
+        params += () if measure else (execution_ms,)
+        params += (self._actor, success, done, total, error)
+        return Query(f"INSERT INTO {self.table} ({_COLUMNS}) VALUES ({values}) {_UPSERT}", params)
 
     def _delete(self, version: Version) -> Query:
         p = self._p

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .backends import open_backend, wrap_connection
-from .backends.base import Backend, Query
+from .backends import connection_dialect, open_backend, wrap_connection
+from .backends.base import Backend
 from .discovery import discover_migrations
 from .errors import (
     ConfigError,
@@ -33,17 +33,16 @@ from .models import (
     Direction,
     Migration,
     Plan,
-    Problem,
     RunReport,
-    State,
     Statement,
     StatusEntry,
     Step,
+    StepResult,
     Validation,
     Version,
 )
 from .planner import compute_status, plan_down, plan_up, validate
-from .runner import OnStep, Runner
+from .runner import OnStep, Runner, write_history
 from .split import split_script
 from .urls import DatabaseURL, parse_url
 
@@ -126,27 +125,23 @@ class Migrator:
     def dialect(self) -> str:
         if self.url is not None:
             return self.url.engine
-        module = type(self._connection).__module__.split(".", 1)[0]
-        return "sqlite" if module == "sqlite3" else "postgresql"
+        return connection_dialect(self._connection) or "unknown"
 
     # -- reading ----------------------------------------------------------------------------
 
     def status(self) -> tuple[StatusEntry, ...]:
         """Each migration's state; one query, no lock, creates nothing."""
         migrations = self.migrations
-        with self._session() as (_backend, history):
-            state = history.read()
-        return compute_status(migrations, state.applied)
+        return compute_status(migrations, self.applied())
 
     def applied(self) -> tuple[Applied, ...]:
+        """The history rows of this service; one query, no lock, creates nothing."""
         with self._session() as (_backend, history):
             return history.read().applied
 
     def validate(self) -> Validation:
         migrations = self.migrations
-        with self._session() as (_backend, history):
-            state = history.read()
-        return validate(migrations, state.applied, allow_out_of_order=self.allow_out_of_order)
+        return validate(migrations, self.applied(), allow_out_of_order=self.allow_out_of_order)
 
     def is_up_to_date(self) -> bool:
         """True when nothing is pending and nothing is wrong (for health endpoints)."""
@@ -156,9 +151,7 @@ class Migrator:
     def plan(self, *, to: str | None = None) -> Plan:
         """What ``up`` would do now; raises nothing for problems (they are in the plan)."""
         migrations = self.migrations
-        with self._session() as (_backend, history):
-            state = history.read()
-        return self._plan_up(migrations, state.applied, to)
+        return self._plan_up(migrations, self.applied(), to)
 
     def plan_statements(
         self, *, to: str | None = None
@@ -245,7 +238,7 @@ class Migrator:
                 queries = history.forget_queries(
                     version=row.version, checksum=row.checksum, event="resolved", detail=detail
                 )
-            _atomic(backend, queries)
+            write_history(backend, queries)
 
     def mark_applied(self, version: str) -> None:
         """Record a migration of the folder as applied without running it."""
@@ -257,7 +250,7 @@ class Migrator:
             row = _find(state.applied, version)
             if row is not None and row.success:
                 raise PlanError(f"migration {migration.version} is already applied")
-            _atomic(
+            write_history(
                 backend,
                 history.mark_queries(
                     # A failed row may spell the version differently (1 vs 0001): replace it.
@@ -275,7 +268,7 @@ class Migrator:
             row = _find(state.applied, version)
             if row is None:
                 raise UnknownVersion(version, "the history")
-            _atomic(
+            write_history(
                 backend,
                 history.forget_queries(
                     version=row.version,
@@ -316,9 +309,7 @@ class Migrator:
         """Plan from the history and run it: everything is planned and split before the first
         statement; a dry run reads without the lock and runs nothing."""
         if dry_run:
-            with self._session() as (_backend, history):
-                state = history.read()
-            plan = make_plan(state.applied)
+            plan = make_plan(self.applied())
             self._raise_problems(plan)
             self._split_all(plan)
             return _dry_report(plan)
@@ -389,17 +380,6 @@ class Migrator:
         raise ValidationFailed(plan.problems)
 
 
-def _atomic(backend: Backend, queries: list[Query]) -> None:
-    from .backends.base import QueryFailed
-    from .errors import ExecutionError
-
-    try:
-        backend.execute_transaction([Query("BEGIN"), *queries, Query("COMMIT")])
-    except QueryFailed as failure:
-        backend.rollback()
-        raise ExecutionError(f"writing the history failed: {failure.message}") from None
-
-
 def _find(applied: Sequence[Applied], version: str) -> Applied | None:
     key = _key(version)
     return next((a for a in applied if a.version.key == key), None)
@@ -418,8 +398,6 @@ def _key(version: str) -> tuple[int, ...]:
 
 
 def _dry_report(plan: Plan) -> RunReport:
-    from .models import StepResult
-
     return RunReport(
         plan.direction,
         tuple(
@@ -463,4 +441,4 @@ def _disabled() -> bool:
     )
 
 
-__all__ = ["Migrator", "PlannedStatements", "Problem", "State", "migrate"]
+__all__ = ["Migrator", "PlannedStatements", "migrate"]

@@ -32,6 +32,17 @@ class _Located:
     statement: int | None
 
 
+def write_history(
+    backend: Backend, queries: list[Query], *, scrub: Callable[[str], str] = lambda t: t
+) -> None:
+    """Run history writes together in one transaction; raises ExecutionError."""
+    try:
+        backend.execute_transaction([Query("BEGIN"), *queries, Query("COMMIT")])
+    except QueryFailed as failure:
+        backend.rollback()
+        raise ExecutionError(f"writing the history failed: {scrub(failure.message)}") from None
+
+
 class Runner:
     def __init__(
         self,
@@ -189,14 +200,7 @@ class Runner:
         self._atomic(self._record(step, len(stmts), execution_ms=elapsed))
 
     def _atomic(self, queries: list[Query]) -> None:
-        """Run history writes together in one transaction."""
-        try:
-            self.backend.execute_transaction([Query("BEGIN"), *queries, Query("COMMIT")])
-        except QueryFailed as failure:
-            self._rollback()
-            raise ExecutionError(
-                f"writing the history failed: {self._scrub(failure.message)}"
-            ) from None
+        write_history(self.backend, queries, scrub=self._scrub)
 
     # -- the whole plan in one transaction --------------------------------------------------
 

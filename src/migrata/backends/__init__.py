@@ -8,7 +8,15 @@ from ..errors import ConfigError
 from ..urls import DatabaseURL
 from .base import Backend, Capabilities, Query, QueryFailed
 
-__all__ = ["Backend", "Capabilities", "Query", "QueryFailed", "open_backend", "wrap_connection"]
+__all__ = [
+    "Backend",
+    "Capabilities",
+    "Query",
+    "QueryFailed",
+    "connection_dialect",
+    "open_backend",
+    "wrap_connection",
+]
 
 
 def open_backend(url: DatabaseURL, *, connect_timeout: float = 10) -> Backend:
@@ -24,18 +32,24 @@ def open_backend(url: DatabaseURL, *, connect_timeout: float = 10) -> Backend:
     raise ConfigError(f"no backend for engine {url.engine!r}")
 
 
+def connection_dialect(connection: Any) -> str | None:
+    """``sqlite`` or ``postgresql`` for a DB-API connection migrata can borrow, else None."""
+    module = type(connection).__module__.split(".", 1)[0]
+    return {"sqlite3": "sqlite", "psycopg": "postgresql"}.get(module)
+
+
 def wrap_connection(connection: Any) -> Backend:
     """A backend over a DB-API connection the caller owns (psycopg 3 or sqlite3).
 
     migrata switches it to autocommit for the run and restores it afterwards; it never closes
     it.
     """
-    module = type(connection).__module__.split(".", 1)[0]
-    if module == "sqlite3":
+    dialect = connection_dialect(connection)
+    if dialect == "sqlite":
         from .sqlite import SQLiteBackend
 
         return SQLiteBackend(connection, owned=False, path=None)
-    if module == "psycopg":
+    if dialect == "postgresql":
         from .postgres import PostgresBackend
 
         info = connection.info
