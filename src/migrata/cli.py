@@ -241,11 +241,10 @@ def redo(ctx: _Context) -> None:
 def status(ctx: _Context, as_json: bool, exit_code: bool) -> None:
     """Show every migration's state. Takes no lock and creates nothing."""
     from .output import render_status, status_json, to_json
-    from .planner import find_problems
 
     migrator = ctx.migrator()
     entries = migrator.status()
-    problems = find_problems(entries, allow_out_of_order=ctx.settings.allow_out_of_order)
+    problems = migrator.problems(entries)
     database = migrator.url.redacted
     layout = migrator.discover().layout
     if as_json:

@@ -33,6 +33,7 @@ from .models import (
     Direction,
     Migration,
     Plan,
+    Problem,
     RunReport,
     Statement,
     StatusEntry,
@@ -41,7 +42,7 @@ from .models import (
     Validation,
     Version,
 )
-from .planner import compute_status, plan_down, plan_up, validate
+from .planner import compute_status, find_problems, plan_down, plan_up, validate
 from .runner import OnStep, Runner, write_history
 from .split import split_script
 from .urls import DatabaseURL, parse_url
@@ -133,6 +134,10 @@ class Migrator:
         """Each migration's state; one query, no lock, creates nothing."""
         migrations = self.migrations
         return compute_status(migrations, self.applied())
+
+    def problems(self, entries: Sequence[StatusEntry]) -> tuple[Problem, ...]:
+        """What in ``entries`` (from :meth:`status`) would stop ``up``; no I/O."""
+        return find_problems(entries, allow_out_of_order=self.allow_out_of_order)
 
     def applied(self) -> tuple[Applied, ...]:
         """The history rows of this service; one query, no lock, creates nothing."""
