@@ -9,13 +9,13 @@ import importlib.resources
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .errors import ConfigError, DiscoveryError
+from .errors import AmbiguousLayout, ConfigError, DiscoveryError
 from .layouts import READERS, native
-from .layouts.base import Entry, ReadResult
+from .layouts.base import DISTINCTIVE, FITS, NO, Entry, ReadResult
 from .models import Migration
 
 __all__ = ["CreatedMigration", "create_migration", "discover_migrations"]
@@ -29,24 +29,75 @@ def discover_migrations(
 ) -> ReadResult:
     """Read every migration of a folder (or of a package's resources), sorted by version.
 
-    Raises ConfigError when the folder or package does not exist or the layout is unknown, and
-    a DiscoveryError subclass naming the file for any file that cannot be read as a migration.
+    The layout is detected from the folder's contents unless ``layout`` names one. Raises
+    ConfigError when the folder or package does not exist or the layout is unknown,
+    AmbiguousLayout when the folder fits layouts that read it differently, and a
+    DiscoveryError subclass naming the file for any file that cannot be read as a migration.
     """
-    entries = _entries(directory, package)
+    base, entries = _entries(directory, package)
     if layout is not None:
         reader = READERS.get(layout)
         if reader is None:
-            raise ConfigError(f"unknown layout {layout!r}; known: {', '.join(sorted(READERS))}")
+            raise ConfigError(f"unknown layout {layout!r}; known: {', '.join(READERS)}")
         result: ReadResult = reader.read(entries)
         return result
-    for reader in READERS.values():
-        if reader.detect(entries):
-            detected: ReadResult = reader.read(entries)
-            return detected
-    return native.read(entries)
+    return detect_layout(base, entries)
 
 
-def _entries(directory: str | os.PathLike[str] | None, package: str | None) -> list[Entry]:
+def detect_layout(base: str, entries: list[Entry]) -> ReadResult:
+    """Read ``entries`` with the layout they show.
+
+    A layout with distinctive evidence (a marker line, a journal, its own naming) wins over
+    those whose names merely fit. Among several distinctive ones, they must all read the folder
+    the same way, or the folder is ambiguous. When names merely fit, migrata's own layout reads
+    the folder (sqlx, golang-migrate and diesel folders without their special files use the
+    same names and mean the same thing), and the others are listed in ``also``.
+    """
+    scores = {name: int(reader.detect(entries)) for name, reader in READERS.items()}
+    best = max(scores.values(), default=NO)
+    if best == NO:
+        return native.read(entries)
+    claimants = [name for name, score in scores.items() if score == best]
+    if best == FITS:
+        first = native.NAME if native.NAME in claimants else claimants[0]
+        result: ReadResult = READERS[first].read(entries)
+        return replace(result, also=tuple(n for n in claimants if n != first))
+    assert best == DISTINCTIVE
+    readings: dict[str, ReadResult] = {}
+    errors: list[DiscoveryError] = []
+    for name in claimants:
+        try:
+            readings[name] = READERS[name].read(entries)
+        except DiscoveryError as exc:
+            errors.append(exc)
+    if not readings:
+        raise errors[0]
+    names = list(readings)
+    first_reading = readings[names[0]]
+    differing = [n for n in names[1:] if _shape(readings[n]) != _shape(first_reading)]
+    if differing:
+        raise AmbiguousLayout(base, [names[0], *differing])
+    return replace(first_reading, also=tuple(names[1:]))
+
+
+def _shape(result: ReadResult) -> tuple[object, ...]:
+    """What two readings must share to be the same reading."""
+    return tuple(
+        (
+            m.version.key,
+            m.name,
+            m.checksum,
+            m.up.transactional,
+            m.down.text if m.down else None,
+            m.skip_reason,
+        )
+        for m in result.migrations
+    )
+
+
+def _entries(
+    directory: str | os.PathLike[str] | None, package: str | None
+) -> tuple[str, list[Entry]]:
     if package is not None:
         try:
             root = importlib.resources.files(package)
@@ -64,7 +115,7 @@ def _entries(directory: str | os.PathLike[str] | None, package: str | None) -> l
                 "with `migrata new NAME`"
             )
         base = Entry(path, str(path))
-    return list(base.children())
+    return base.path, list(base.children())
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ bug and keeps its traceback.
     │   ├── DuplicateVersion        two files claim one version
     │   ├── InvalidEncoding         a file that is not UTF-8
     │   ├── UnknownDirective        a ``-- migrata:`` directive we do not know
+    │   ├── AmbiguousLayout         the folder fits several layouts that read it differently
     │   └── SQLSyntaxError          the statement splitter could not parse a file
     ├── PlanError                   the plan cannot be made as asked
     │   ├── ValidationFailed        history and folder disagree (drift, missing, failed, order)
@@ -98,6 +99,18 @@ class InvalidEncoding(DiscoveryError):
 
 class UnknownDirective(DiscoveryError):
     """A ``-- migrata:`` directive that this version does not know."""
+
+
+class AmbiguousLayout(DiscoveryError):
+    """The folder fits several layouts that would read it differently."""
+
+    def __init__(self, path: str, candidates: Sequence[str]) -> None:
+        super().__init__(
+            f"the folder fits several layouts that read it differently: "
+            f"{', '.join(candidates)}; pass --layout NAME (or set `layout` in the config)",
+            path=path,
+        )
+        self.candidates = tuple(candidates)
 
 
 class SQLSyntaxError(DiscoveryError):

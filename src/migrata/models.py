@@ -11,6 +11,11 @@ from functools import total_ordering
 
 _DIGITS = re.compile(r"\d+")
 
+#: First key part of a repeatable migration (Flyway's ``R__name.sql``): above every real
+#: version, so repeatables sort after all versioned migrations, then by name.
+REPEATABLE_RANK = 2**63
+REPEATABLE_PREFIX = "R__"
+
 
 @total_ordering
 @dataclass(frozen=True, slots=True)
@@ -18,7 +23,9 @@ class Version:
     """A migration version: shown as written, ordered and compared by its numeric ``key``.
 
     ``0001`` and ``1`` are the same version; ``2025-01-08-120000`` and ``20250108120000`` too.
-    ``key`` is a tuple so that dotted versions (``1.2.3``) can order part by part.
+    ``key`` is a tuple so that dotted versions (``1.2.3``, ``1_2``) order part by part, as
+    numbers; trailing zero parts do not count (``1.0`` is ``1``, as in Flyway). A repeatable
+    migration's version is ``R__<name>`` (see :meth:`repeatable`).
     """
 
     text: str
@@ -31,6 +38,8 @@ class Version:
         Raises ValueError when ``text`` holds no digits.
         """
         stripped = text.strip()
+        if stripped.startswith(REPEATABLE_PREFIX) and len(stripped) > len(REPEATABLE_PREFIX):
+            return cls.repeatable(stripped[len(REPEATABLE_PREFIX) :])
         if re.fullmatch(r"\d+", stripped):
             return cls(stripped, (int(stripped),))
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{6}", stripped):
@@ -38,7 +47,20 @@ class Version:
         parts = _DIGITS.findall(stripped)
         if not parts or not re.fullmatch(r"[\d._-]+", stripped):
             raise ValueError(f"not a version: {text!r}")
-        return cls(stripped, tuple(int(p) for p in parts))
+        key = [int(p) for p in parts]
+        while len(key) > 1 and key[-1] == 0:
+            key.pop()
+        return cls(stripped, tuple(key))
+
+    @classmethod
+    def repeatable(cls, name: str) -> Version:
+        """The version of a repeatable migration called ``name``: re-applied whenever its
+        checksum changes, after every versioned migration."""
+        return cls(REPEATABLE_PREFIX + name, (REPEATABLE_RANK, *name.encode("utf-8")))
+
+    @property
+    def is_repeatable(self) -> bool:
+        return bool(self.key) and self.key[0] == REPEATABLE_RANK
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
@@ -76,6 +98,13 @@ class Script:
     transactional: bool = True
     #: 1-based line in ``path`` at which ``text`` starts (sections of single-file layouts).
     first_line: int = 1
+    #: True when a marker in the file or the layout (``-- migrata: transaction``,
+    #: ``-- no-transaction``, ``transaction:false``, ``NO TRANSACTION``, metadata.toml…) chose
+    #: ``transactional``; such a choice is never overridden by statement analysis.
+    explicit_transaction: bool = False
+    #: Why the script runs the way it does, for plans (``CREATE INDEX CONCURRENTLY at line 3
+    #: cannot run in a transaction``); None for the default.
+    transaction_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +116,23 @@ class Migration:
     up: Script
     down: Script | None
     checksum: str
+    #: Set for a migration the folder holds but migrata cannot run (a goose ``.go`` file):
+    #: shown in status as skipped, with this reason, and never planned.
+    skip_reason: str | None = None
+    #: Facts of the layout that adopting the tool's history needs, as (key, value) pairs
+    #: (drizzle's journal ``when``, Flyway's description…).
+    source_info: tuple[tuple[str, str], ...] = ()
+
+    def info(self, key: str) -> str | None:
+        return next((v for k, v in self.source_info if k == key), None)
 
     @property
     def transactional(self) -> bool:
         return self.up.transactional
+
+    @property
+    def repeatable(self) -> bool:
+        return self.version.is_repeatable
 
     @property
     def reversible(self) -> bool:
@@ -121,6 +163,7 @@ class State(str, enum.Enum):
     CHANGED = "changed"  # applied, but the file's checksum differs now
     MISSING = "missing"  # applied, but the file is gone
     FAILED = "failed"  # a history row with success = false
+    SKIPPED = "skipped"  # in the folder, but migrata cannot run it (a goose .go migration)
 
     def __str__(self) -> str:
         return self.value

@@ -58,6 +58,8 @@ def checksums_match(stored: str, current: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class Directives:
     transactional: bool = True
+    #: True when a directive (not the default) chose ``transactional``.
+    explicit: bool = False
 
 
 _DIRECTIVE = re.compile(r"^--\s*migrata:\s*(?P<body>.*?)\s*$", re.IGNORECASE)
@@ -72,9 +74,11 @@ def parse_directives(text: str, path: str) -> Directives:
     ``-- migrata:`` directive raises :class:`UnknownDirective` naming the file and line.
     """
     transactional = True
+    explicit = False
     lines = normalize(text).split("\n")
     if lines and lines[0].strip().lower() == "-- no-transaction":
         transactional = False
+        explicit = True
     in_block = False
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
@@ -105,7 +109,8 @@ def parse_directives(text: str, path: str) -> Directives:
                     line=number,
                 )
             transactional = word == "transaction"
-    return Directives(transactional=transactional)
+            explicit = True
+    return Directives(transactional=transactional, explicit=explicit)
 
 
 class LineIndex:

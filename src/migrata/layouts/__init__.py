@@ -1,12 +1,28 @@
-"""Folder layout readers: one module each, with ``detect(entries)`` and ``read(entries)``."""
+"""Folder layout readers: one module each, with ``NAME``, ``detect(entries)`` and
+``read(entries)`` (see :mod:`migrata.layouts.base`)."""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from . import native
+from . import dbmate, diesel, dotted, drizzle, flyway, golang_migrate, goose, native, sqlx, suffix
 
-#: Readers in detection order. migrata's own layout is the default for an empty folder.
-READERS: dict[str, ModuleType] = {native.NAME: native}
+#: Every reader, in the order that breaks ties between equal readings: migrata's own layout
+#: first, then the tools whose file names it shares, then the distinctive ones.
+READERS: dict[str, ModuleType] = {
+    module.NAME: module
+    for module in (
+        native,
+        sqlx,
+        golang_migrate,
+        diesel,
+        dbmate,
+        goose,
+        flyway,
+        drizzle,
+        dotted,
+        suffix,
+    )
+}
 
 __all__ = ["READERS"]

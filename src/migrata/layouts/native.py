@@ -15,9 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import DiscoveryError, DuplicateVersion, InvalidMigrationName
-from ..models import Migration, Script, Version
-from ..sqltext import checksum, decode, normalize, parse_directives
-from .base import Entry, ReadResult
+from ..models import Migration, Version
+from .base import FITS, NO, Entry, ReadResult, load_script, make_migration
 
 NAME = "migrata"
 
@@ -40,14 +39,15 @@ class _Parts:
     source: str = ""  # "file", "pair" or "folder": for the duplicate message and `new`
 
 
-def detect(entries: Iterable[Entry]) -> bool:
-    """True when at least one entry looks like a migration of this layout."""
+def detect(entries: Iterable[Entry]) -> int:
+    """FITS when at least one entry looks like a migration of this layout (never more: the
+    names are shared with sqlx, golang-migrate and diesel)."""
     for entry in entries:
         if entry.is_dir and FOLDER_RE.match(entry.name):
-            return True
+            return FITS
         if not entry.is_dir and FILE_RE.match(entry.name):
-            return True
-    return False
+            return FITS
+    return NO
 
 
 def read(entries: Iterable[Entry]) -> ReadResult:
@@ -127,24 +127,8 @@ def read(entries: Iterable[Entry]) -> ReadResult:
             )
         up = load_script(parts.up)
         down = load_script(parts.down) if parts.down is not None else None
-        migrations.append(
-            Migration(
-                version=version,
-                name=parts.name,
-                up=up,
-                down=down,
-                checksum=checksum(up.text),
-            )
-        )
+        migrations.append(make_migration(version, parts.name, up, down))
     return ReadResult(layout=NAME, migrations=tuple(migrations), ignored=tuple(ignored))
-
-
-def load_script(entry: Entry) -> Script:
-    """Read one SQL file: UTF-8, BOM dropped, directives parsed."""
-    text = decode(entry.read_bytes(), entry.path)
-    text = text.removeprefix("\ufeff")
-    directives = parse_directives(normalize(text), entry.path)
-    return Script(path=entry.path, text=text, transactional=directives.transactional)
 
 
 def _describe(parts: _Parts) -> str:

@@ -1,0 +1,15 @@
+"""PLACEHOLDER (being written): suffix layout."""
+
+from __future__ import annotations
+
+from .base import NO, Entry, ReadResult
+
+NAME = "suffix"
+
+
+def detect(entries: list[Entry]) -> int:
+    return NO
+
+
+def read(entries: list[Entry]) -> ReadResult:
+    raise NotImplementedError
