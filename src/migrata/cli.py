@@ -52,15 +52,40 @@ class _Context:
             "lock_timeout": s.lock_timeout,
             "allow_out_of_order": s.allow_out_of_order,
             "on_step": on_step,
+            "layout": s.layout,
         }
+        options.update(self.session_sql())
         options.update(overrides)
         if s.package:
             return Migrator(s.database_url, package=s.package, **options)
         return Migrator(s.database_url, directory=s.dir, **options)
 
+    def session_sql(self) -> dict[str, Any]:
+        """The session SQL settings as Migrator options (a file is read here, once)."""
+        s = self.settings
+        if s.session_sql_file:
+            try:
+                with open(s.session_sql_file, encoding="utf-8") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                raise ConfigError(
+                    f"session SQL file {s.session_sql_file!r} cannot be read: {exc.strerror}"
+                ) from None
+            return {"session_sql": text, "session_sql_path": s.session_sql_file}
+        if s.session_sql:
+            where = f"{s.config_file}: session_sql" if s.config_file else "session_sql"
+            return {"session_sql": s.session_sql, "session_sql_path": where}
+        return {}
+
     def say(self, text: str | None) -> None:
         if text is not None and self.verbosity >= 0:
             click.echo(text)
+
+    def warn(self, messages: Any) -> None:
+        """Warnings go to stderr, even with --json (stdout stays machine-readable)."""
+        if self.verbosity >= 0:
+            for message in messages:
+                click.echo(f"migrata: warning: {message}", err=True)
 
 
 class _RedactingFilter(logging.Filter):
@@ -115,6 +140,17 @@ pass_ctx = click.make_pass_decorator(_Context)
 @click.option("--package", help="Read migrations from a Python package's resources instead.")
 @click.option("--table", help="History table name [default: migrata_history].")
 @click.option("--schema", help="Schema of the history tables (PostgreSQL).")
+@click.option(
+    "--layout",
+    help="Folder layout: migrata, sqlx, diesel, dbmate, golang-migrate, goose, flyway, "
+    "drizzle, dotted, suffix [default: detected].",
+)
+@click.option(
+    "--session-sql",
+    "session_sql_file",
+    metavar="FILE",
+    help="SQL run on the connection before each migration (e.g. SET search_path).",
+)
 @click.option("--service", help="Service name: keeps several services apart in one database.")
 @click.option(
     "--lock-timeout", type=float, help="Seconds to wait for the migration lock [default: 60]."
@@ -136,6 +172,8 @@ def cli(
     package: str | None,
     table: str | None,
     schema: str | None,
+    layout: str | None,
+    session_sql_file: str | None,
     service: str | None,
     lock_timeout: float | None,
     config_path: str | None,
@@ -156,6 +194,8 @@ def cli(
         "package": package,
         "table": table,
         "schema": schema,
+        "layout": layout,
+        "session_sql_file": session_sql_file,
         "service": service,
         "lock_timeout": lock_timeout,
     }
@@ -198,6 +238,7 @@ def up(
     if allow_out_of_order:
         overrides["allow_out_of_order"] = True
     migrator = ctx.migrator(on_step=None if as_json else _progress(ctx), **overrides)
+    ctx.warn(migrator.warnings())
     report = migrator.up(to=to, dry_run=dry_run)
     ctx.say(to_json(report_json(report)) if as_json else render_report(report))
 
@@ -246,13 +287,31 @@ def status(ctx: _Context, as_json: bool, exit_code: bool) -> None:
     entries = migrator.status()
     problems = migrator.problems(entries)
     database = migrator.url.redacted
-    layout = migrator.discover().layout
+    source = migrator.discover()
     if as_json:
-        ctx.say(to_json(status_json(entries, database=database, layout=layout, problems=problems)))
+        document = status_json(
+            entries,
+            database=database,
+            layout=source.layout,
+            problems=problems,
+            also=source.also,
+            warnings=source.warnings,
+            ignored=source.ignored,
+        )
+        ctx.say(to_json(document))
     else:
-        ctx.say(render_status(entries, database=database, layout=layout, problems=problems))
+        ctx.warn(source.warnings)
+        ctx.say(
+            render_status(
+                entries,
+                database=database,
+                layout=source.layout,
+                problems=problems,
+                also=source.also if ctx.verbosity > 0 else (),
+            )
+        )
         if ctx.verbosity > 0:
-            for path in migrator.discover().ignored:
+            for path in source.ignored:
                 ctx.say(f"ignored: {path}")
     if exit_code:
         if problems:
@@ -295,13 +354,21 @@ def plan(ctx: _Context, to: str | None, as_json: bool) -> None:
     from .output import plan_json, render_plan, to_json
 
     migrator = ctx.migrator()
+    source = migrator.discover()
+    ctx.warn(source.warnings)
     result, steps = migrator.plan_statements(to=to)
     if result.problems:
         raise ValidationFailed(result.problems)
     if as_json:
         ctx.say(to_json(plan_json(steps)))
         return
-    click.echo(render_plan(result, steps, history_table=ctx.settings.table), nl=False)
+    text = render_plan(
+        result,
+        steps,
+        history_table=ctx.settings.table,
+        layout=source.layout,
+    )
+    click.echo(text, nl=False)
 
 
 @cli.command()

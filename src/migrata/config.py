@@ -30,6 +30,13 @@ class Settings:
     service: str = "default"
     lock_timeout: float = 60.0
     allow_out_of_order: bool = False
+    #: Folder layout (migrata, sqlx, diesel, dbmate, golang-migrate, goose, flyway, drizzle,
+    #: dotted, suffix); None detects it from the folder's contents.
+    layout: str | None = None
+    #: SQL run on the migration connection when it opens and before each migration.
+    session_sql: str | None = None
+    #: A file holding that SQL (``--session-sql FILE``); relative to the config file.
+    session_sql_file: str | None = None
     #: The config file the settings were read from, if any (for messages).
     config_file: str | None = None
 
@@ -44,6 +51,8 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "service": ("MIGRATA_SERVICE",),
     "lock_timeout": ("MIGRATA_LOCK_TIMEOUT",),
     "allow_out_of_order": ("MIGRATA_ALLOW_OUT_OF_ORDER",),
+    "layout": ("MIGRATA_LAYOUT",),
+    "session_sql_file": ("MIGRATA_SESSION_SQL",),
 }
 
 _FILE_KEYS = {f.name for f in fields(Settings)} - {"config_file"} | {"url", "directory"}
@@ -126,7 +135,8 @@ def _validate_file(
                     f"{path}: {key} = {value!r} but the environment variable {variable} is not set"
                 )
             value = env[variable]
-        if normal == "dir" and relative_to and isinstance(value, str) and not os.path.isabs(value):
+        relative = normal in {"dir", "session_sql_file"} and relative_to
+        if relative and isinstance(value, str) and not os.path.isabs(value):
             value = str(path.parent / value)
         values[normal] = value
     return values

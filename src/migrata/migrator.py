@@ -12,14 +12,15 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .backends import connection_dialect, open_backend, wrap_connection
-from .backends.base import Backend
+from .backends.base import Backend, Query, QueryFailed
 from .discovery import discover_migrations
 from .errors import (
     ConfigError,
+    ExecutionError,
     MissingDownMigration,
     PlanError,
     UnknownVersion,
@@ -35,6 +36,7 @@ from .models import (
     Plan,
     Problem,
     RunReport,
+    Script,
     Statement,
     StatusEntry,
     Step,
@@ -45,6 +47,7 @@ from .models import (
 from .planner import compute_status, find_problems, plan_down, plan_up, validate
 from .runner import OnStep, Runner, write_history
 from .split import split_script
+from .split.transactions import decide_transaction
 from .urls import DatabaseURL, parse_url
 
 logger = logging.getLogger("migrata")
@@ -64,6 +67,8 @@ class PlannedStatements:
     path: str
     transactional: bool
     statements: tuple[Statement, ...]
+    #: Why the step runs outside a transaction (or as written), when it does.
+    transaction_note: str | None = None
 
 
 class Migrator:
@@ -88,6 +93,9 @@ class Migrator:
         single_transaction: bool = False,
         on_step: OnStep | None = None,
         connect_timeout: float = 10,
+        layout: str | None = None,
+        session_sql: str | None = None,
+        session_sql_path: str | None = None,
     ) -> None:
         if (url is None) == (connection is None):
             raise ConfigError(
@@ -108,15 +116,28 @@ class Migrator:
         self.single_transaction = single_transaction
         self.on_step = on_step
         self.connect_timeout = connect_timeout
+        self.layout = layout
+        #: SQL run on the migration connection when it opens and before each migration.
+        self.session_sql = session_sql
+        self.session_sql_path = session_sql_path or "session SQL"
         self._source: ReadResult | None = None
+        self._session_statements: tuple[Statement, ...] | None = None
+        self._server_version: int | None = None
 
     # -- sources ----------------------------------------------------------------------------
 
     def discover(self) -> ReadResult:
         """The migrations of the folder or package (read once per Migrator)."""
         if self._source is None:
-            self._source = discover_migrations(self.directory, package=self.package)
+            self._source = discover_migrations(
+                self.directory, package=self.package, layout=self.layout
+            )
         return self._source
+
+    def warnings(self) -> tuple[str, ...]:
+        """What the folder holds that a user must hear about (skipped migrations, files a
+        journal leaves out); nothing here stops a run."""
+        return self.discover().warnings
 
     @property
     def migrations(self) -> tuple[Migration, ...]:
@@ -210,7 +231,9 @@ class Migrator:
                 raise PlanError("nothing to redo: no migration is applied")
             again = down_plan.steps[0]
             up_plan = Plan(Direction.UP, (Step(again.migration, Direction.UP),))
-            statements = {**self._split_all(down_plan), **self._split_all(up_plan)}
+            down_plan, down_statements = self._prepare(down_plan)
+            up_plan, up_statements = self._prepare(up_plan)
+            statements = {**down_statements, **up_statements}
             history.check_layout(state)
             runner = self._runner(backend, history)
             return runner.run(down_plan, statements), runner.run(up_plan, statements)
@@ -292,6 +315,19 @@ class Migrator:
         else:
             backend = wrap_connection(self._connection)
         try:
+            self._server_version = backend.server_version
+            session = self._session_sql()
+            if session:
+                try:
+                    backend.run([Query(st.sql) for st in session])
+                except QueryFailed as failure:
+                    backend.rollback()
+                    st = session[failure.index]
+                    scrub = self.url.scrub if self.url is not None else (lambda text: text)
+                    raise ExecutionError(
+                        f"{self.session_sql_path}:{st.line}:{st.column}: the session SQL "
+                        f"failed: {scrub(failure.message)}; fix it (nothing was run)"
+                    ) from None
             yield (
                 backend,
                 History(backend, table=self.table, schema=self.schema, service=self.service),
@@ -316,12 +352,12 @@ class Migrator:
         if dry_run:
             plan = make_plan(self.applied())
             self._raise_problems(plan)
-            self._split_all(plan)
+            plan, _ = self._prepare(plan)
             return _dry_report(plan)
         with self._locked() as (backend, history, state):
             plan = make_plan(state.applied)
             self._raise_problems(plan)
-            statements = self._split_all(plan)
+            plan, statements = self._prepare(plan)
             if not plan.steps:
                 if plan.direction is Direction.UP:
                     logger.info("nothing to apply: %s is up to date", backend.display_name)
@@ -337,7 +373,14 @@ class Migrator:
 
     def _runner(self, backend: Backend, history: History) -> Runner:
         scrub = self.url.scrub if self.url is not None else (lambda text: text)
-        return Runner(backend, history, on_step=self.on_step, secrets=scrub)
+        return Runner(
+            backend,
+            history,
+            on_step=self.on_step,
+            secrets=scrub,
+            session=self._session_sql(),
+            session_path=self.session_sql_path,
+        )
 
     def _lock_name(self) -> str:
         return f"migrata:{self.schema or ''}.{self.table}"
@@ -353,16 +396,55 @@ class Migrator:
             single_transaction=self.single_transaction,
         )
 
-    def _split_all(self, plan: Plan) -> dict[tuple[Version, Direction], tuple[Statement, ...]]:
-        """Split every script of the plan before anything runs."""
+    def _prepare(
+        self, plan: Plan
+    ) -> tuple[Plan, dict[tuple[Version, Direction], tuple[Statement, ...]]]:
+        """Split every script of the plan before anything runs, and decide from the statements
+        which scripts must run outside a transaction (the plan then says so and why)."""
         dialect = self.dialect
-        return {
-            (step.version, step.direction): split_script(step.script, dialect)
-            for step in plan.steps
-        }
+        statements: dict[tuple[Version, Direction], tuple[Statement, ...]] = {}
+        steps = []
+        for step in plan.steps:
+            split = split_script(step.script, dialect)
+            statements[(step.version, step.direction)] = split
+            script = decide_transaction(
+                step.script, split, dialect, server_version=self._server_version
+            )
+            if script is not step.script:
+                changed = (
+                    replace(step.migration, up=script)
+                    if step.direction is Direction.UP
+                    else replace(step.migration, down=script)
+                )
+                step = Step(changed, step.direction)
+            steps.append(step)
+        prepared = replace(plan, steps=tuple(steps))
+        if self.single_transaction:
+            problems = [
+                Problem(
+                    "no-transaction",
+                    step.version,
+                    f"{step.version}_{step.migration.name}: {step.script.transaction_note}; "
+                    "the plan cannot run as one transaction",
+                    "drop --single-transaction, or apply up to the version before it first",
+                )
+                for step in prepared.steps
+                if not step.script.transactional
+            ]
+            if problems:
+                raise ValidationFailed(problems)
+        return prepared, statements
+
+    def _session_sql(self) -> tuple[Statement, ...]:
+        if self.session_sql is None or not self.session_sql.strip():
+            return ()
+        if self._session_statements is None:
+            script = Script(path=self.session_sql_path, text=self.session_sql)
+            self._session_statements = split_script(script, self.dialect)
+        return self._session_statements
 
     def _planned(self, plan: Plan) -> tuple[PlannedStatements, ...]:
-        statements = self._split_all(plan)
+        plan, statements = self._prepare(plan)
         return tuple(
             PlannedStatements(
                 step.version.text,
@@ -371,6 +453,7 @@ class Migrator:
                 step.script.path,
                 step.script.transactional,
                 statements[(step.version, step.direction)],
+                step.script.transaction_note,
             )
             for step in plan.steps
         )

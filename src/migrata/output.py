@@ -11,7 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from .migrator import PlannedStatements
-from .models import AuditEvent, Plan, Problem, RunReport, State, StatusEntry, StepEvent, Validation
+from .models import (
+    AuditEvent,
+    Plan,
+    Problem,
+    RunReport,
+    State,
+    StatusEntry,
+    StepEvent,
+    Validation,
+    Version,
+)
 
 __all__ = [
     "audit_json",
@@ -58,7 +68,14 @@ def problem_json(problem: Problem) -> dict[str, Any]:
 
 
 def status_json(
-    entries: Sequence[StatusEntry], *, database: str, layout: str, problems: Sequence[Problem]
+    entries: Sequence[StatusEntry],
+    *,
+    database: str,
+    layout: str,
+    problems: Sequence[Problem],
+    also: Sequence[str] = (),
+    warnings: Sequence[str] = (),
+    ignored: Sequence[str] = (),
 ) -> dict[str, Any]:
     rows = []
     for e in entries:
@@ -69,6 +86,8 @@ def status_json(
                 "name": e.name,
                 "state": e.state.value,
                 "out_of_order": e.out_of_order,
+                "repeatable": e.version.is_repeatable,
+                "skip_reason": e.migration.skip_reason if e.migration else None,
                 "transactional": e.migration.transactional if e.migration else None,
                 "path": e.migration.up.path if e.migration else None,
                 "checksum": e.migration.checksum if e.migration else None,
@@ -82,21 +101,43 @@ def status_json(
             }
         )
     counts = {state.value: sum(1 for e in entries if e.state is state) for state in State}
-    current = max((e.version for e in entries if e.state is State.APPLIED), default=None)
+    current = _current(entries)
     return {
         "database": database,
         "layout": layout,
+        "layout_also": list(also),
         "current_version": current.text if current else None,
         "counts": counts,
         "migrations": rows,
         "problems": [problem_json(p) for p in problems],
+        "warnings": list(warnings),
+        "ignored": list(ignored),
     }
 
 
+def _current(entries: Sequence[StatusEntry]) -> Version | None:
+    """The newest applied versioned migration (repeatables have no place in the order)."""
+    return max(
+        (e.version for e in entries if e.state is State.APPLIED and not e.version.is_repeatable),
+        default=None,
+    )
+
+
+def layout_line(layout: str, also: Sequence[str]) -> str:
+    if also:
+        return f"layout: {layout} (the files also fit: {', '.join(also)})"
+    return f"layout: {layout}"
+
+
 def render_status(
-    entries: Sequence[StatusEntry], *, database: str, layout: str, problems: Sequence[Problem]
+    entries: Sequence[StatusEntry],
+    *,
+    database: str,
+    layout: str,
+    problems: Sequence[Problem],
+    also: Sequence[str] = (),
 ) -> str:
-    lines = [f"database: {database}", f"layout: {layout}"]
+    lines = [f"database: {database}", layout_line(layout, also)]
     if not entries:
         lines.append("no migrations found")
         return "\n".join(lines)
@@ -114,6 +155,10 @@ def render_status(
                 )
             if e.applied.error:
                 extra += f": {e.applied.error.strip().splitlines()[0]}"
+        elif e.state is State.SKIPPED and e.migration is not None:
+            extra = f"  ({e.migration.skip_reason})"
+        elif e.state is State.PENDING and e.applied is not None:
+            extra = "  (repeatable, changed: applied again)"
         elif e.out_of_order:
             extra = "  (out of order)"
         lines.append(f"  {e.version.text:<{width}}  {state:<8} {e.name}{extra}")
@@ -242,6 +287,7 @@ def plan_json(steps: Sequence[PlannedStatements]) -> list[dict[str, Any]]:
             "direction": step.direction.value,
             "path": step.path,
             "transactional": step.transactional,
+            "transaction_note": step.transaction_note,
             "statements": [
                 {"sql": st.sql, "line": st.line, "column": st.column} for st in step.statements
             ],
@@ -250,11 +296,18 @@ def plan_json(steps: Sequence[PlannedStatements]) -> list[dict[str, Any]]:
     ]
 
 
-def render_plan(plan: Plan, steps: Sequence[PlannedStatements], *, history_table: str) -> str:
+def render_plan(
+    plan: Plan,
+    steps: Sequence[PlannedStatements],
+    *,
+    history_table: str,
+    layout: str | None = None,
+    also: Sequence[str] = (),
+) -> str:
     """The SQL ``up`` would send, in order, with the transaction framing it uses."""
+    out = [f"-- {layout_line(layout, also)}"] if layout is not None else []
     if not steps:
-        return "-- nothing to apply"
-    out = []
+        return "\n".join([*out, "-- nothing to apply"]) + "\n"
     for step in steps:
         mode = (
             "in one transaction"
@@ -262,6 +315,8 @@ def render_plan(plan: Plan, steps: Sequence[PlannedStatements], *, history_table
             else "outside a transaction, statement by statement"
         )
         out.append(f"-- {step.version}_{step.name} ({step.path}), {mode}")
+        if step.transaction_note:
+            out.append(f"-- ({step.transaction_note})")
         if step.transactional:
             out.append("BEGIN;")
         for statement in step.statements:

@@ -6,7 +6,7 @@ moves forward, so a user fixes them all in one go.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from .models import (
     Applied,
@@ -28,10 +28,14 @@ __all__ = ["compute_status", "find_problems", "plan_down", "plan_up", "validate"
 def compute_status(
     migrations: Sequence[Migration], applied: Sequence[Applied]
 ) -> tuple[StatusEntry, ...]:
-    """The state of every version known to the folder or the history, in version order."""
+    """The state of every version known to the folder or the history, in version order.
+
+    Repeatable migrations (after every versioned one) are pending whenever their checksum
+    differs from the one applied; a migration migrata cannot run (``skip_reason``) is skipped.
+    """
     rows = {a.version: a for a in applied}
     files = {m.version: m for m in migrations}
-    newest_applied = max((a.version for a in applied if a.success), default=None)
+    newest_applied = _newest(a.version for a in applied if a.success)
     entries = []
     # The file's spelling of a version wins over the history's (0001 over 1).
     for version in sorted(set(files) | set(rows)):  # the left set's spelling wins
@@ -40,14 +44,22 @@ def compute_status(
         out_of_order = False
         if row is None:
             assert migration is not None
-            state = State.PENDING
-            out_of_order = newest_applied is not None and version < newest_applied
+            if migration.skip_reason is not None:
+                state = State.SKIPPED
+            else:
+                state = State.PENDING
+                out_of_order = (
+                    newest_applied is not None
+                    and not version.is_repeatable
+                    and version < newest_applied
+                )
         elif not row.success:
             state = State.FAILED
         elif migration is None:
             state = State.MISSING
         elif not checksums_match(row.checksum, migration.checksum):
-            state = State.CHANGED
+            # A repeatable migration is applied again whenever it changes.
+            state = State.PENDING if version.is_repeatable else State.CHANGED
         else:
             state = State.APPLIED
         name = migration.name if migration is not None else (row.name if row else "")
@@ -60,7 +72,7 @@ def find_problems(
 ) -> tuple[Problem, ...]:
     """Everything in the status that stops ``up``."""
     problems = []
-    newest = max((e.version for e in entries if e.applied and e.applied.success), default=None)
+    newest = _newest(e.version for e in entries if e.applied and e.applied.success)
     for entry in entries:
         label = _label(entry)
         if entry.state is State.FAILED:
@@ -118,7 +130,11 @@ def plan_up(
     allow_out_of_order: bool = False,
     single_transaction: bool = False,
 ) -> Plan:
-    """Pending migrations up to ``target`` (inclusive), oldest first, and what stops them."""
+    """Pending migrations up to ``target`` (inclusive), oldest first, and what stops them.
+
+    Repeatable migrations come after every versioned one, and only when no ``target`` is
+    given (they may depend on the newest versions).
+    """
     entries = compute_status(migrations, applied)
     problems = list(find_problems(entries, allow_out_of_order=allow_out_of_order))
     limit = _resolve_target(target, entries, problems)
@@ -129,7 +145,7 @@ def plan_up(
         for e in entries
         if e.state is State.PENDING
         and e.migration is not None
-        and (limit is None or e.version <= limit)
+        and (limit is None or (e.version <= limit and not e.version.is_repeatable))
         and (allow_out_of_order or not e.out_of_order)
     )
     if single_transaction:
@@ -162,7 +178,12 @@ def plan_down(
     for entry in entries:
         if entry.state is State.FAILED:
             problems.extend(find_problems([entry]))
-    done = [e for e in entries if e.applied is not None and e.applied.success]
+    # Repeatable migrations have no down: reverting versions leaves them recorded.
+    done = [
+        e
+        for e in entries
+        if e.applied is not None and e.applied.success and not e.version.is_repeatable
+    ]
     done.reverse()
     if revert_all:
         chosen = done
@@ -244,6 +265,11 @@ def _resolve_target(
         )
         return None
     return version
+
+
+def _newest(versions: Iterable[Version]) -> Version | None:
+    """The newest versioned (not repeatable) migration of ``versions``."""
+    return max((v for v in versions if not v.is_repeatable), default=None)
 
 
 def _label(entry: StatusEntry) -> str:

@@ -51,11 +51,16 @@ class Runner:
         *,
         on_step: OnStep | None = None,
         secrets: Callable[[str], str] = lambda text: text,
+        session: Sequence[Statement] = (),
+        session_path: str = "session SQL",
     ) -> None:
         self.backend = backend
         self.history = history
         self.on_step = on_step
         self._scrub = secrets
+        #: Statements run on the connection before each migration (``--session-sql``).
+        self.session = tuple(session)
+        self.session_path = session_path
 
     def run(
         self,
@@ -129,7 +134,7 @@ class Runner:
     def _run_transactional(
         self, step: Step, stmts: Sequence[Statement], results: list[StepResult]
     ) -> None:
-        queries = [Query("BEGIN")]
+        queries = [Query("BEGIN"), *self._session_queries()]
         queries += [Query(s.sql) for s in stmts]
         queries += self._record(step, len(stmts))
         queries.append(Query("COMMIT"))
@@ -137,8 +142,10 @@ class Runner:
             self.backend.execute_transaction(queries)
         except QueryFailed as failure:
             self._rollback()
-            index = failure.index - 1
-            if index == len(queries) - 2 and stmts:
+            if 1 <= failure.index <= len(self.session):
+                raise self._session_failed(failure, failure.index - 1) from None
+            index = failure.index - 1 - len(self.session)
+            if failure.index == len(queries) - 1 and stmts:
                 # The COMMIT itself failed (a deferred constraint, a serialization failure):
                 # the migration failed as a whole; point at its last statement.
                 failure.message = f"at COMMIT: {failure.message}"
@@ -175,6 +182,12 @@ class Runner:
     ) -> None:
         migration = step.migration
         started = time.perf_counter()
+        if self.session:
+            try:
+                self.backend.run(self._session_queries())
+            except QueryFailed as failure:
+                self._rollback()
+                raise self._session_failed(failure, failure.index) from None
         self._atomic(
             self.history.started_queries(migration, total=len(stmts), direction=str(step.direction))
         )
@@ -209,8 +222,8 @@ class Runner:
         plan: Plan,
         statements: Mapping[tuple[Version, Direction], Sequence[Statement]],
     ) -> list[StepResult]:
-        queries = [Query("BEGIN")]
-        located: list[_Located | None] = [None]
+        queries = [Query("BEGIN"), *self._session_queries()]
+        located: list[_Located | None] = [None] * len(queries)
         for number, step in enumerate(plan.steps):
             stmts = statements[(step.version, step.direction)]
             for i, s in enumerate(stmts):
@@ -226,6 +239,8 @@ class Runner:
             self.backend.execute_transaction(queries)
         except QueryFailed as failure:
             self._rollback()
+            if 1 <= failure.index <= len(self.session):
+                raise self._session_failed(failure, failure.index - 1) from None
             where = located[failure.index]
             if where is not None and where.statement is not None:
                 step = plan.steps[where.step]
@@ -257,6 +272,18 @@ class Runner:
         return results
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _session_queries(self) -> list[Query]:
+        return [Query(s.sql) for s in self.session]
+
+    def _session_failed(self, failure: QueryFailed, index: int) -> ExecutionError:
+        statement = self.session[index]
+        error = ExecutionError(
+            f"{self.session_path}:{statement.line}:{statement.column}: the session SQL failed: "
+            f"{self._scrub(failure.message)}; fix it (the migration was not run)"
+        )
+        logger.error("%s", error.message)
+        return error
 
     def _failed(
         self,

@@ -359,7 +359,14 @@ def test_status_json(run_cli, db, folder) -> None:
     data = json.loads(result.out)
     assert data["layout"] == "migrata"
     assert data["current_version"] == "0002"
-    assert data["counts"] == {"applied": 2, "pending": 1, "changed": 0, "missing": 0, "failed": 0}
+    assert data["counts"] == {
+        "applied": 2,
+        "pending": 1,
+        "changed": 0,
+        "missing": 0,
+        "failed": 0,
+        "skipped": 0,
+    }
     assert [(m["version"], m["name"], m["state"]) for m in data["migrations"]] == [
         ("0001", "users", "applied"),
         ("0002", "posts", "applied"),
@@ -491,6 +498,7 @@ def test_plan_prints_the_statements_in_order_with_transaction_framing(
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     expected_order = [
+        "-- layout: migrata",
         f"-- 0001_users ({folder / '0001_users.sql'}), in one transaction",
         "BEGIN;",
         "CREATE TABLE users (id INTEGER);",
@@ -519,7 +527,10 @@ def test_plan_prints_the_statements_in_order_with_transaction_framing(
     assert "-- + record 0001 in tracking" in only_first.out
 
     run_cli("-u", sqlite_db.url, "-d", folder, "up")
-    assert run_cli("-u", sqlite_db.url, "-d", folder, "plan").out.strip() == "-- nothing to apply"
+    assert run_cli("-u", sqlite_db.url, "-d", folder, "plan").out.splitlines() == [
+        "-- layout: migrata",
+        "-- nothing to apply",
+    ]
 
 
 def test_plan_on_postgres(run_cli, postgres_db, folder) -> None:

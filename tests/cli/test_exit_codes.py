@@ -259,7 +259,8 @@ def test_bad_file_name_exits_3_naming_the_file(run_cli, sqlite_db, folder, bad_n
     for command in ("up", "status", "validate"):
         result = run_cli("-u", sqlite_db.url, "-d", folder, command)
         assert result.code == 3, (command, result.err)
-        assert str(folder / bad_name) in result.err
+        # A Flyway-named file makes the folder a mixed one: the message names both kinds.
+        assert bad_name in result.err and str(folder) in result.err
     assert not sqlite_db.table_exists("users")  # discovery fails before anything runs
 
 

@@ -195,12 +195,14 @@ def test_postgres_create_index_concurrently(postgres_db, tmp_path: Path) -> None
 def test_postgres_create_index_concurrently_in_a_transaction_fails_cleanly(
     postgres_db, tmp_path: Path
 ) -> None:
-    """Without the directive the statement fails inside the transaction: nothing remains."""
+    """Forced into a transaction by an explicit directive, the statement fails there: nothing
+    remains."""
     d = write_migrations(
         tmp_path / "migrations",
         {
             "0001_table.sql": "CREATE TABLE cic_t (id INTEGER);\n",
-            "0002_index.sql": "CREATE INDEX CONCURRENTLY cic_t_id ON cic_t (id);\n",
+            "0002_index.sql": "-- migrata: transaction\n"
+            "CREATE INDEX CONCURRENTLY cic_t_id ON cic_t (id);\n",
         },
     )
     with pytest.raises(MigrationFailed) as info:

@@ -62,6 +62,8 @@ class Backend(abc.ABC):
     now_sql: str
     #: Where this database lives, for messages (never with a password).
     display_name: str
+    #: The server's numeric version where it matters for planning (PostgreSQL: 150004).
+    server_version: int | None = None
 
     @abc.abstractmethod
     def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
@@ -106,6 +108,18 @@ class Backend(abc.ABC):
 
     def elapsed_ms_sql(self) -> str:
         """SQL for the milliseconds since the current transaction began."""
+        raise NotImplementedError
+
+    def table_columns(
+        self, tables: Sequence[tuple[str | None, str]]
+    ) -> dict[tuple[str | None, str], frozenset[str]]:
+        """The column names of those ``(schema, table)`` candidates that exist, in one query.
+
+        ``schema=None`` looks where an unqualified name would resolve (PostgreSQL: the first
+        schema of ``current_schemas(false)`` that has the table) and is reported under the key
+        ``(None, table)``. Candidates that do not exist are absent from the result; an empty
+        ``tables`` sends no query.
+        """
         raise NotImplementedError
 
     def quote_identifier(self, name: str) -> str:

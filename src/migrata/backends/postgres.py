@@ -49,6 +49,7 @@ class PostgresBackend(Backend):
         self.connection = connection
         self._owned = owned
         self.display_name = display_name
+        self.server_version = int(connection.info.server_version)
         self._restore_autocommit: bool | None = None
         self._mogrifier: Any = None
         if not connection.autocommit:
@@ -188,6 +189,38 @@ class PostgresBackend(Backend):
             "CAST(EXTRACT(EPOCH FROM (clock_timestamp() - transaction_timestamp())) * 1000 "
             "AS BIGINT)"
         )
+
+    def table_columns(
+        self, tables: Sequence[tuple[str | None, str]]
+    ) -> dict[tuple[str | None, str], frozenset[str]]:
+        if not tables:
+            return {}
+        values = ", ".join("(%s::text, %s::text, %s::int)" for _ in tables)
+        params: list[Any] = []
+        for index, (schema, table) in enumerate(tables):
+            params += [schema, table, index]
+        # pg_catalog rather than information_schema: its views hide tables the user has no
+        # privilege on, and an unqualified candidate must resolve as the server would.
+        rows = self.fetch(
+            "SELECT w.i, a.attname "
+            f"FROM (VALUES {values}) AS w (nspname, relname, i) "
+            "CROSS JOIN LATERAL ("
+            "SELECT c.oid FROM pg_catalog.pg_class AS c "
+            "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+            "LEFT JOIN unnest(current_schemas(false)) WITH ORDINALITY AS p (nspname, pos) "
+            "ON p.nspname = n.nspname "
+            "WHERE c.relname = w.relname AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+            "AND (n.nspname = w.nspname OR (w.nspname IS NULL AND p.pos IS NOT NULL)) "
+            "ORDER BY p.pos LIMIT 1"
+            ") AS found "
+            "JOIN pg_catalog.pg_attribute AS a "
+            "ON a.attrelid = found.oid AND a.attnum > 0 AND NOT a.attisdropped",
+            tuple(params),
+        )
+        columns: dict[tuple[str | None, str], set[str]] = {}
+        for index, column in rows:
+            columns.setdefault(tables[index], set()).add(column)
+        return {key: frozenset(names) for key, names in columns.items()}
 
     @contextmanager
     def lock(self, name: str, timeout: float) -> Iterator[None]:

@@ -1,0 +1,142 @@
+"""Does a script have to run outside migrata's transaction?
+
+Two cases, decided from the split statements before anything runs:
+
+- a statement the engine refuses inside a transaction block (PostgreSQL: CREATE/DROP INDEX
+  CONCURRENTLY, REINDEX CONCURRENTLY, REINDEX DATABASE/SYSTEM, VACUUM, ALTER SYSTEM, CREATE/DROP
+  DATABASE, CREATE/DROP TABLESPACE, ALTER DATABASE … SET TABLESPACE, CREATE/DROP SUBSCRIPTION,
+  DISCARD ALL, ALTER TYPE … ADD VALUE before PostgreSQL 12; SQLite: VACUUM, and the PRAGMAs that
+  silently do nothing inside one — ``foreign_keys``, ``journal_mode``);
+- a script that manages its own transaction (a top-level BEGIN / START TRANSACTION / COMMIT /
+  ROLLBACK): it runs as written, statement by statement, instead of being wrapped again.
+
+A marker in the file or the layout (``Script.explicit_transaction``) always wins: the analysis
+only changes scripts that said nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..models import Script, Statement
+
+#: Statements that may need a closer look; the real parser confirms (a keyword in a string or
+#: an identifier does not count).
+_PG_CANDIDATE = re.compile(
+    r"\b(?:CONCURRENTLY|VACUUM|SYSTEM|DATABASE|TABLESPACE|SUBSCRIPTION|DISCARD|VALUE)\b",
+    re.IGNORECASE,
+)
+_TRANSACTION_START = re.compile(
+    r"^\s*(?:BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT)\b", re.IGNORECASE
+)
+_SQLITE_NO_TRANSACTION = re.compile(
+    r"^\s*(?:VACUUM\b|PRAGMA\s+(?:\w+\s*\.\s*)?(?:foreign_keys|journal_mode)\b)", re.IGNORECASE
+)
+_SQLITE_TRANSACTION = re.compile(
+    r"^\s*(?:BEGIN|COMMIT|END|ROLLBACK)\b(?!\s*\.)", re.IGNORECASE
+)
+
+
+def decide_transaction(
+    script: Script,
+    statements: Sequence[Statement],
+    dialect: str,
+    *,
+    server_version: int | None = None,
+) -> Script:
+    """``script``, changed to run outside a transaction when its statements require it.
+
+    ``server_version`` is the server's numeric version (PostgreSQL: 150004); None means a
+    current server.
+    """
+    if script.explicit_transaction or not script.transactional:
+        return script
+    for statement in statements:
+        refused = _refused_in_transaction(statement.sql, dialect, server_version)
+        if refused is not None:
+            return replace(
+                script,
+                transactional=False,
+                transaction_note=f"{refused} (line {statement.line}) cannot run inside a "
+                "transaction, so this migration runs outside one",
+            )
+    for statement in statements:
+        if _manages_transaction(statement.sql, dialect):
+            keyword = statement.sql.split(None, 1)[0].upper()
+            return replace(
+                script,
+                transactional=False,
+                transaction_note=f"manages its own transaction ({keyword} at line "
+                f"{statement.line}), so it runs as written",
+            )
+    return script
+
+
+def _refused_in_transaction(sql: str, dialect: str, server_version: int | None) -> str | None:
+    if dialect == "sqlite":
+        match = _SQLITE_NO_TRANSACTION.match(sql)
+        return " ".join(match.group(0).split()).upper() if match else None
+    if dialect != "postgresql" or not _PG_CANDIDATE.search(sql):
+        return None
+    node = _parse_one(sql)
+    return None if node is None else _pg_refused(node, server_version)
+
+
+def _manages_transaction(sql: str, dialect: str) -> bool:
+    if dialect == "sqlite":
+        return bool(_SQLITE_TRANSACTION.match(sql))
+    if dialect != "postgresql" or not _TRANSACTION_START.match(sql):
+        return False
+    node = _parse_one(sql)
+    return node is not None and type(node).__name__ == "TransactionStmt"
+
+
+def _parse_one(sql: str) -> Any:
+    from pglast import parser  # imported only when a candidate statement is seen
+
+    try:
+        parsed = parser.parse_sql(sql)
+    except parser.ParseError:
+        return None
+    return parsed[0].stmt if len(parsed) == 1 else None
+
+
+def _pg_refused(node: Any, server_version: int | None) -> str | None:
+    kind = type(node).__name__
+    if kind == "IndexStmt" and node.concurrent:
+        return "CREATE INDEX CONCURRENTLY"
+    if kind == "DropStmt" and node.concurrent:
+        return "DROP INDEX CONCURRENTLY"
+    if kind == "ReindexStmt":
+        params = node.params or ()
+        if any(getattr(p, "defname", None) == "concurrently" for p in params):
+            return "REINDEX CONCURRENTLY"
+        target = str(node.kind.name)
+        if target in {"REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"}:
+            return "REINDEX " + target.removeprefix("REINDEX_OBJECT_")
+        return None
+    if kind == "VacuumStmt" and node.is_vacuumcmd:
+        return "VACUUM"
+    if kind == "DiscardStmt" and node.target.name == "DISCARD_ALL":
+        return "DISCARD ALL"
+    if kind == "AlterDatabaseStmt" and any(
+        getattr(o, "defname", None) == "tablespace" for o in node.options or ()
+    ):
+        return "ALTER DATABASE … SET TABLESPACE"
+    if kind == "AlterEnumStmt" and node.newVal is not None and not node.oldVal:
+        if server_version is not None and server_version < 120000:
+            return "ALTER TYPE … ADD VALUE (before PostgreSQL 12)"
+        return None
+    fixed = {
+        "AlterSystemStmt": "ALTER SYSTEM",
+        "CreatedbStmt": "CREATE DATABASE",
+        "DropdbStmt": "DROP DATABASE",
+        "CreateTableSpaceStmt": "CREATE TABLESPACE",
+        "DropTableSpaceStmt": "DROP TABLESPACE",
+        "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
+        "DropSubscriptionStmt": "DROP SUBSCRIPTION",
+    }
+    return fixed.get(kind)
