@@ -1,15 +1,90 @@
-"""PLACEHOLDER (being written): dotted layout."""
+"""The dotted layout: ``V<version>.<Name>.up.sql`` + ``V<version>.<Name>.down.sql``.
+
+The version is the digits after ``V`` (``V0001`` is version ``0001``, the same version as
+``V1``); the name is everything between the version and the direction and may hold dots
+(``V0002.Add.email.up.sql`` is named ``Add.email``). Every version needs its ``.up.sql``; the
+``.down.sql`` is optional. An up-only ``V0001.Name.sql`` is refused with the name to give it:
+in this layout a file always says its direction, and guessing would hide a typo.
+
+The names are this layout's own, so ``detect`` answers DISTINCTIVE as soon as one is present.
+Every other ``.sql`` file in such a folder, and any migration folder, is an error naming it;
+other files and folders are ignored and listed.
+"""
 
 from __future__ import annotations
 
-from .base import NO, Entry, ReadResult
+import re
+
+from ..errors import InvalidMigrationName
+from ..models import Version
+from .base import DISTINCTIVE, NO, Entry, ReadResult, load_script, make_migration
+from .native import Grouping, is_migration_folder
 
 NAME = "dotted"
 
+EXPECTED_FORMS = "expected V<version>.<Name>.up.sql (+ V<version>.<Name>.down.sql)"
+FILE_RE = re.compile(r"V(?P<version>\d+)\.(?P<name>[^/\\]+)\.(?P<direction>up|down)\.sql")
+_UP_ONLY = re.compile(r"V(?P<version>\d+)\.(?P<name>[^/\\]+)\.sql")
+_NAMELESS = re.compile(r"V\d+\.\.?(?:up|down)\.sql", re.IGNORECASE)
+_ANY_CASE = re.compile(FILE_RE.pattern, re.IGNORECASE)
+
 
 def detect(entries: list[Entry]) -> int:
-    return NO
+    """DISTINCTIVE when any file has a dotted migration name."""
+    found = any(not e.is_dir and FILE_RE.fullmatch(e.name) for e in entries)
+    return DISTINCTIVE if found else NO
 
 
 def read(entries: list[Entry]) -> ReadResult:
-    raise NotImplementedError
+    """The dotted migrations of a folder, sorted by version.
+
+    Raises InvalidMigrationName (another ``.sql`` name, an up-only file, a migration folder),
+    DuplicateVersion, DiscoveryError (a down file without its up file), InvalidEncoding or
+    UnknownDirective, each naming the file.
+    """
+    grouping = Grouping(lambda parts: f"V{parts.version}.{parts.name}.up.sql")
+    ignored: list[str] = []
+    ordered = sorted(entries, key=lambda e: e.name)
+    for entry in ordered:
+        if entry.is_dir:
+            if is_migration_folder(entry):
+                raise InvalidMigrationName(
+                    "the dotted layout has no migration folders; move its up.sql to "
+                    f"V<version>.<Name>.up.sql; {EXPECTED_FORMS}",
+                    path=entry.path,
+                )
+            ignored.append(entry.path)
+            continue
+        if not entry.name.lower().endswith(".sql"):
+            ignored.append(entry.path)
+            continue
+        match = FILE_RE.fullmatch(entry.name)
+        if match is None:
+            raise InvalidMigrationName(_problem(entry.name, ordered), path=entry.path)
+        grouping.add_file(Version.parse(match["version"]), match["name"], match["direction"], entry)
+
+    migrations = []
+    for parts in grouping.parts():
+        assert parts.up is not None
+        up = load_script(parts.up)
+        down = load_script(parts.down) if parts.down is not None else None
+        migrations.append(make_migration(parts.version, parts.name, up, down))
+    return ReadResult(layout=NAME, migrations=tuple(migrations), ignored=tuple(ignored))
+
+
+def _problem(name: str, entries: list[Entry]) -> str:
+    if _NAMELESS.fullmatch(name):
+        return f"the name between the version and the direction is empty; {EXPECTED_FORMS}"
+    if _ANY_CASE.fullmatch(name):
+        return f"the prefix, direction and suffix are case-sensitive; {EXPECTED_FORMS}"
+    up_only = _UP_ONLY.fullmatch(name)
+    if up_only is not None:
+        return (
+            "a dotted migration names its direction; rename it to "
+            f"V{up_only['version']}.{up_only['name']}.up.sql"
+        )
+    example = next((e.name for e in entries if FILE_RE.fullmatch(e.name)), None)
+    return (
+        f"not a dotted migration name; {EXPECTED_FORMS}; this folder holds dotted migrations "
+        f"({example}), so rename it or move it out of the folder"
+    )
