@@ -506,6 +506,7 @@ def test_plan_prints_the_statements_in_order_with_transaction_framing(
         "-- + record 0001 in migrata_history",
         "COMMIT;",
         f"-- 0002_index ({folder / '0002_index.sql'}), outside a transaction, statement by statement",
+        "-- (marked to run outside a transaction)",
         "CREATE INDEX users_id ON users (id);",
         "ANALYZE users;",
         "-- + record 0002 in migrata_history",

@@ -108,6 +108,8 @@ def script_from_text(
         chosen = transactional
     else:
         chosen = True
+    if note is None and not chosen and explicit:
+        note = "marked to run outside a transaction"
     return Script(
         path=path,
         text=text,
