@@ -1,15 +1,215 @@
-"""PLACEHOLDER (being written): goose layout."""
+"""goose's layout: ``<version>_<name>.sql`` files with annotations, and Go migrations.
+
+- The version is the digits before the first ``_``, sequential (``00001``) or a timestamp
+  (``20230101120000``), above zero; they compare as numbers.
+- Annotations are ``--`` comment lines holding ``+goose`` at the start of the line, in any letter
+  case: ``Up`` opens the up section, ``Down`` the down section; ``StatementBegin`` /
+  ``StatementEnd`` pair up inside a section and stay in the text as comments; ``NO TRANSACTION``
+  anywhere runs both sections outside a transaction; ``ENVSUB OFF`` changes nothing.
+- A missing, empty or comment-only down section gives no down script, so migrata refuses to
+  revert the migration instead of silently doing nothing.
+- A ``<version>_<name>.go`` file (not ``_test.go``) is a Go migration: listed, skipped, warned
+  about, since migrata cannot run Go code.
+
+Rejected, each error naming the file and line: a ``.sql`` file without ``-- +goose Up``, SQL
+before it, a second ``Up`` or ``Down``, ``Down`` before ``Up``, a ``StatementBegin`` without its
+``StatementEnd`` (or the reverse), an unknown or indented annotation, and ``ENVSUB ON`` (goose
+would substitute environment variables; migrata does not). Other files are ignored.
+"""
 
 from __future__ import annotations
 
-from .base import NO, Entry, ReadResult
+import re
+
+from ..errors import DiscoveryError, DuplicateVersion
+from ..models import Migration, Script, Version
+from .base import DISTINCTIVE, NO, Entry, ReadResult, make_migration, script_from_text
+from .dbmate import has_sql, split_lines
 
 NAME = "goose"
 
+SKIP_REASON = "a goose Go migration: migrata cannot run Go code"
+# goose's NumericComponent: the digits before the first `_` (provider_collect.go).
+FILE_RE = re.compile(r"(?P<version>\d+)_(?P<name>.*)\.(?P<kind>sql|go)")
+# goose's own spellings, matched case-insensitively (internal/sqlparser/parser.go).
+ANNOTATIONS = ("Up", "Down", "StatementBegin", "StatementEnd", "NO TRANSACTION", "ENVSUB OFF")
+_KNOWN = {a.upper(): a for a in ANNOTATIONS}
+
 
 def detect(entries: list[Entry]) -> int:
+    """DISTINCTIVE when a ``.sql`` file has a ``-- +goose Up`` line or a numbered ``.go`` file
+    uses goose; NO otherwise."""
+    for entry in _migration_files(entries):
+        text = entry.read_text()
+        if entry.name.endswith(".go"):
+            if "goose." in text or "AddMigration" in text:
+                return DISTINCTIVE
+        elif any(_annotation_word(line) == "UP" for line in text.splitlines()):
+            return DISTINCTIVE
     return NO
 
 
 def read(entries: list[Entry]) -> ReadResult:
-    raise NotImplementedError
+    """The migrations of a goose folder, sorted by version; Go migrations come back skipped.
+
+    Raises DiscoveryError (or DuplicateVersion, InvalidEncoding) naming the file and line.
+    """
+    by_version: dict[Version, Migration] = {}
+    migration_files = _migration_files(entries)
+    ignored: list[str] = []
+    warnings: list[str] = []
+    for entry in sorted(entries, key=lambda e: e.name):
+        if entry not in migration_files:
+            if not entry.is_dir and entry.name.lower().endswith(".sql"):
+                warnings.append(
+                    f"{entry.path}: the name is not <version>_<name>.sql with a version above "
+                    "0: goose skips it, and so does migrata; rename it if it is a migration"
+                )
+            else:
+                ignored.append(entry.path)
+            continue
+        match = FILE_RE.fullmatch(entry.name)
+        assert match is not None
+        version = Version.parse(match["version"])
+        if version in by_version:
+            raise DuplicateVersion(
+                f"version {version} is also used by {by_version[version].up.path}; give each "
+                "migration its own version",
+                path=entry.path,
+            )
+        if match["kind"] == "go":
+            source = Script(path=entry.path, text=entry.read_text())
+            migration = make_migration(version, match["name"], source, skip_reason=SKIP_REASON)
+            warnings.append(
+                f"{entry.path}: a goose Go migration: migrata cannot run Go code and skips it; "
+                "it must be applied another way (goose built with it)"
+            )
+        else:
+            up, down = _read_sections(entry)
+            migration = make_migration(version, match["name"], up, down)
+        by_version[version] = migration
+    migrations = tuple(by_version[v] for v in sorted(by_version))
+    return ReadResult(NAME, migrations, ignored=tuple(ignored), warnings=tuple(warnings))
+
+
+def _migration_files(entries: list[Entry]) -> list[Entry]:
+    found = []
+    for entry in entries:
+        match = None if entry.is_dir else FILE_RE.fullmatch(entry.name)
+        if match and int(match["version"]) > 0 and not entry.name.endswith("_test.go"):
+            found.append(entry)
+    return found
+
+
+def _annotation_word(line: str) -> str | None:
+    """The upper-cased annotation of ``line`` when goose reads it as one, else None.
+
+    goose takes any ``--`` line that contains ``+goose`` for an annotation, drops every ``--``
+    and the first ``+goose``, and compares the rest case-insensitively.
+    """
+    if not line.strip().startswith("--") or "+goose" not in line:
+        return None
+    return line.replace("--", "").replace("+goose", "", 1).strip().upper()
+
+
+def _read_sections(entry: Entry) -> tuple[Script, Script | None]:
+    path = entry.path
+    lines = split_lines(entry.read_text())
+    starts: dict[str, int] = {}  # "UP"/"DOWN" -> 0-based index of the annotation line
+    block_at: int | None = None  # the open StatementBegin's 0-based line index
+    no_transaction: int | None = None  # line of `-- +goose NO TRANSACTION`
+    sql_before = 0  # line of the first SQL above `-- +goose Up`
+    for index, raw in enumerate(lines):
+        line, number = raw.rstrip("\r\n"), index + 1
+        word = _annotation_word(line)
+        if word is None:
+            # goose allows only blank lines and `--` comments above `-- +goose Up`.
+            if not starts and line.strip() and not line.lstrip().startswith("--"):
+                sql_before = sql_before or number
+            continue
+        if sql_before and word in {"UP", "DOWN"}:
+            raise DiscoveryError(
+                "SQL before `-- +goose Up`: goose rejects it; move it below the annotation",
+                path=path,
+                line=sql_before,
+            )
+        problem = _check_annotation(line, word, starts, block_at)
+        if problem:
+            raise DiscoveryError(problem, path=path, line=number)
+        if word in {"UP", "DOWN"}:
+            starts[word] = index
+        elif word == "STATEMENTBEGIN":
+            block_at = index
+        elif word == "STATEMENTEND":
+            block_at = None
+        elif word == "NO TRANSACTION":
+            no_transaction = no_transaction or number
+    if block_at is not None:
+        raise DiscoveryError(
+            "`-- +goose StatementBegin` is never closed: add `-- +goose StatementEnd` after the "
+            "statement",
+            path=path,
+            line=block_at + 1,
+        )
+    if "UP" not in starts:
+        raise DiscoveryError(
+            "no `-- +goose Up` annotation: goose needs one; add `-- +goose Up` above the "
+            "migration's SQL (and `-- +goose Down` above the SQL that undoes it)",
+            path=path,
+        )
+    down_at = starts.get("DOWN", len(lines))
+    up = _section(path, lines, starts["UP"], down_at, no_transaction)
+    if "DOWN" not in starts:
+        return up, None
+    down = _section(path, lines, down_at, len(lines), no_transaction)
+    return up, down if has_sql(down.text) else None
+
+
+def _check_annotation(
+    line: str, word: str, starts: dict[str, int], block_at: int | None
+) -> str | None:
+    """Why goose would refuse this annotation here, or None."""
+    if line[:1].isspace():
+        return "a goose annotation must start at the beginning of the line: remove the indent"
+    if "+goose" in line.replace("+goose", "", 1):
+        return "two `+goose` annotations on one line: put each on its own line"
+    if word == "ENVSUB ON":
+        return (
+            "`-- +goose ENVSUB ON` is not supported: goose would substitute environment "
+            "variables into the SQL and migrata does not; write the values into the file"
+        )
+    if word not in _KNOWN:
+        return f"unknown goose annotation `{line.strip()}`; known: " + ", ".join(ANNOTATIONS)
+    if word in {"UP", "DOWN"} and word in starts:
+        first = starts[word] + 1
+        return f"a second `-- +goose {_KNOWN[word]}` (the first is at line {first}): remove one"
+    if word == "DOWN" and "UP" not in starts:
+        return "`-- +goose Down` comes before `-- +goose Up`; put the up section first"
+    if word in {"UP", "DOWN"} and block_at is not None:
+        return (
+            f"`-- +goose StatementBegin` at line {block_at + 1} is still open: add "
+            "`-- +goose StatementEnd` before this annotation"
+        )
+    if word == "STATEMENTBEGIN" and (not starts or block_at is not None):
+        return (
+            "`-- +goose StatementBegin` must follow `-- +goose Up` or `-- +goose Down` and "
+            "close its previous block first"
+        )
+    if word == "STATEMENTEND" and block_at is None:
+        return "`-- +goose StatementEnd` without a `-- +goose StatementBegin` before it"
+    return None
+
+
+def _section(
+    path: str, lines: list[str], marker_at: int, end: int, no_transaction: int | None
+) -> Script:
+    # The text starts below the annotation line, so the checksum covers the SQL only.
+    text = "".join(lines[marker_at + 1 : end])
+    note = None if no_transaction is None else f"marked NO TRANSACTION at line {no_transaction}"
+    return script_from_text(
+        path,
+        text,
+        first_line=marker_at + 2,
+        transactional=None if no_transaction is None else False,
+        note=note,
+    )
