@@ -64,14 +64,16 @@ def detect_layout(base: str, entries: list[Entry]) -> ReadResult:
         return replace(result, also=tuple(n for n in claimants if n != first))
     assert best == DISTINCTIVE
     readings: dict[str, ReadResult] = {}
-    errors: list[DiscoveryError] = []
+    errors: list[tuple[str, DiscoveryError]] = []
     for name in claimants:
         try:
             readings[name] = READERS[name].read(entries)
         except DiscoveryError as exc:
-            errors.append(exc)
+            errors.append((name, exc))
     if not readings:
-        raise errors[0]
+        if len(errors) == 1:
+            raise errors[0][1]
+        raise AmbiguousLayout(base, claimants, [f"{name}: {exc}" for name, exc in errors])
     names = list(readings)
     first_reading = readings[names[0]]
     differing = [n for n in names[1:] if _shape(readings[n]) != _shape(first_reading)]
@@ -126,6 +128,11 @@ class CreatedMigration:
 
 _TEMPLATE_UP = "-- {name}: up\n"
 _TEMPLATE_DOWN = "-- {name}: down (undo what up does)\n"
+#: Single-file layouts get both sections; an empty down section means "no down".
+_SECTIONED = {
+    "dbmate": "-- migrate:up\n\n\n-- migrate:down\n\n",
+    "goose": "-- +goose Up\n\n\n-- +goose Down\n\n",
+}
 
 
 def create_migration(
@@ -146,7 +153,14 @@ def create_migration(
         raise ConfigError(f"migration name {name!r} has no letters or digits")
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    existing: Sequence[Migration] = discover_migrations(folder, layout=native.NAME).migrations
+    layout = discover_migrations(folder).layout
+    template = _SECTIONED.get(layout)
+    if template is None and layout != native.NAME:
+        raise ConfigError(
+            f"{folder} is a {layout} folder: name its new migrations the way {layout} does "
+            "(`migrata new` writes migrata, dbmate and goose files)"
+        )
+    existing: Sequence[Migration] = discover_migrations(folder, layout=layout).migrations
     style = _style(folder, existing)
     use_sequential = style.sequential if sequential is None else sequential
     taken = {m.version.key for m in existing}
@@ -169,7 +183,9 @@ def create_migration(
             moment += timedelta(seconds=1)
     with_down = down or style.always_down
     stem = f"{version}_{slug}"
-    if style.shape == "folder":
+    if template is not None:
+        files = [(folder / f"{stem}.sql", template)]
+    elif style.shape == "folder":
         target = folder / stem
         files = [(target / "up.sql", _TEMPLATE_UP)]
         if with_down:

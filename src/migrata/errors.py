@@ -19,7 +19,8 @@ bug and keeps its traceback.
     ├── PlanError                   the plan cannot be made as asked
     │   ├── ValidationFailed        history and folder disagree (drift, missing, failed, order)
     │   ├── UnknownVersion          --to / resolve / mark names a version that does not exist
-    │   └── MissingDownMigration    down asked for a step that has no down SQL
+    │   ├── MissingDownMigration    down asked for a step that has no down SQL
+    │   └── AdoptionRefused         another tool's history is dirty or disagrees with the folder
     ├── LockError
     │   └── LockTimeout             another run holds the migration lock
     ├── ConnectionFailed            the database could not be reached
@@ -104,10 +105,16 @@ class UnknownDirective(DiscoveryError):
 class AmbiguousLayout(DiscoveryError):
     """The folder fits several layouts that would read it differently."""
 
-    def __init__(self, path: str, candidates: Sequence[str]) -> None:
+    def __init__(
+        self, path: str, candidates: Sequence[str], failures: Sequence[str] = ()
+    ) -> None:
+        if failures:
+            what = "and none of them reads it: " + "; ".join(failures)
+        else:
+            what = "that read it differently"
         super().__init__(
-            f"the folder fits several layouts that read it differently: "
-            f"{', '.join(candidates)}; pass --layout NAME (or set `layout` in the config)",
+            f"the folder fits several layouts ({', '.join(candidates)}) {what}; keep one "
+            "layout per folder, or pass --layout NAME (or set `layout` in the config)",
             path=path,
         )
         self.candidates = tuple(candidates)
@@ -158,6 +165,19 @@ class MissingDownMigration(PlanError):
             f"no down SQL for {joined}: add the down file(s) before reverting; nothing was run"
         )
         self.versions = tuple(versions)
+
+
+class AdoptionRefused(PlanError):
+    """``adopt`` found another tool's history it cannot take over as it stands."""
+
+    def __init__(self, tool: str, table: str, problems: Sequence[str]) -> None:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"cannot adopt the {tool} history in {table}; nothing was recorded:\n{lines}"
+        )
+        self.tool = tool
+        self.table = table
+        self.problems = tuple(problems)
 
 
 class LockError(MigrataError):
