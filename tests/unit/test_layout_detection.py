@@ -82,7 +82,10 @@ def test_unknown_forced_layout_lists_the_known_ones(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("marker", "layout"),
-    [("-- migrate:up\nCREATE TABLE a (id int);\n", "dbmate"), ("-- +goose Up\nSELECT 1;\n", "goose")],
+    [
+        ("-- migrate:up\nCREATE TABLE a (id int);\n", "dbmate"),
+        ("-- +goose Up\nSELECT 1;\n", "goose"),
+    ],
 )
 def test_new_writes_the_sections_of_single_file_layouts(
     tmp_path: Path, marker: str, layout: str
