@@ -90,6 +90,36 @@ class SQLiteBackend(Backend):
     def elapsed_ms_sql(self) -> str:
         return "migrata_elapsed_ms()"
 
+    def table_columns(
+        self, tables: Sequence[tuple[str | None, str]]
+    ) -> dict[tuple[str | None, str], frozenset[str]]:
+        if not tables:
+            return {}
+        values = ", ".join("(?, ?, ?)" for _ in tables)
+        params: list[Any] = []
+        for index, (schema, table) in enumerate(tables):
+            params += [index, schema, table]
+        # Each schema's sqlite_master lists only its own tables, so the attached databases are
+        # walked with pragma_database_list, in the order an unqualified name is looked up
+        # (temp, main, then attached ones); CROSS JOIN keeps that order of evaluation, so an
+        # unknown schema yields no rows instead of an "unknown database" error.
+        rows = self.fetch(
+            "SELECT i, col FROM ("
+            "SELECT w.column1 AS i, p.name AS col, dense_rank() OVER (PARTITION BY w.column1 "
+            "ORDER BY CASE d.name WHEN 'temp' THEN 0 WHEN 'main' THEN 1 ELSE 2 + d.seq END"
+            ") AS pick "
+            f"FROM (VALUES {values}) AS w "
+            "CROSS JOIN pragma_database_list AS d "
+            "CROSS JOIN pragma_table_info(w.column3, d.name) AS p "
+            "WHERE w.column2 IS NULL OR w.column2 = d.name"
+            ") WHERE pick = 1",
+            tuple(params),
+        )
+        columns: dict[tuple[str | None, str], set[str]] = {}
+        for index, column in rows:
+            columns.setdefault(tables[index], set()).add(column)
+        return {key: frozenset(names) for key, names in columns.items()}
+
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self._batch_started) * 1000)
 
