@@ -413,6 +413,70 @@ def unmark(ctx: _Context, version: str) -> None:
 
 
 @cli.command()
+@click.option(
+    "--from",
+    "source",
+    metavar="TOOL",
+    help="The tool whose history to take over: sqlx, diesel, dbmate, golang-migrate, goose, "
+    "flyway, drizzle [default: the one found].",
+)
+@click.option("--table", "foreign_table", help="That tool's table, when it has a custom name.")
+@click.option("--dry-run", is_flag=True, help="Show what would be recorded; record nothing.")
+@click.option(
+    "--ignore-checksums",
+    is_flag=True,
+    help="Adopt even where a file differs from the checksum the tool recorded.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def adopt(
+    ctx: _Context,
+    source: str | None,
+    foreign_table: str | None,
+    dry_run: bool,
+    ignore_checksums: bool,
+    as_json: bool,
+) -> None:
+    """Take over another tool's history: record what it applied, without running anything.
+
+    The other tool's table is read, never changed. Refused, with every reason, when that
+    history is dirty or failed, or disagrees with the folder.
+    """
+    from .output import adoption_json, render_adoption, to_json
+
+    migrator = ctx.migrator()
+    adoption = migrator.adopt(
+        source,
+        table=foreign_table,
+        dry_run=dry_run,
+        verify_checksums=not ignore_checksums,
+    )
+    if as_json:
+        ctx.say(to_json(adoption_json(adoption, dry_run=dry_run)))
+    else:
+        ctx.say(render_adoption(adoption, dry_run=dry_run))
+
+
+@cli.command()
+@click.option(
+    "--version",
+    "version",
+    required=True,
+    metavar="VERSION",
+    help="The newest migration the database already has.",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be recorded; record nothing.")
+@pass_ctx
+def baseline(ctx: _Context, version: str, dry_run: bool) -> None:
+    """Record every migration up to VERSION as applied, for a database that has the schema
+    but no history at all."""
+    from .output import render_baseline
+
+    recorded = ctx.migrator().baseline(version, dry_run=dry_run)
+    ctx.say(render_baseline(recorded, dry_run=dry_run))
+
+
+@cli.command()
 @click.argument("name")
 @click.option(
     "--sequential",

@@ -19,6 +19,7 @@ from .backends import connection_dialect, open_backend, wrap_connection
 from .backends.base import Backend, Query, QueryFailed
 from .discovery import discover_migrations
 from .errors import (
+    AdoptionRefused,
     ConfigError,
     ExecutionError,
     MissingDownMigration,
@@ -26,6 +27,7 @@ from .errors import (
     UnknownVersion,
     ValidationFailed,
 )
+from .foreign import TOOLS, Adoption, find_histories, plan_adoption
 from .history import History, HistoryState
 from .layouts.base import ReadResult
 from .models import (
@@ -304,6 +306,130 @@ class Migrator:
                     event="unmarked",
                     detail="removed from the history without running down SQL",
                 ),
+            )
+
+    def adopt(
+        self,
+        source: str | None = None,
+        *,
+        table: str | None = None,
+        dry_run: bool = False,
+        verify_checksums: bool = True,
+    ) -> Adoption:
+        """Take over the history of the tool that migrated this database (``source``: sqlx,
+        diesel, dbmate, golang-migrate, goose, flyway, drizzle; None finds it).
+
+        Records the migrations that tool applied as applied in migrata's history, in one
+        transaction, without running them and without touching the tool's table; each is an
+        ``adopted`` event in the audit log. ``dry_run`` reads only and takes no lock.
+
+        Raises PlanError when no (or more than one) foreign history is found, and
+        AdoptionRefused with every reason when that history is dirty, failed, or disagrees
+        with the folder.
+        """
+        migrations = self.migrations
+        if dry_run:
+            with self._session() as (backend, history):
+                state = history.read()
+                return self._adoption(backend, state, migrations, source, table, verify_checksums)
+        with self._locked() as (backend, history, state):
+            adoption = self._adoption(backend, state, migrations, source, table, verify_checksums)
+            if adoption.record:
+                history.ensure(state)
+                detail = f"adopted from {adoption.tool} ({adoption.table}) without running it"
+                queries = []
+                for migration, checksum in adoption.record:
+                    queries += history.mark_queries(
+                        version=migration.version.text,
+                        name=migration.name,
+                        checksum=checksum,
+                        event="adopted",
+                        detail=detail,
+                    )
+                write_history(backend, queries)
+                logger.info(
+                    "adopted %d migration(s) from %s (%s)",
+                    len(adoption.record),
+                    adoption.tool,
+                    adoption.table,
+                )
+            return adoption
+
+    def _adoption(
+        self,
+        backend: Backend,
+        state: HistoryState,
+        migrations: Sequence[Migration],
+        source: str | None,
+        table: str | None,
+        verify_checksums: bool,
+    ) -> Adoption:
+        found = find_histories(backend, tool=source, table=table)
+        if len(found) > 1:
+            # The folder's layout breaks the tie (a dbmate folder next to a stray goose table).
+            layout = self.discover()
+            names = {layout.layout, *layout.also}
+            matching = [h for h in found if h.tool in names]
+            if len(matching) == 1:
+                found = (matching[0],)
+        if not found:
+            looked = f"{source}'s table" if source else "the tables of " + ", ".join(TOOLS)
+            raise PlanError(
+                f"no other tool's history found in {backend.display_name} (looked for "
+                f"{looked}); pass --from TOOL --table NAME for a table with a custom name, or "
+                "run `migrata baseline --version V` for a database with no history at all"
+            )
+        if len(found) > 1:
+            tables = ", ".join(f"{h.tool} ({h.table})" for h in found)
+            raise PlanError(
+                f"several tools' histories found: {tables}; pick one with --from TOOL"
+            )
+        adoption = plan_adoption(
+            found[0], migrations, state.applied, verify_checksums=verify_checksums
+        )
+        if adoption.problems:
+            raise AdoptionRefused(adoption.tool, adoption.table, adoption.problems)
+        return adoption
+
+    def baseline(self, version: str, *, dry_run: bool = False) -> tuple[Migration, ...]:
+        """Record every versioned migration up to ``version`` (inclusive) as applied, without
+        running them: for a database that has the schema but no history at all.
+
+        Refuses when migrata's history already has rows (use mark-applied) or ``version`` is
+        not a versioned migration of the folder. Returns the migrations recorded (or that
+        would be, with ``dry_run``).
+        """
+        migrations = self.migrations
+        target = _find_migration(migrations, version)
+        if target is None or target.repeatable:
+            raise UnknownVersion(version)
+        chosen = tuple(
+            m for m in migrations if not m.repeatable and m.version <= target.version
+        )
+        if dry_run:
+            self._refuse_baseline(self.applied())
+            return chosen
+        with self._locked() as (backend, history, state):
+            self._refuse_baseline(state.applied)
+            history.ensure(state)
+            queries = []
+            for migration in chosen:
+                queries += history.mark_queries(
+                    version=migration.version.text,
+                    name=migration.name,
+                    checksum=migration.checksum,
+                    event="baseline",
+                    detail=f"baseline at {target.version}: recorded without running it",
+                )
+            write_history(backend, queries)
+        return chosen
+
+    @staticmethod
+    def _refuse_baseline(applied: Sequence[Applied]) -> None:
+        if applied:
+            raise PlanError(
+                f"the history already has {len(applied)} migration(s): baseline is for a "
+                "database with no history; use `migrata mark-applied VERSION` for single ones"
             )
 
     # -- internals --------------------------------------------------------------------------

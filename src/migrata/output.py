@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from .foreign import Adoption
 from .migrator import PlannedStatements
 from .models import (
     AuditEvent,
+    Migration,
     Plan,
     Problem,
     RunReport,
@@ -326,3 +328,44 @@ def render_plan(
             out.append("COMMIT;")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+# -- adopt and baseline -----------------------------------------------------------------------
+
+
+def adoption_json(adoption: Adoption, *, dry_run: bool) -> dict[str, Any]:
+    return {
+        "tool": adoption.tool,
+        "table": adoption.table,
+        "dry_run": dry_run,
+        "record": [
+            {"version": m.version.text, "name": m.name, "checksum": checksum}
+            for m, checksum in adoption.record
+        ],
+        "already": list(adoption.already),
+        "pending": list(adoption.pending),
+    }
+
+
+def render_adoption(adoption: Adoption, *, dry_run: bool) -> str:
+    verb = "would record" if dry_run else "recorded"
+    head = (
+        f"{adoption.tool} history in {adoption.table}: {verb} {len(adoption.record)} "
+        "migration(s) as applied, without running them"
+    )
+    lines = [head]
+    lines += [f"  {m.version}_{m.name}" for m, _ in adoption.record]
+    if adoption.already:
+        lines.append(f"already in migrata's history: {', '.join(adoption.already)}")
+    if adoption.pending:
+        lines.append(f"not applied by {adoption.tool}, `up` will run: {', '.join(adoption.pending)}")
+    if dry_run:
+        lines.append("dry run: nothing was recorded")
+    return "\n".join(lines)
+
+
+def render_baseline(migrations: Sequence[Migration], *, dry_run: bool) -> str:
+    verb = "would record" if dry_run else "recorded"
+    lines = [f"baseline: {verb} {len(migrations)} migration(s) as applied, without running them"]
+    lines += [f"  {m.version}_{m.name}" for m in migrations]
+    return "\n".join(lines)
