@@ -30,13 +30,28 @@ _PG_CANDIDATE = re.compile(
     re.IGNORECASE,
 )
 _TRANSACTION_START = re.compile(
-    r"^\s*(?:BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT)\b", re.IGNORECASE
+    r"^\s*(?:BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|PREPARE\s+TRANSACTION)\b",
+    re.IGNORECASE,
+)
+#: TransactionStmt kinds that open or close the transaction; SAVEPOINT, RELEASE and ROLLBACK TO
+#: only make sense inside one, so a script using just those stays inside migrata's.
+_PG_TRANSACTION_KINDS = frozenset(
+    {
+        "TRANS_STMT_BEGIN",
+        "TRANS_STMT_START",
+        "TRANS_STMT_COMMIT",
+        "TRANS_STMT_ROLLBACK",
+        "TRANS_STMT_PREPARE",
+        "TRANS_STMT_COMMIT_PREPARED",
+        "TRANS_STMT_ROLLBACK_PREPARED",
+    }
 )
 _SQLITE_NO_TRANSACTION = re.compile(
     r"^\s*(?:VACUUM\b|PRAGMA\s+(?:\w+\s*\.\s*)?(?:foreign_keys|journal_mode)\b)", re.IGNORECASE
 )
 _SQLITE_TRANSACTION = re.compile(
-    r"^\s*(?:BEGIN|COMMIT|END|ROLLBACK)\b(?!\s*\.)", re.IGNORECASE
+    r"^\s*(?:BEGIN|COMMIT|END|ROLLBACK(?!\s+(?:TRANSACTION\s+)?TO\b))\b(?!\s*\.)",
+    re.IGNORECASE,
 )
 
 
@@ -91,7 +106,11 @@ def _manages_transaction(sql: str, dialect: str) -> bool:
     if dialect != "postgresql" or not _TRANSACTION_START.match(sql):
         return False
     node = _parse_one(sql)
-    return node is not None and type(node).__name__ == "TransactionStmt"
+    return (
+        node is not None
+        and type(node).__name__ == "TransactionStmt"
+        and node.kind.name in _PG_TRANSACTION_KINDS
+    )
 
 
 def _parse_one(sql: str) -> Any:
