@@ -86,7 +86,7 @@ def _shape(result: ReadResult) -> tuple[object, ...]:
     """What two readings must share to be the same reading."""
     return tuple(
         (
-            m.version.key,
+            m.version.order,
             m.name,
             m.checksum,
             m.up.transactional,

@@ -396,7 +396,7 @@ def _read_flyway(table: str, rows: _Rows) -> ForeignHistory:
             continue
         # A version that does not parse stays a row, for plan_adoption to report.
         parsed = _version_or_none(version)
-        key = (0, parsed.key, "") if parsed is not None else (1, (), str(version))
+        key = (0, parsed.order, "") if parsed is not None else (1, (), str(version))
         if takes_back:
             versioned.pop(key, None)
         else:

@@ -381,9 +381,7 @@ class Migrator:
             )
         if len(found) > 1:
             tables = ", ".join(f"{h.tool} ({h.table})" for h in found)
-            raise PlanError(
-                f"several tools' histories found: {tables}; pick one with --from TOOL"
-            )
+            raise PlanError(f"several tools' histories found: {tables}; pick one with --from TOOL")
         adoption = plan_adoption(
             found[0], migrations, state.applied, verify_checksums=verify_checksums
         )
@@ -403,9 +401,7 @@ class Migrator:
         target = _find_migration(migrations, version)
         if target is None or target.repeatable:
             raise UnknownVersion(version)
-        chosen = tuple(
-            m for m in migrations if not m.repeatable and m.version <= target.version
-        )
+        chosen = tuple(m for m in migrations if not m.repeatable and m.version <= target.version)
         if dry_run:
             self._refuse_baseline(self.applied())
             return chosen
@@ -595,18 +591,18 @@ class Migrator:
 
 
 def _find(applied: Sequence[Applied], version: str) -> Applied | None:
-    key = _key(version)
-    return next((a for a in applied if a.version.key == key), None)
+    wanted = _parse(version)
+    return next((a for a in applied if a.version == wanted), None)
 
 
 def _find_migration(migrations: Sequence[Migration], version: str) -> Migration | None:
-    key = _key(version)
-    return next((m for m in migrations if m.version.key == key), None)
+    wanted = _parse(version)
+    return next((m for m in migrations if m.version == wanted), None)
 
 
-def _key(version: str) -> tuple[int, ...]:
+def _parse(version: str) -> Version:
     try:
-        return Version.parse(version).key
+        return Version.parse(version)
     except ValueError:
         raise UnknownVersion(version) from None
 

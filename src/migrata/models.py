@@ -11,9 +11,6 @@ from functools import total_ordering
 
 _DIGITS = re.compile(r"\d+")
 
-#: First key part of a repeatable migration (Flyway's ``R__name.sql``): above every real
-#: version, so repeatables sort after all versioned migrations, then by name.
-REPEATABLE_RANK = 2**63
 REPEATABLE_PREFIX = "R__"
 
 
@@ -30,6 +27,9 @@ class Version:
 
     text: str
     key: tuple[int, ...] = field(compare=False)
+    #: A repeatable migration (Flyway's ``R__name.sql``): sorts after every versioned one,
+    #: however large, then by name (``key`` holds the name's UTF-8 bytes).
+    is_repeatable: bool = field(default=False, compare=False)
 
     @classmethod
     def parse(cls, text: str) -> Version:
@@ -56,24 +56,25 @@ class Version:
     def repeatable(cls, name: str) -> Version:
         """The version of a repeatable migration called ``name``: re-applied whenever its
         checksum changes, after every versioned migration."""
-        return cls(REPEATABLE_PREFIX + name, (REPEATABLE_RANK, *name.encode("utf-8")))
+        return cls(REPEATABLE_PREFIX + name, tuple(name.encode("utf-8")), is_repeatable=True)
 
     @property
-    def is_repeatable(self) -> bool:
-        return bool(self.key) and self.key[0] == REPEATABLE_RANK
+    def order(self) -> tuple[bool, tuple[int, ...]]:
+        """What equality and ordering compare: versioned before repeatable, then ``key``."""
+        return (self.is_repeatable, self.key)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self.key == other.key
+        return self.order == other.order
 
     def __hash__(self) -> int:
-        return hash(self.key)
+        return hash(self.order)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self.key < other.key
+        return self.order < other.order
 
     def __str__(self) -> str:
         return self.text
