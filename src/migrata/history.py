@@ -55,11 +55,30 @@ class History:
         self.service = service
         self.table_name = table
         self.schema = schema
-        self.table = backend.qualified(table, schema)
-        self.audit_table = backend.qualified(f"{table}_audit", schema)
-        self.meta_table = backend.qualified(f"{table}_meta", schema)
+        self._qualify(schema)
         self._actor = actor()
         self._p = backend.placeholder
+
+    def _qualify(self, schema: str | None) -> None:
+        b, table = self.backend, self.table_name
+        self.table = b.qualified(table, schema)
+        self.audit_table = b.qualified(f"{table}_audit", schema)
+        self.meta_table = b.qualified(f"{table}_meta", schema)
+
+    def _schema_query(self) -> Query | None:
+        """The query that finds where the unqualified tables live, while that is not pinned."""
+        if self.schema is not None or self._pinned:
+            return None
+        return self.backend.table_schema_query(self.table_name)
+
+    def _pin(self, rows: list[tuple[object, ...]]) -> None:
+        """Qualify every later query with the schema the tables were found in, so a migration
+        that changes search_path cannot make the history writes miss them."""
+        if rows:
+            self._qualify(str(rows[0][0]))
+            self._pinned = True
+
+    _pinned = False
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -114,7 +133,10 @@ class History:
         migrata.
         """
         if not state.exists:
-            self.backend.run(self.create_queries())
+            locate = self._schema_query()
+            results = self.backend.run(self.create_queries() + ([locate] if locate else []))
+            if locate:
+                self._pin(results[-1])
             return
         self.check_layout(state)
 
@@ -132,8 +154,9 @@ class History:
     def read(self) -> HistoryState:
         """One round trip: the layout version and this service's rows (empty when the tables
         do not exist yet)."""
+        locate = self._schema_query()
         try:
-            meta, rows = self.backend.run(
+            meta, rows, *located = self.backend.run(
                 [
                     Query(f"SELECT value FROM {self.meta_table} WHERE key = 'layout_version'"),
                     Query(
@@ -143,6 +166,7 @@ class History:
                         (self.service,),
                     ),
                 ]
+                + ([locate] if locate else [])
             )
         except QueryFailed as failure:
             self.backend.rollback()
@@ -164,6 +188,8 @@ class History:
             )
             for r in rows
         )
+        if located:
+            self._pin(located[0])
         layout = int(meta[0][0]) if meta else None
         return HistoryState(exists=True, layout_version=layout, applied=applied)
 

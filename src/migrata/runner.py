@@ -207,7 +207,16 @@ class Runner:
                     )
                 )
                 raise self._failed(step, stmts, index, failure, results) from None
-            self.backend.run([self.history.progress_query(migration, done=index + 1)])
+            try:
+                self.backend.run([self.history.progress_query(migration, done=index + 1)])
+            except QueryFailed as failure:
+                self._rollback()
+                raise ExecutionError(
+                    f"{step.script.path}: statement {index + 1} of {len(stmts)} ran, but "
+                    f"recording that in the history failed: {self._scrub(failure.message)}; "
+                    "check the database, then `migrata resolve "
+                    f"{migration.version} --applied` or `--rolled-back`"
+                ) from None
             self._emit("statement", step, position, count, total=len(stmts), done=index + 1)
         elapsed = int((time.perf_counter() - started) * 1000)
         self._atomic(self._record(step, len(stmts), execution_ms=elapsed))

@@ -110,6 +110,12 @@ class Backend(abc.ABC):
         """SQL for the milliseconds since the current transaction began."""
         raise NotImplementedError
 
+    def table_schema_query(self, table: str) -> Query | None:
+        """A query whose one row names the schema an unqualified ``table`` resolves to now
+        (no row when there is none), or None when the engine's name resolution cannot change
+        during a session (a migration cannot move the history table away)."""
+        return None
+
     def table_columns(
         self, tables: Sequence[tuple[str | None, str]]
     ) -> dict[tuple[str | None, str], frozenset[str]]:

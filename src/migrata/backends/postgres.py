@@ -184,6 +184,15 @@ class PostgresBackend(Backend):
     def is_missing_table(self, failure: QueryFailed) -> bool:
         return failure.sqlstate in {"42P01", "3F000"}  # undefined table, undefined schema
 
+    def table_schema_query(self, table: str) -> Query | None:
+        # search_path decides where an unqualified name lives, and a migration may change it.
+        return Query(
+            "SELECT n.nspname FROM pg_catalog.pg_class AS c "
+            "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+            "WHERE c.oid = pg_catalog.to_regclass(%s)",
+            (self.quote_identifier(table),),
+        )
+
     def elapsed_ms_sql(self) -> str:
         return (
             "CAST(EXTRACT(EPOCH FROM (clock_timestamp() - transaction_timestamp())) * 1000 "
