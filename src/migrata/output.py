@@ -358,7 +358,9 @@ def render_adoption(adoption: Adoption, *, dry_run: bool) -> str:
     if adoption.already:
         lines.append(f"already in migrata's history: {', '.join(adoption.already)}")
     if adoption.pending:
-        lines.append(f"not applied by {adoption.tool}, `up` will run: {', '.join(adoption.pending)}")
+        lines.append(
+            f"not applied by {adoption.tool}, `up` will run: {', '.join(adoption.pending)}"
+        )
     if dry_run:
         lines.append("dry run: nothing was recorded")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from migrata.discovery import discover_migrations
-from migrata.errors import DiscoveryError, DuplicateVersion, InvalidMigrationName
+from migrata.errors import AmbiguousLayout, DiscoveryError, DuplicateVersion, InvalidMigrationName
 from migrata.layouts import dotted
 from migrata.layouts.base import DISTINCTIVE, NO, Entry
 from migrata.sqltext import checksum
@@ -141,10 +141,13 @@ def test_a_folder_mixing_dotted_and_flyway_names_is_an_error(tmp_path: Path) -> 
     # both layouts claim the folder; each refuses the other's files
     typical(tmp_path)
     write(tmp_path, "V3__flyway.sql")
-    with pytest.raises(InvalidMigrationName) as info:
+    with pytest.raises(AmbiguousLayout) as info:
         discover_migrations(tmp_path)
-    assert info.value.path is not None
-    assert info.value.path.startswith(f"{tmp_path}/V0001.CreateUsers")
+    message = str(info.value)
+    assert "flyway" in message and "dotted" in message
+    # each candidate's reason names the file it could not read
+    assert "V0001.CreateUsers" in message and "V3__flyway.sql" in message
+    assert "--layout NAME" in message
 
 
 @pytest.mark.parametrize(

@@ -82,9 +82,7 @@ def load_script(
 
     ``transactional`` is what the layout's own marker says (None: it says nothing).
     """
-    return script_from_text(
-        entry.path, entry.read_text(), transactional=transactional, note=note
-    )
+    return script_from_text(entry.path, entry.read_text(), transactional=transactional, note=note)
 
 
 def script_from_text(
