@@ -10,7 +10,7 @@ from ..models import Script, Statement
 
 
 def split_script(script: Script, dialect: str) -> tuple[Statement, ...]:
-    """Split a script into statements for ``dialect`` (``postgresql`` or ``sqlite``).
+    """Split a script into statements for ``dialect`` (``postgresql``, ``sqlite`` or ``mysql``).
 
     Raises :class:`migrata.errors.SQLSyntaxError` with ``file:line:col`` when the text cannot
     be split.
@@ -23,6 +23,10 @@ def split_script(script: Script, dialect: str) -> tuple[Statement, ...]:
         from .sqlite import split_sqlite
 
         return split_sqlite(script)
+    if dialect == "mysql":
+        from .mysql import split_mysql
+
+        return split_mysql(script)
     raise ValueError(f"no statement splitter for dialect {dialect!r}")
 
 
