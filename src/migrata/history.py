@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .backends.base import Backend, Query, QueryFailed, actor
 from .errors import ConfigError
-from .models import Applied, AuditEvent, Migration, Version
+from .models import REVERTING, Applied, AuditEvent, Migration, Version
 
 #: Layout of the tracking tables written by this release.
 LAYOUT_VERSION = 1
@@ -34,9 +34,6 @@ class HistoryState:
 _COLUMNS = (
     "service, version, name, checksum, applied_at, execution_ms, applied_by, success, "
     "statements_done, statements_total, error"
-)
-_UPSERT = "ON CONFLICT (service, version) DO UPDATE SET " + ", ".join(
-    f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[2:]
 )
 
 
@@ -85,14 +82,15 @@ class History:
     def create_queries(self) -> list[Query]:
         """DDL of the tracking tables (idempotent), as plain SQL a unit test can render."""
         b = self.backend
+        key = b.quote_identifier("key")  # a reserved word in MySQL
         queries = []
-        if self.schema and b.dialect == "postgresql":
+        if self.schema and b.dialect in {"postgresql", "mysql"}:
             queries.append(Query(f"CREATE SCHEMA IF NOT EXISTS {b.quote_identifier(self.schema)}"))
         queries += [
             Query(
                 f"CREATE TABLE IF NOT EXISTS {self.table} ("
-                "service TEXT NOT NULL, "
-                "version TEXT NOT NULL, "
+                f"service {b.key_type} NOT NULL, "
+                f"version {b.key_type} NOT NULL, "
                 "name TEXT NOT NULL, "
                 "checksum TEXT NOT NULL, "
                 f"applied_at {b.timestamp_type} NOT NULL, "
@@ -102,26 +100,26 @@ class History:
                 "statements_done INTEGER, "
                 "statements_total INTEGER, "
                 "error TEXT, "
-                "PRIMARY KEY (service, version))"
+                f"PRIMARY KEY (service, version)){b.table_options}"
             ),
             Query(
                 f"CREATE TABLE IF NOT EXISTS {self.audit_table} ("
                 f"id {b.identity_column}, "
-                "service TEXT NOT NULL, "
-                "version TEXT NOT NULL, "
+                f"service {b.key_type} NOT NULL, "
+                f"version {b.key_type} NOT NULL, "
                 "event TEXT NOT NULL, "
                 "checksum TEXT, "
                 f"at {b.timestamp_type} NOT NULL, "
                 "actor TEXT, "
-                "detail TEXT)"
+                f"detail TEXT){b.table_options}"
             ),
             Query(
                 f"CREATE TABLE IF NOT EXISTS {self.meta_table} ("
-                "key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                f"{key} {b.key_type} PRIMARY KEY, value TEXT NOT NULL){b.table_options}"
             ),
             Query(
-                f"INSERT INTO {self.meta_table} (key, value) VALUES ('layout_version', "
-                f"'{LAYOUT_VERSION}') ON CONFLICT (key) DO NOTHING"
+                f"INSERT INTO {self.meta_table} ({key}, value) VALUES ('layout_version', "
+                f"'{LAYOUT_VERSION}') {b.upsert_sql(['key'], [])}"
             ),
         ]
         return queries
@@ -158,7 +156,10 @@ class History:
         try:
             meta, rows, *located = self.backend.run(
                 [
-                    Query(f"SELECT value FROM {self.meta_table} WHERE key = 'layout_version'"),
+                    Query(
+                        f"SELECT value FROM {self.meta_table} "
+                        f"WHERE {self.backend.quote_identifier('key')} = 'layout_version'"
+                    ),
                     Query(
                         "SELECT version, name, checksum, applied_at, execution_ms, applied_by, "
                         "success, statements_done, statements_total, error "
@@ -248,7 +249,7 @@ class History:
                 Query(
                     f"UPDATE {self.table} SET success = FALSE, statements_done = 0, "
                     f"statements_total = {p}, error = {p} WHERE service = {p} AND version = {p}",
-                    (total, "reverting: interrupted", self.service, migration.version.text),
+                    (total, f"{REVERTING}interrupted", self.service, migration.version.text),
                 ),
                 self.audit(migration.version.text, "started", migration.checksum, "down"),
             ]
@@ -265,6 +266,27 @@ class History:
             self.audit(migration.version.text, "started", migration.checksum, "up"),
         ]
 
+    def resumed_queries(self, migration: Migration, *, done: int, total: int) -> list[Query]:
+        """The row of a failed migration that ``up --resume`` continues after ``done``
+        statements: still unfinished until it succeeds, now with the file's checksum."""
+        return [
+            self._put_row(
+                migration.version.text,
+                migration.name,
+                migration.checksum,
+                success=False,
+                done=done,
+                total=total,
+                error=f"resumed at statement {done + 1}: interrupted before it finished",
+            ),
+            self.audit(
+                migration.version.text,
+                "resumed",
+                migration.checksum,
+                f"up from statement {done + 1} of {total}",
+            ),
+        ]
+
     def progress_query(self, migration: Migration, *, done: int) -> Query:
         p = self._p
         return Query(
@@ -277,6 +299,8 @@ class History:
     ) -> list[Query]:
         p = self._p
         detail = f"{direction} failed at statement {done + 1} of {total}: {error}"
+        if direction == "down":
+            error = REVERTING + error
         return [
             Query(
                 f"UPDATE {self.table} SET success = FALSE, statements_done = {p}, "
@@ -328,7 +352,8 @@ class History:
         params: tuple[object, ...] = (self.service, version, name, checksum)
         params += () if measure else (execution_ms,)
         params += (self._actor, success, done, total, error)
-        return Query(f"INSERT INTO {self.table} ({_COLUMNS}) VALUES ({values}) {_UPSERT}", params)
+        upsert = self.backend.upsert_sql(["service", "version"], _COLUMNS.split(", ")[2:])
+        return Query(f"INSERT INTO {self.table} ({_COLUMNS}) VALUES ({values}) {upsert}", params)
 
     def _delete(self, version: Version) -> Query:
         p = self._p

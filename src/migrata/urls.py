@@ -15,6 +15,8 @@ _ENGINES = {
     "postgres": "postgresql",
     "sqlite": "sqlite",
     "sqlite3": "sqlite",
+    "mysql": "mysql",
+    "mariadb": "mysql",
 }
 
 
@@ -55,7 +57,7 @@ def parse_url(url: str) -> DatabaseURL:
     if engine is None:
         raise ConfigError(
             f"unsupported database URL scheme {scheme!r} in {redact(url)!r}; supported: "
-            "postgresql://, postgres://, sqlite:///"
+            "postgresql://, postgres://, mysql://, mariadb://, sqlite:///"
         )
     if engine == "sqlite":
         rest = url.split("://", 1)[1]

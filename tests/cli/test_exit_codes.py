@@ -154,7 +154,7 @@ def test_no_database_url_exits_2(run_cli, folder) -> None:
 @pytest.mark.parametrize(
     "url, words",
     [
-        ("mysql://root:pw@localhost/app", "unsupported database URL scheme 'mysql'"),
+        ("oracle://scott:pw@localhost/app", "unsupported database URL scheme 'oracle'"),
         ("nonsense", "not a database URL"),
         ("sqlite://relative.db", "three slashes"),
     ],

@@ -29,17 +29,22 @@ def open_backend(url: DatabaseURL, *, connect_timeout: float = 10) -> Backend:
         from .sqlite import SQLiteBackend
 
         return SQLiteBackend.connect(url)
+    if url.engine == "mysql":
+        from .mysql import MySQLBackend
+
+        return MySQLBackend.connect(url, connect_timeout=connect_timeout)
     raise ConfigError(f"no backend for engine {url.engine!r}")
 
 
 def connection_dialect(connection: Any) -> str | None:
-    """``sqlite`` or ``postgresql`` for a DB-API connection migrata can borrow, else None."""
+    """``sqlite``, ``postgresql`` or ``mysql`` for a DB-API connection migrata can borrow,
+    else None."""
     module = type(connection).__module__.split(".", 1)[0]
-    return {"sqlite3": "sqlite", "psycopg": "postgresql"}.get(module)
+    return {"sqlite3": "sqlite", "psycopg": "postgresql", "pymysql": "mysql"}.get(module)
 
 
 def wrap_connection(connection: Any) -> Backend:
-    """A backend over a DB-API connection the caller owns (psycopg 3 or sqlite3).
+    """A backend over a DB-API connection the caller owns (psycopg 3, PyMySQL or sqlite3).
 
     migrata switches it to autocommit for the run and restores it afterwards; it never closes
     it.
@@ -55,7 +60,18 @@ def wrap_connection(connection: Any) -> Backend:
         info = connection.info
         name = f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
         return PostgresBackend(connection, owned=False, display_name=name)
+    if dialect == "mysql":
+        from .mysql import MySQLBackend
+
+        where = connection.unix_socket or f"{connection.host}:{connection.port}"
+        user, db = (_text(connection.user), _text(connection.db))
+        name = f"mysql://{user}@{where}/{db}"
+        return MySQLBackend(connection, owned=False, display_name=name)
     raise ConfigError(
         f"unsupported connection type {type(connection).__module__}.{type(connection).__name__}: "
-        "pass a psycopg 3 or sqlite3 connection, or a URL"
+        "pass a psycopg 3, PyMySQL or sqlite3 connection, or a URL"
     )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")

@@ -58,6 +58,10 @@ class Backend(abc.ABC):
     #: Column types of the tracking tables.
     timestamp_type: str
     identity_column: str
+    #: Column type of the text keys (service, version): MySQL cannot index plain TEXT.
+    key_type: str = "TEXT"
+    #: Appended to CREATE TABLE of the tracking tables (MySQL: engine and collation).
+    table_options: str = ""
     #: SQL expression of the current time, stored in ``applied_at``.
     now_sql: str
     #: Where this database lives, for messages (never with a password).
@@ -109,6 +113,17 @@ class Backend(abc.ABC):
     def elapsed_ms_sql(self) -> str:
         """SQL for the milliseconds since the current transaction began."""
         raise NotImplementedError
+
+    def upsert_sql(self, key: Sequence[str], columns: Sequence[str]) -> str:
+        """The clause after ``INSERT … VALUES (…)`` that, when a row with the same ``key``
+        exists, overwrites its ``columns`` (none: keeps the existing row)."""
+        conflict = ", ".join(self.quote_identifier(k) for k in key)
+        if not columns:
+            return f"ON CONFLICT ({conflict}) DO NOTHING"
+        sets = ", ".join(
+            f"{self.quote_identifier(c)} = excluded.{self.quote_identifier(c)}" for c in columns
+        )
+        return f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
 
     def table_schema_query(self, table: str) -> Query | None:
         """A query whose one row names the schema an unqualified ``table`` resolves to now

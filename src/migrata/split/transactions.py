@@ -11,7 +11,10 @@ Two cases, decided from the split statements before anything runs:
   ROLLBACK): it runs as written, statement by statement, instead of being wrapped again.
 
 A marker in the file or the layout (``Script.explicit_transaction``) always wins: the analysis
-only changes scripts that said nothing.
+only changes scripts that said nothing. The exception is MySQL/MariaDB, where DDL (and a few
+other statements: LOCK TABLES, GRANT, ANALYZE, …) commits implicitly whatever the marker says:
+such a script runs statement by statement with its progress recorded, because a transaction
+around it would only pretend to be atomic. A ``CALL`` counts too, since the procedure may.
 """
 
 from __future__ import annotations
@@ -46,6 +49,22 @@ _PG_TRANSACTION_KINDS = frozenset(
         "TRANS_STMT_ROLLBACK_PREPARED",
     }
 )
+#: Statements after which MySQL/MariaDB has committed, whatever transaction was open
+#: ("Statements That Cause an Implicit Commit"); temporary tables are the exception.
+_MYSQL_IMPLICIT_COMMIT = re.compile(
+    r"^(?:ALTER|CREATE(?!\s+(?:OR\s+REPLACE\s+)?TEMPORARY\b)|DROP(?!\s+TEMPORARY\b)|RENAME"
+    r"|TRUNCATE|LOCK\s+TABLES?|UNLOCK\s+TABLES?|GRANT|REVOKE|SET\s+PASSWORD|ANALYZE"
+    r"|CACHE\s+INDEX|CHECK\s+TABLE|FLUSH|LOAD\s+INDEX|OPTIMIZE|REPAIR|RESET|INSTALL|UNINSTALL"
+    r"|CALL)\b",
+    re.IGNORECASE,
+)
+_MYSQL_TRANSACTION = re.compile(
+    r"^(?:BEGIN|START\s+TRANSACTION|COMMIT|ROLLBACK(?!\s+(?:WORK\s+)?TO\b)|XA"
+    r"|SET\s+(?:@@(?:SESSION\.)?|SESSION\s+)?autocommit)\b",
+    re.IGNORECASE,
+)
+#: The head of an executable comment (``/*!40000 ALTER TABLE … */``, MariaDB's ``/*M!…``).
+_MYSQL_EXECUTABLE_COMMENT = re.compile(r"^/\*M?!\d*\s*")
 _SQLITE_NO_TRANSACTION = re.compile(
     r"^\s*(?:VACUUM\b|PRAGMA\s+(?:\w+\s*\.\s*)?(?:foreign_keys|journal_mode)\b)", re.IGNORECASE
 )
@@ -67,6 +86,8 @@ def decide_transaction(
     ``server_version`` is the server's numeric version (PostgreSQL: 150004); None means a
     current server.
     """
+    if dialect == "mysql":
+        return _decide_mysql(script, statements)
     if script.explicit_transaction or not script.transactional:
         return script
     for statement in statements:
@@ -88,6 +109,43 @@ def decide_transaction(
                 f"{statement.line}), so it runs as written",
             )
     return script
+
+
+def _decide_mysql(script: Script, statements: Sequence[Statement]) -> Script:
+    if not script.transactional:
+        return script
+    for statement in statements:
+        head = _mysql_head(statement.sql)
+        match = _MYSQL_IMPLICIT_COMMIT.match(head)
+        if match is not None:
+            keyword = " ".join(head[: match.end()].split()).upper()
+            words = head.split(None, 2)
+            if keyword in {"ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"} and len(words) > 1:
+                keyword += " " + words[1].upper()
+            return replace(
+                script,
+                transactional=False,
+                transaction_note=f"{keyword} (line {statement.line}) commits implicitly on "
+                "MySQL/MariaDB, so this migration runs statement by statement with its "
+                "progress recorded",
+            )
+    if script.explicit_transaction:
+        return script
+    for statement in statements:
+        if _MYSQL_TRANSACTION.match(_mysql_head(statement.sql)):
+            keyword = statement.sql.split(None, 1)[0].upper()
+            return replace(
+                script,
+                transactional=False,
+                transaction_note=f"manages its own transaction ({keyword} at line "
+                f"{statement.line}), so it runs as written",
+            )
+    return script
+
+
+def _mysql_head(sql: str) -> str:
+    """The statement text a classifier should read: inside an executable comment's head."""
+    return _MYSQL_EXECUTABLE_COMMENT.sub("", sql.lstrip(), count=1)
 
 
 def _refused_in_transaction(sql: str, dialect: str, server_version: int | None) -> str | None:

@@ -1,0 +1,354 @@
+"""MySQL and MariaDB through PyMySQL.
+
+- DDL commits implicitly, so ``transactional_ddl`` is false: the runner gives a migration with
+  DDL a "started" row, records progress after each statement and "succeeded" at the end; a
+  data-only migration still runs in one InnoDB transaction with its history row.
+- A batch is one multi-statement packet (``CLIENT_MULTI_STATEMENTS``): the server runs the
+  statements in order and stops at the first error, and counting the results that came back
+  pins the failure to its query. A batch holding a ``CALL`` (whose procedure may return any
+  number of result sets) is sent query by query instead, as is every batch on a borrowed
+  connection opened without that flag.
+- The lock is ``GET_LOCK``: a session lock the server drops when the connection dies, so a
+  crash never leaves it behind. Lock names are server-wide, so the name includes the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ..errors import ConfigError, ConnectionFailed, LockTimeout, MissingDriver
+from ..urls import DatabaseURL
+from .base import Backend, Capabilities, Query, QueryFailed
+
+#: Where the mysql client looks for the server's socket when a URL names no host.
+DEFAULT_SOCKET = "/run/mysqld/mysqld.sock"
+
+_NO_SUCH_TABLE = {1146, 1049}  # ER_NO_SUCH_TABLE, ER_BAD_DB_ERROR
+_CALL = re.compile(r"^\s*CALL\b", re.IGNORECASE)
+_NEAR_AT_LINE = re.compile(r"near '(.*)' at line (\d+)$", re.DOTALL)
+_BATCH_START = "@migrata_batch_start"
+_URL_OPTIONS = {
+    "unix_socket": "unix_socket",
+    "socket": "unix_socket",
+    "charset": "charset",
+    "ssl_ca": "ssl_ca",
+    "ssl_cert": "ssl_cert",
+    "ssl_key": "ssl_key",
+}
+
+
+def _pymysql() -> Any:
+    try:
+        import pymysql
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise MissingDriver("MySQL/MariaDB", "PyMySQL", "mysql") from exc
+    return pymysql
+
+
+def connect_arguments(url: DatabaseURL) -> dict[str, Any]:
+    """PyMySQL's ``connect()`` arguments for ``url``; raises ConfigError for what it cannot
+    honour (never showing the password)."""
+    parts = urlsplit(url.raw)
+    arguments: dict[str, Any] = {}
+    if parts.username:
+        arguments["user"] = unquote(parts.username)
+    if url.password is not None:
+        arguments["password"] = url.password
+    database = unquote(parts.path.lstrip("/"))
+    if "/" in database:
+        raise ConfigError(f"{url.redacted}: the path must be one database name")
+    if database:
+        arguments["database"] = database
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "password":
+            continue
+        option = _URL_OPTIONS.get(key)
+        if option is None:
+            known = ", ".join(sorted(_URL_OPTIONS))
+            raise ConfigError(f"{url.redacted}: unknown option {key!r}; known options: {known}")
+        arguments[option] = value
+    host = parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{url.redacted}: the port is not a number") from None
+    if "unix_socket" not in arguments:
+        if host:
+            arguments["host"] = host
+            arguments["port"] = port or 3306
+        else:
+            # Like the mysql client: no host means the local server's socket.
+            arguments["unix_socket"] = DEFAULT_SOCKET
+    arguments.setdefault("charset", "utf8mb4")
+    return arguments
+
+
+def lock_name(name: str, database: str) -> str:
+    """A server-wide GET_LOCK name for ``name`` in ``database`` (at most 64 characters)."""
+    full = f"{name}@{database}"
+    if len(full) <= 64:
+        return full
+    return "migrata:" + hashlib.sha256(full.encode()).hexdigest()[:56]
+
+
+def parse_server_version(text: str) -> int | None:
+    """``10.11.19-MariaDB`` (or PyMySQL's ``5.5.5-10.11.19-MariaDB``) as 101119."""
+    text = text.removeprefix("5.5.5-")
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", text)
+    if match is None:
+        return None
+    major, minor, patch = (int(g) for g in match.groups())
+    return major * 10000 + minor * 100 + patch
+
+
+class MySQLBackend(Backend):
+    dialect = "mysql"
+    capabilities = Capabilities(transactional_ddl=False, pipelining=True, lock="advisory")
+    placeholder = "%s"
+    timestamp_type = "DATETIME(6)"
+    identity_column = "BIGINT AUTO_INCREMENT PRIMARY KEY"
+    now_sql = "UTC_TIMESTAMP(6)"
+    key_type = "VARCHAR(255)"
+    # utf8mb4_bin: versions and names compare byte for byte, as on the other engines.
+    table_options = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+    def __init__(self, connection: Any, *, owned: bool, display_name: str) -> None:
+        self._pymysql = _pymysql()
+        from pymysql.constants import CLIENT
+
+        self.connection = connection
+        self._owned = owned
+        self.display_name = display_name
+        info = connection.get_server_info()
+        self.server_version = parse_server_version(info)
+        self.is_mariadb = "mariadb" in info.lower()
+        self._multi = bool(connection.client_flag & CLIENT.MULTI_STATEMENTS)
+        self._restore_autocommit: bool | None = None
+        if not connection.get_autocommit():
+            if self._in_transaction():
+                connection.commit()
+            self._restore_autocommit = False
+            connection.autocommit(True)
+        self._database: str | None = None
+
+    @classmethod
+    def connect(cls, url: DatabaseURL, *, connect_timeout: float = 10) -> MySQLBackend:
+        pymysql = _pymysql()
+        from pymysql.constants import CLIENT
+
+        arguments = connect_arguments(url)
+        try:
+            connection = pymysql.connect(
+                **arguments,
+                autocommit=True,
+                client_flag=CLIENT.MULTI_STATEMENTS,
+                connect_timeout=max(1, int(connect_timeout)),
+                conv=_conversions(),
+                program_name="migrata",
+            )
+        except pymysql.MySQLError as exc:
+            reason = url.scrub(_message(exc)).strip()
+        else:
+            return cls(connection, owned=True, display_name=url.redacted)
+        # Raised outside the handler so that the driver's exception is not kept as context.
+        raise ConnectionFailed(f"cannot connect to {url.redacted}: {reason}")
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
+        if not queries:
+            return []
+        uses_clock = any(_BATCH_START in q.sql for q in queries)
+        if len(queries) == 1 or not self._multi or any(_CALL.match(q.sql) for q in queries):
+            if uses_clock:
+                self._one(Query(f"SET {_BATCH_START} = SYSDATE(6)"), 0)
+            return [self._one(q, i) for i, q in enumerate(queries)]
+        texts = [self._render(q) for q in queries]
+        if uses_clock:
+            texts.insert(0, f"SET {_BATCH_START} = SYSDATE(6)")
+        # A newline before each ";": a statement may end in a "#" or "-- " comment.
+        script = "\n;\n".join(texts)
+        results: list[list[tuple[Any, ...]]] = []
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(script)
+            results.append(_rows(cursor))
+            while cursor.nextset():
+                results.append(_rows(cursor))
+        except self._pymysql.MySQLError as exc:
+            index = len(results) - (1 if uses_clock else 0)
+            raise self._failure(max(index, 0), exc, queries[max(index, 0)].sql) from exc
+        finally:
+            cursor.close()
+        if uses_clock:
+            results.pop(0)
+        return results
+
+    def _one(self, query: Query, index: int) -> list[tuple[Any, ...]]:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(query.sql, query.params)
+            rows = _rows(cursor)
+            while cursor.nextset():  # a CALL's further result sets
+                pass
+            return rows
+        except self._pymysql.MySQLError as exc:
+            raise self._failure(index, exc, query.sql) from exc
+        finally:
+            cursor.close()
+
+    def _render(self, query: Query) -> str:
+        if query.params is None:
+            return query.sql
+        return str(self.connection.cursor().mogrify(query.sql, query.params))
+
+    def _failure(self, index: int, exc: Any, sql: str) -> QueryFailed:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        message = _message(exc)
+        position = None
+        near = _NEAR_AT_LINE.search(message)
+        if near is not None:
+            position = _position(sql, near.group(1), int(near.group(2)))
+            # The server quotes the rest of the packet; the statement's own text is enough.
+            shown = near.group(1)
+            if len(shown) > 80 or "\n;\n" in shown:
+                shown = shown.split("\n;\n", 1)[0][:80]
+                message = f"{message[: near.start(1)]}{shown}…' at line {near.group(2)}"
+        return QueryFailed(index, message, str(code) if code is not None else None, position)
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            self.connection.rollback()
+
+    def _in_transaction(self) -> bool:
+        from pymysql.constants import SERVER_STATUS
+
+        return bool(self.connection.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
+
+    def is_missing_table(self, failure: QueryFailed) -> bool:
+        return failure.sqlstate is not None and int(failure.sqlstate) in _NO_SUCH_TABLE
+
+    def elapsed_ms_sql(self) -> str:
+        # The batch records its own start: MySQL has no transaction start time to read.
+        return f"CAST(TIMESTAMPDIFF(MICROSECOND, {_BATCH_START}, SYSDATE(6)) DIV 1000 AS SIGNED)"
+
+    def upsert_sql(self, key: Sequence[str], columns: Sequence[str]) -> str:
+        if not columns:  # keep the existing row: a no-op update
+            first = self.quote_identifier(key[0])
+            return f"ON DUPLICATE KEY UPDATE {first} = {first}"
+        return "ON DUPLICATE KEY UPDATE " + ", ".join(
+            f"{self.quote_identifier(c)} = VALUES({self.quote_identifier(c)})" for c in columns
+        )
+
+    def table_columns(
+        self, tables: Sequence[tuple[str | None, str]]
+    ) -> dict[tuple[str | None, str], frozenset[str]]:
+        if not tables:
+            return {}
+        wanted = " UNION ALL ".join("SELECT %s AS i, %s AS s, %s AS t" for _ in tables)
+        params: list[Any] = []
+        for index, (schema, table) in enumerate(tables):
+            params += [index, schema, table]
+        rows = self.fetch(
+            "SELECT w.i, c.COLUMN_NAME "
+            f"FROM ({wanted}) AS w JOIN information_schema.COLUMNS AS c "
+            "ON c.TABLE_SCHEMA = COALESCE(w.s, DATABASE()) AND c.TABLE_NAME = w.t",
+            tuple(params),
+        )
+        columns: dict[tuple[str | None, str], set[str]] = {}
+        for index, column in rows:
+            columns.setdefault(tables[int(index)], set()).add(str(column))
+        return {key: frozenset(names) for key, names in columns.items()}
+
+    def quote_identifier(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    # -- the lock ---------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, name: str, timeout: float) -> Iterator[None]:
+        if self._database is None:
+            self._database = str(self.fetch("SELECT DATABASE()")[0][0] or "")
+        key = lock_name(name, self._database)
+        # GET_LOCK waits on the server: the lock is handed over the moment it is released.
+        acquired = self.fetch("SELECT GET_LOCK(%s, %s)", (key, timeout))[0][0]
+        if acquired != 1:
+            raise LockTimeout(timeout, self._holder(key))
+        try:
+            yield
+        finally:
+            try:
+                if self.connection.open:
+                    self.rollback()
+                    self.fetch("SELECT RELEASE_LOCK(%s)", (key,))
+            except self._pymysql.MySQLError:
+                pass  # the lock dies with the session anyway
+
+    def _holder(self, key: str) -> str | None:
+        rows = self.fetch(
+            "SELECT p.ID, p.USER, p.HOST, p.COMMAND, p.TIME, p.STATE, LEFT(p.INFO, 120) "
+            "FROM information_schema.PROCESSLIST AS p WHERE p.ID = IS_USED_LOCK(%s)",
+            (key,),
+        )
+        if not rows:
+            holder = self.fetch("SELECT IS_USED_LOCK(%s)", (key,))[0][0]
+            return f"connection id {holder}" if holder is not None else None
+        ident, user, host, command, seconds, state, info = rows[0]
+        doing = f"running {info!r}" if info else f"{command} {state or ''}".strip()
+        return f"connection id {ident}, user {user}@{host}, for {seconds}s, {doing}"
+
+    def close(self) -> None:
+        if self._owned:
+            try:
+                self.connection.close()
+            except self._pymysql.MySQLError:
+                pass
+        elif self._restore_autocommit is not None and self.connection.open:
+            self.connection.autocommit(self._restore_autocommit)
+
+
+def _rows(cursor: Any) -> list[tuple[Any, ...]]:
+    return list(cursor.fetchall()) if cursor.description else []
+
+
+def _message(exc: Any) -> str:
+    if len(exc.args) >= 2:
+        return str(exc.args[1])
+    return str(exc)
+
+
+def _position(sql: str, near: str, line: int) -> int | None:
+    """1-based position in ``sql`` of the text the server quoted after "near", on ``line``."""
+    start = 0
+    for _ in range(line - 1):
+        found = sql.find("\n", start)
+        if found == -1:
+            return None
+        start = found + 1
+    head = near.split("\n;\n", 1)[0][:40]
+    if not head:
+        return None
+    found = sql.find(head, start)
+    return found + 1 if found != -1 else None
+
+
+def _conversions() -> dict[Any, Any]:
+    """PyMySQL's conversions, with DATETIME read as UTC (migrata stores UTC_TIMESTAMP)."""
+    from pymysql.constants import FIELD_TYPE
+    from pymysql.converters import conversions, convert_datetime
+
+    def utc(value: Any) -> Any:
+        parsed = convert_datetime(value)
+        if isinstance(parsed, datetime):
+            return parsed.replace(tzinfo=UTC)
+        return parsed
+
+    table = dict(conversions)
+    table[FIELD_TYPE.DATETIME] = utc
+    return table
