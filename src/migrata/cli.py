@@ -105,6 +105,11 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+def _not_raised(record: logging.LogRecord) -> bool:
+    """Drop records of errors that are raised as well: the CLI prints the exception itself."""
+    return not getattr(record, "migrata_raised", False)
+
+
 _SECRETS: list[Callable[[str], str]] = []
 
 
@@ -125,6 +130,7 @@ def _setup_logging(verbosity: int) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("migrata: %(levelname)s: %(message)s"))
         handler._migrata = True  # type: ignore[attr-defined]
+        handler.addFilter(_not_raised)
         root.addHandler(handler)
         root.propagate = False
 
@@ -221,6 +227,11 @@ def _progress(ctx: _Context) -> Callable[..., None]:
     help="Apply pending migrations older than the newest applied one.",
 )
 @click.option("--single-transaction", is_flag=True, help="Run the whole plan in one transaction.")
+@click.option(
+    "--resume",
+    metavar="VERSION",
+    help="Continue VERSION, which failed outside a transaction, from the statement that failed.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
 def up(
@@ -229,6 +240,7 @@ def up(
     dry_run: bool,
     allow_out_of_order: bool | None,
     single_transaction: bool,
+    resume: str | None,
     as_json: bool,
 ) -> None:
     """Apply pending migrations."""
@@ -239,7 +251,7 @@ def up(
         overrides["allow_out_of_order"] = True
     migrator = ctx.migrator(on_step=None if as_json else _progress(ctx), **overrides)
     ctx.warn(migrator.warnings())
-    report = migrator.up(to=to, dry_run=dry_run)
+    report = migrator.up(to=to, dry_run=dry_run, resume=resume)
     ctx.say(to_json(report_json(report)) if as_json else render_report(report))
 
 

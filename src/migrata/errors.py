@@ -230,10 +230,18 @@ class MigrationFailed(ExecutionError):
         statement_index: int,
         statement_count: int,
         applied: Sequence[str] = (),
+        resumable: bool = True,
     ) -> None:
         first_line = statement.strip().splitlines()[0] if statement.strip() else ""
         if transactional:
             after = "it was rolled back; fix the file and run `migrata up` again"
+        elif resumable:
+            after = (
+                f"it ran outside a transaction and stopped at statement {statement_index} of "
+                f"{statement_count}; fix the cause and run `migrata up --resume {version}` to "
+                f"continue from that statement, or check the database and run `migrata resolve "
+                f"{version} --applied` or `--rolled-back`"
+            )
         else:
             after = (
                 f"it ran outside a transaction and stopped at statement {statement_index} of "

@@ -195,15 +195,22 @@ class Migrator:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def up(self, *, to: str | None = None, dry_run: bool = False) -> RunReport:
+    def up(
+        self, *, to: str | None = None, dry_run: bool = False, resume: str | None = None
+    ) -> RunReport:
         """Apply pending migrations (up to ``to``, inclusive).
+
+        ``resume`` names a migration that failed outside a transaction (MySQL DDL, CREATE
+        INDEX CONCURRENTLY…): once its cause is fixed it runs again from the statement that
+        failed, the statements recorded as done are not repeated, and the run goes on.
 
         Raises ValidationFailed (every problem listed) before anything runs, LockTimeout,
         SQLSyntaxError for a script that does not parse, or MigrationFailed.
         """
         migrations = self.migrations
         return self._execute(
-            lambda applied: self._plan_up(migrations, applied, to), dry_run=dry_run
+            lambda applied: self._plan_up(migrations, applied, to, resume=resume),
+            dry_run=dry_run,
         )
 
     def down(
@@ -508,12 +515,18 @@ class Migrator:
         return f"migrata:{self.schema or ''}.{self.table}"
 
     def _plan_up(
-        self, migrations: Sequence[Migration], applied: Sequence[Applied], to: str | None
+        self,
+        migrations: Sequence[Migration],
+        applied: Sequence[Applied],
+        to: str | None,
+        *,
+        resume: str | None = None,
     ) -> Plan:
         return plan_up(
             migrations,
             applied,
             target=to,
+            resume=resume,
             allow_out_of_order=self.allow_out_of_order,
             single_transaction=self.single_transaction,
         )
@@ -532,13 +545,15 @@ class Migrator:
             script = decide_transaction(
                 step.script, split, dialect, server_version=self._server_version
             )
+            if step.resume_after:
+                script = self._resumed(step, script, len(split))
             if script is not step.script:
                 changed = (
                     replace(step.migration, up=script)
                     if step.direction is Direction.UP
                     else replace(step.migration, down=script)
                 )
-                step = Step(changed, step.direction)
+                step = Step(changed, step.direction, step.resume_after)
             steps.append(step)
         prepared = replace(plan, steps=tuple(steps))
         if self.single_transaction:
@@ -556,6 +571,30 @@ class Migrator:
             if problems:
                 raise ValidationFailed(problems)
         return prepared, statements
+
+    @staticmethod
+    def _resumed(step: Step, script: Script, count: int) -> Script:
+        """The script of a resumed step: statement by statement, as the run that failed."""
+        done = step.resume_after
+        if done >= count:
+            raise ValidationFailed(
+                [
+                    Problem(
+                        "resume",
+                        step.version,
+                        f"cannot resume {step.version}_{step.migration.name}: {done} of its "
+                        f"statements are recorded as done, and {script.path} now has {count}",
+                        f"check the database, then run `migrata resolve {step.version} "
+                        "--applied` or `--rolled-back`",
+                    )
+                ]
+            )
+        return replace(
+            script,
+            transactional=False,
+            transaction_note=f"resumed after statement {done} of {count}: the rest runs "
+            "statement by statement, like the run that failed",
+        )
 
     def _session_sql(self) -> tuple[Statement, ...]:
         if self.session_sql is None or not self.session_sql.strip():

@@ -12,6 +12,9 @@ from functools import total_ordering
 _DIGITS = re.compile(r"\d+")
 
 REPEATABLE_PREFIX = "R__"
+#: How the history row of a migration whose revert failed (or was interrupted) begins its
+#: ``error``: such a row cannot be resumed going up.
+REVERTING = "reverting: "
 
 
 @total_ordering
@@ -205,6 +208,9 @@ class Step:
 
     migration: Migration
     direction: Direction
+    #: Statements already done by an earlier run that failed outside a transaction
+    #: (``up --resume``): the run starts after them.
+    resume_after: int = 0
 
     @property
     def script(self) -> Script:

@@ -156,7 +156,11 @@ def render_status(
                     f"{e.applied.statements_total}"
                 )
             if e.applied.error:
-                extra += f": {e.applied.error.strip().splitlines()[0]}"
+                first, *more = e.applied.error.strip().splitlines()
+                extra += f": {first}"
+                # The failing statement, on its own line (recorded by runs outside a
+                # transaction).
+                extra += "".join(f"\n{' ' * (width + 4)}{line}" for line in more[:1])
         elif e.state is State.SKIPPED and e.migration is not None:
             extra = f"  ({e.migration.skip_reason})"
         elif e.state is State.PENDING and e.applied is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from .models import (
+    REVERTING,
     Applied,
     Direction,
     Migration,
@@ -83,7 +84,13 @@ def find_problems(
                     entry.version,
                     f"{label} {_failure_text(entry.applied)}",
                     f"check the database by hand, then run `migrata resolve {entry.version} "
-                    "--applied` (its changes are in place) or `--rolled-back` (they are not)",
+                    "--applied` (its changes are in place) or `--rolled-back` (they are not)"
+                    + (
+                        f", or fix the cause and run `migrata up --resume {entry.version}` to "
+                        "continue from the statement that failed"
+                        if _resumable(entry.applied)
+                        else ""
+                    ),
                 )
             )
         elif entry.state is State.CHANGED:
@@ -129,21 +136,36 @@ def plan_up(
     target: str | None = None,
     allow_out_of_order: bool = False,
     single_transaction: bool = False,
+    resume: str | None = None,
 ) -> Plan:
     """Pending migrations up to ``target`` (inclusive), oldest first, and what stops them.
 
     Repeatable migrations come after every versioned one, and only when no ``target`` is
-    given (they may depend on the newest versions).
+    given (they may depend on the newest versions). ``resume`` names a migration that failed
+    outside a transaction: it runs again from the statement that failed, instead of stopping
+    the plan.
     """
     entries = compute_status(migrations, applied)
+    resumed = _resume_entry(resume, entries)
     problems = list(find_problems(entries, allow_out_of_order=allow_out_of_order))
+    if isinstance(resumed, Problem):
+        problems.append(resumed)
+        resumed = None
+    elif resumed is not None:
+        problems = [p for p in problems if not (p.code == "failed" and p.version == resumed)]
     limit = _resolve_target(target, entries, problems)
     if target is not None and limit is None:
         return Plan(Direction.UP, (), tuple(problems))
     steps = tuple(
-        Step(e.migration, Direction.UP)
+        Step(
+            e.migration,
+            Direction.UP,
+            resume_after=(e.applied.statements_done or 0)
+            if e.version == resumed and e.applied
+            else 0,
+        )
         for e in entries
-        if e.state is State.PENDING
+        if (e.state is State.PENDING or (resumed is not None and e.version == resumed))
         and e.migration is not None
         and (limit is None or (e.version <= limit and not e.version.is_repeatable))
         and (allow_out_of_order or not e.out_of_order)
@@ -161,6 +183,41 @@ def plan_up(
                     )
                 )
     return Plan(Direction.UP, steps, tuple(problems))
+
+
+def _resume_entry(resume: str | None, entries: Sequence[StatusEntry]) -> Version | Problem | None:
+    """The version ``up --resume`` continues, or the problem that stops it."""
+    if resume is None:
+        return None
+    try:
+        version: Version | None = Version.parse(resume)
+    except ValueError:
+        version = None
+    entry = next((e for e in entries if e.version == version), None)
+    if entry is None or entry.state is not State.FAILED or entry.applied is None:
+        return Problem(
+            "resume",
+            version,
+            f"cannot resume {resume}: it has no failed run to continue",
+            "run `migrata status` to see which migration failed, or run `migrata up`",
+        )
+    row = entry.applied
+    if entry.migration is None:
+        return Problem(
+            "resume",
+            version,
+            f"cannot resume {_label(entry)}: its file is not in the folder",
+            "restore the file, then run `migrata up --resume` again",
+        )
+    if row.error is not None and row.error.startswith(REVERTING):
+        return Problem(
+            "resume",
+            version,
+            f"cannot resume {_label(entry)}: what failed was reverting it",
+            f"check the database, then run `migrata resolve {entry.version} --applied` "
+            "or `--rolled-back`",
+        )
+    return entry.version
 
 
 def plan_down(
@@ -278,6 +335,11 @@ def _label(entry: StatusEntry) -> str:
 
 def _label_of(migration: Migration) -> str:
     return f"{migration.version}_{migration.name}"
+
+
+def _resumable(row: Applied) -> bool:
+    """A failed run outside a transaction that recorded its progress, going up."""
+    return row.statements_total is not None and not (row.error or "").startswith(REVERTING)
 
 
 def _failure_text(row: Applied) -> str:

@@ -188,15 +188,29 @@ class Runner:
             except QueryFailed as failure:
                 self._rollback()
                 raise self._session_failed(failure, failure.index) from None
-        self._atomic(
-            self.history.started_queries(migration, total=len(stmts), direction=str(step.direction))
-        )
-        for index, statement in enumerate(stmts):
+        skip = step.resume_after
+        if skip:
+            self._atomic(self.history.resumed_queries(migration, done=skip, total=len(stmts)))
+        else:
+            self._atomic(
+                self.history.started_queries(
+                    migration, total=len(stmts), direction=str(step.direction)
+                )
+            )
+        for index in range(skip, len(stmts)):
+            statement = stmts[index]
             try:
                 self.backend.run([Query(statement.sql)])
             except QueryFailed as failure:
                 self._rollback()
-                error = self._scrub(failure.message)
+                failed = self._failed(step, stmts, index, failure, results)
+                code = f"[{failed.sqlstate}] " if failed.sqlstate else ""
+                first = statement.sql.strip().splitlines()[0] if statement.sql.strip() else ""
+                # The status of a failed migration shows what the database said and where.
+                error = (
+                    f"{code}{failed.db_message.strip()}\n"
+                    f"statement: {failed.path}:{failed.line}:{failed.column}: {first}"
+                )
                 self._atomic(
                     self.history.failed_queries(
                         migration,
@@ -206,7 +220,7 @@ class Runner:
                         direction=str(step.direction),
                     )
                 )
-                raise self._failed(step, stmts, index, failure, results) from None
+                raise failed from None
             try:
                 self.backend.run([self.history.progress_query(migration, done=index + 1)])
             except QueryFailed as failure:
@@ -291,7 +305,8 @@ class Runner:
             f"{self.session_path}:{statement.line}:{statement.column}: the session SQL failed: "
             f"{self._scrub(failure.message)}; fix it (the migration was not run)"
         )
-        logger.error("%s", error.message)
+        # Marked as raised: the CLI, which prints the exception, does not print it twice.
+        logger.error("%s", error.message, extra={"migrata_raised": True})
         return error
 
     def _failed(
@@ -319,8 +334,10 @@ class Runner:
             statement_index=index + 1,
             statement_count=len(stmts),
             applied=[r.version for r in results],
+            resumable=step.direction is Direction.UP,
         )
-        logger.error("%s", error.message)
+        # Marked as raised: the CLI, which prints the exception, does not print it twice.
+        logger.error("%s", error.message, extra={"migrata_raised": True})
         return error
 
     def _audit_failure(self, step: Step, error: MigrationFailed) -> None:
