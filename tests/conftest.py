@@ -1,8 +1,10 @@
 """Shared fixtures: a fresh database per test on every engine that is configured.
 
 SQLite always runs. PostgreSQL runs against ``MIGRATA_TEST_POSTGRES_URL`` (default
-``postgresql://postgres@127.0.0.1:5432/postgres``); each test gets its own database, created
-from that server and dropped afterwards. With ``MIGRATA_REQUIRE_SERVERS=1`` (CI sets it) an
+``postgresql://postgres@127.0.0.1:5432/postgres``), MariaDB/MySQL against
+``MIGRATA_TEST_MYSQL_URL`` (default ``mysql://migrata:mt-pw-4417@127.0.0.1:3306/mysql``, a user
+that may create databases; .ci/run creates it); each test gets its own database, created on
+that server and dropped afterwards. With ``MIGRATA_REQUIRE_SERVERS=1`` (CI sets it) an
 unreachable server fails the test instead of skipping it.
 """
 
@@ -20,6 +22,9 @@ import pytest
 POSTGRES_ADMIN_URL = os.environ.get(
     "MIGRATA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+MYSQL_ADMIN_URL = os.environ.get(
+    "MIGRATA_TEST_MYSQL_URL", "mysql://migrata:mt-pw-4417@127.0.0.1:3306/mysql"
+)
 REQUIRE_SERVERS = os.environ.get("MIGRATA_REQUIRE_SERVERS", "") not in {"", "0", "false"}
 
 
@@ -27,8 +32,32 @@ REQUIRE_SERVERS = os.environ.get("MIGRATA_REQUIRE_SERVERS", "") not in {"", "0",
 class Database:
     """A fresh, empty database for one test."""
 
-    engine: str  # "sqlite" | "postgresql"
+    engine: str  # "sqlite" | "postgresql" | "mysql"
     url: str
+
+    @property
+    def transactional_ddl(self) -> bool:
+        """Whether DDL rolls back on this engine (MySQL/MariaDB commit it implicitly, so a
+        migration with DDL runs statement by statement and writes a "started" event)."""
+        return self.backend_class().capabilities.transactional_ddl
+
+    def backend_class(self) -> type:
+        if self.engine == "mysql":
+            from migrata.backends.mysql import MySQLBackend
+
+            return MySQLBackend
+        if self.engine == "sqlite":
+            from migrata.backends.sqlite import SQLiteBackend
+
+            return SQLiteBackend
+        from migrata.backends.postgres import PostgresBackend
+
+        return PostgresBackend
+
+    @property
+    def placeholder(self) -> str:
+        """The parameter marker of :meth:`query` on this engine."""
+        return "?" if self.engine == "sqlite" else "%s"
 
     def connect(self):  # type: ignore[no-untyped-def]
         """A plain driver connection (autocommit) for checking results by hand."""
@@ -36,6 +65,8 @@ class Database:
             import sqlite3
 
             return sqlite3.connect(self.url.split("sqlite:///", 1)[1], isolation_level=None)
+        if self.engine == "mysql":
+            return _mysql_connect(self.url)
         import psycopg
 
         return psycopg.connect(self.url, autocommit=True)
@@ -43,6 +74,10 @@ class Database:
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
         conn = self.connect()
         try:
+            if self.engine == "mysql":
+                with conn.cursor() as cur:
+                    cur.execute(sql, params or None)
+                    return list(cur.fetchall()) if cur.description else []
             cur = conn.execute(sql, params) if params else conn.execute(sql)
             return cur.fetchall() if cur.description else []
         finally:
@@ -52,6 +87,13 @@ class Database:
         if self.engine == "sqlite":
             rows = self.query(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+            )
+        elif self.engine == "mysql":
+            schema, _, table = name.rpartition(".")
+            rows = self.query(
+                "SELECT 1 FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = COALESCE(NULLIF(%s, ''), DATABASE()) AND TABLE_NAME = %s",
+                (schema, table),
             )
         else:
             rows = self.query("SELECT to_regclass(%s) IS NOT NULL", (name,))
@@ -63,6 +105,21 @@ def _postgres_unavailable(reason: str) -> None:
     if REQUIRE_SERVERS:
         pytest.fail(f"PostgreSQL is required (MIGRATA_REQUIRE_SERVERS=1) but {reason}")
     pytest.skip(f"PostgreSQL not available: {reason}")
+
+
+def _mysql_unavailable(reason: str) -> None:
+    if REQUIRE_SERVERS:
+        pytest.fail(f"MariaDB/MySQL is required (MIGRATA_REQUIRE_SERVERS=1) but {reason}")
+    pytest.skip(f"MariaDB/MySQL not available: {reason}")
+
+
+def _mysql_connect(url: str):  # type: ignore[no-untyped-def]
+    import pymysql
+
+    from migrata.backends.mysql import connect_arguments
+    from migrata.urls import parse_url
+
+    return pymysql.connect(**connect_arguments(parse_url(url)), autocommit=True)
 
 
 def _with_dbname(url: str, name: str) -> str:
@@ -91,15 +148,39 @@ def postgres_db() -> Iterator[Database]:
 
 
 @pytest.fixture
+def mysql_db() -> Iterator[Database]:
+    """A freshly created MariaDB/MySQL database, dropped after the test."""
+    try:
+        import pymysql
+    except ImportError:
+        _mysql_unavailable("PyMySQL is not installed")
+    try:
+        admin = _mysql_connect(MYSQL_ADMIN_URL)
+    except pymysql.MySQLError as exc:
+        _mysql_unavailable(f"cannot connect to {MYSQL_ADMIN_URL}: {exc}")
+    name = f"migrata_t_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield Database("mysql", _with_dbname(MYSQL_ADMIN_URL, name))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+@pytest.fixture
 def sqlite_db(tmp_path: Path) -> Database:
     return Database("sqlite", f"sqlite:///{tmp_path / 'test.db'}")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def db(request: pytest.FixtureRequest) -> Database:
     """Every engine in turn: the contract suite runs once per engine."""
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_db")  # type: ignore[no-any-return]
+    if request.param == "mysql":
+        return request.getfixturevalue("mysql_db")  # type: ignore[no-any-return]
     return request.getfixturevalue("postgres_db")  # type: ignore[no-any-return]
 
 
