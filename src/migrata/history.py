@@ -221,11 +221,17 @@ class History:
         )
 
     def applied_queries(
-        self, migration: Migration, *, execution_ms: int | None = None, statements: int
+        self,
+        migration: Migration,
+        *,
+        execution_ms: int | None = None,
+        statements: int,
+        elapsed_sql: str | None = None,
     ) -> list[Query]:
         """Record ``migration`` as applied (replacing a started/failed row), plus its audit.
 
-        Without ``execution_ms`` the database measures it: the time since BEGIN.
+        Without ``execution_ms`` the database measures it: the time since BEGIN, or the
+        value of ``elapsed_sql`` (see :meth:`Backend.clock_sql`).
         """
         return [
             self._put_row(
@@ -235,6 +241,7 @@ class History:
                 success=True,
                 execution_ms=execution_ms,
                 measure=execution_ms is None,
+                elapsed_sql=elapsed_sql,
                 done=statements,
                 total=statements,
             ),
@@ -340,14 +347,15 @@ class History:
         success: bool,
         execution_ms: int | None = None,
         measure: bool = False,
+        elapsed_sql: str | None = None,
         done: int | None = None,
         total: int | None = None,
         error: str | None = None,
     ) -> Query:
-        """Insert or replace the row of ``version`` (PostgreSQL and SQLite 3.24+ both speak
-        ON CONFLICT, so a started or failed row is replaced in the same statement)."""
+        """Insert or replace the row of ``version`` in one statement (the backend's upsert),
+        so a started or failed row is replaced."""
         p = self._p
-        elapsed = self.backend.elapsed_ms_sql() if measure else p
+        elapsed = (elapsed_sql or self.backend.elapsed_ms_sql()) if measure else p
         values = f"{p}, {p}, {p}, {p}, {self.backend.now_sql}, {elapsed}, {p}, {p}, {p}, {p}, {p}"
         params: tuple[object, ...] = (self.service, version, name, checksum)
         params += () if measure else (execution_ms,)

@@ -163,10 +163,16 @@ class Runner:
             self._rollback()
             raise
 
-    def _record(self, step: Step, count: int, execution_ms: int | None = None) -> list[Query]:
+    def _record(
+        self,
+        step: Step,
+        count: int,
+        execution_ms: int | None = None,
+        elapsed_sql: str | None = None,
+    ) -> list[Query]:
         if step.direction is Direction.UP:
             return self.history.applied_queries(
-                step.migration, statements=count, execution_ms=execution_ms
+                step.migration, statements=count, execution_ms=execution_ms, elapsed_sql=elapsed_sql
             )
         return self.history.reverted_queries(step.migration)
 
@@ -180,6 +186,14 @@ class Runner:
         count: int,
         results: list[StepResult],
     ) -> None:
+        clock = self.backend.clock_sql()
+        if (
+            self.backend.capabilities.autocommit_batches
+            and clock
+            and len(stmts) > step.resume_after
+        ):
+            self._run_batched(step, stmts, position, count, clock, results)
+            return
         migration = step.migration
         started = time.perf_counter()
         if self.session:
@@ -203,24 +217,7 @@ class Runner:
                 self.backend.run([Query(statement.sql)])
             except QueryFailed as failure:
                 self._rollback()
-                failed = self._failed(step, stmts, index, failure, results)
-                code = f"[{failed.sqlstate}] " if failed.sqlstate else ""
-                first = statement.sql.strip().splitlines()[0] if statement.sql.strip() else ""
-                # The status of a failed migration shows what the database said and where.
-                error = (
-                    f"{code}{failed.db_message.strip()}\n"
-                    f"statement: {failed.path}:{failed.line}:{failed.column}: {first}"
-                )
-                self._atomic(
-                    self.history.failed_queries(
-                        migration,
-                        done=index,
-                        total=len(stmts),
-                        error=error,
-                        direction=str(step.direction),
-                    )
-                )
-                raise failed from None
+                self._record_failure(step, stmts, index, failure, results)
             try:
                 self.backend.run([self.history.progress_query(migration, done=index + 1)])
             except QueryFailed as failure:
@@ -234,6 +231,96 @@ class Runner:
             self._emit("statement", step, position, count, total=len(stmts), done=index + 1)
         elapsed = int((time.perf_counter() - started) * 1000)
         self._atomic(self._record(step, len(stmts), execution_ms=elapsed))
+
+    def _run_batched(
+        self,
+        step: Step,
+        stmts: Sequence[Statement],
+        position: int,
+        count: int,
+        clock: tuple[Query, str],
+        results: Sequence[StepResult],
+    ) -> None:
+        """Statement by statement where each query of a batch commits on its own: every
+        statement travels with the history write that follows it, so a migration of n
+        statements costs n round trips (the session SQL, the clock and the "started" row go
+        with the first one, the "applied" row with the last)."""
+        migration = step.migration
+        start_clock, elapsed_sql = clock
+        skip = step.resume_after
+        if skip:
+            opening = self.history.resumed_queries(migration, done=skip, total=len(stmts))
+        else:
+            opening = self.history.started_queries(
+                migration, total=len(stmts), direction=str(step.direction)
+            )
+        prefix = [
+            *self._session_queries(),
+            start_clock,
+            Query("BEGIN"),
+            *opening,
+            Query("COMMIT"),
+        ]
+        for index in range(skip, len(stmts)):
+            statement = stmts[index]
+            batch = [*prefix, Query(statement.sql)]
+            at = len(batch) - 1
+            if index == len(stmts) - 1:
+                record = self._record(step, len(stmts), elapsed_sql=elapsed_sql)
+                batch += [Query("BEGIN"), *record, Query("COMMIT")]
+            else:
+                batch.append(self.history.progress_query(migration, done=index + 1))
+            try:
+                self.backend.run(batch)
+            except QueryFailed as failure:
+                self._rollback()
+                if prefix and failure.index < len(self.session):
+                    raise self._session_failed(failure, failure.index) from None
+                if failure.index < at:
+                    raise ExecutionError(
+                        f"writing the history failed: {self._scrub(failure.message)}; "
+                        f"nothing of migration {migration.version} ran"
+                    ) from None
+                if failure.index == at:
+                    self._record_failure(step, stmts, index, failure, results)
+                raise ExecutionError(
+                    f"{step.script.path}: statement {index + 1} of {len(stmts)} ran, but "
+                    f"recording that in the history failed: {self._scrub(failure.message)}; "
+                    "check the database, then `migrata resolve "
+                    f"{migration.version} --applied` or `--rolled-back`"
+                ) from None
+            prefix = []
+            self._emit("statement", step, position, count, total=len(stmts), done=index + 1)
+
+    def _record_failure(
+        self,
+        step: Step,
+        stmts: Sequence[Statement],
+        index: int,
+        failure: QueryFailed,
+        results: Sequence[StepResult],
+    ) -> None:
+        """Write the failed row of a statement that failed outside a transaction; raises the
+        MigrationFailed that reports it."""
+        statement = stmts[index]
+        failed = self._failed(step, stmts, index, failure, results)
+        code = f"[{failed.sqlstate}] " if failed.sqlstate else ""
+        first = statement.sql.strip().splitlines()[0] if statement.sql.strip() else ""
+        # The status of a failed migration shows what the database said and where.
+        error = (
+            f"{code}{failed.db_message.strip()}\n"
+            f"statement: {failed.path}:{failed.line}:{failed.column}: {first}"
+        )
+        self._atomic(
+            self.history.failed_queries(
+                step.migration,
+                done=index,
+                total=len(stmts),
+                error=error,
+                direction=str(step.direction),
+            )
+        )
+        raise failed from None
 
     def _atomic(self, queries: list[Query]) -> None:
         write_history(self.backend, queries, scrub=self._scrub)

@@ -569,3 +569,64 @@ def test_round_trips_of_data_only_migrations(mysql_db: Database, tmp_path: Path)
     # The rest: lock, history read, unlock and the like, whatever the number of migrations.
     assert len(sent) - len(migrations) <= 5, sent
     assert mysql_db.query("SELECT COUNT(*) FROM t") == [(10,)]
+
+
+def test_a_ddl_migration_costs_one_round_trip_per_statement(
+    mysql_db: Database, tmp_path: Path
+) -> None:
+    """Each DDL statement travels with the history write after it: the session SQL, the
+    "started" row and the first statement share a packet, the "applied" row rides with the
+    last."""
+    import pymysql
+    from pymysql.constants import CLIENT
+
+    from migrata.backends.mysql import connect_arguments
+    from migrata.urls import parse_url
+
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {
+            "0001_t.sql": (
+                "CREATE TABLE t (id INTEGER PRIMARY KEY);\n"
+                "ALTER TABLE t ADD COLUMN a INTEGER;\n"
+                "CREATE INDEX t_a ON t (a);\n"
+            ),
+            "0002_u.sql": "CREATE TABLE u (id INTEGER PRIMARY KEY);\n",
+        },
+    )
+    session = tmp_path / "session.sql"
+    session.write_text("SET SESSION FOREIGN_KEY_CHECKS = 1;\n")
+    conn = pymysql.connect(
+        **connect_arguments(parse_url(mysql_db.url)),
+        autocommit=True,
+        client_flag=CLIENT.MULTI_STATEMENTS,
+    )
+    sent: list[str] = []
+    original = conn.query
+
+    def counting(sql, unbuffered=False):  # type: ignore[no-untyped-def]
+        sent.append(sql if isinstance(sql, str) else sql.decode())
+        return original(sql, unbuffered)
+
+    conn.query = counting  # type: ignore[method-assign]
+    try:
+        Migrator(
+            connection=conn,
+            directory=folder,
+            session_sql=session.read_text(),
+            session_sql_path=str(session),
+        ).up()
+    finally:
+        conn.close()
+    ddl = [q for q in sent if "TABLE t" in q or "TABLE u" in q or "INDEX t_a" in q]
+    assert len(ddl) == 4, sent
+    first, _, last = ddl[:3]
+    assert "FOREIGN_KEY_CHECKS" in first and "'started'" in first
+    assert "'applied'" in last and "COMMIT" in last
+    assert "'started'" in ddl[3] and "'applied'" in ddl[3]  # a one-statement migration: one packet
+    assert len(sent) - len(ddl) <= 6, sent
+    rows = mysql_db.query(
+        "SELECT version, success, statements_done, execution_ms IS NOT NULL FROM migrata_history "
+        "ORDER BY version"
+    )
+    assert rows == [("0001", 1, 3, 1), ("0002", 1, 1, 1)]

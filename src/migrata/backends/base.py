@@ -21,6 +21,10 @@ class Capabilities:
     pipelining: bool
     #: How the migration lock is held: "advisory" (server session lock), "file", or "none".
     lock: str
+    #: Outside a transaction, each query of a batch commits on its own (MySQL's
+    #: multi-statement packets; a PostgreSQL pipeline would be one implicit transaction), so
+    #: a statement and the history write after it can travel in one round trip.
+    autocommit_batches: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,12 @@ class Backend(abc.ABC):
             f"{self.quote_identifier(c)} = excluded.{self.quote_identifier(c)}" for c in columns
         )
         return f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
+
+    def clock_sql(self) -> tuple[Query, str] | None:
+        """A query that starts a clock on the connection, and the SQL expression of the
+        milliseconds since, for timing a migration that spans several batches; None when
+        the engine has no such clock."""
+        return None
 
     def table_schema_query(self, table: str) -> Query | None:
         """A query whose one row names the schema an unqualified ``table`` resolves to now

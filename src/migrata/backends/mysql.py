@@ -109,7 +109,9 @@ def parse_server_version(text: str) -> int | None:
 
 class MySQLBackend(Backend):
     dialect = "mysql"
-    capabilities = Capabilities(transactional_ddl=False, pipelining=True, lock="advisory")
+    capabilities = Capabilities(
+        transactional_ddl=False, pipelining=True, lock="advisory", autocommit_batches=True
+    )
     placeholder = "%s"
     timestamp_type = "DATETIME(6)"
     identity_column = "BIGINT AUTO_INCREMENT PRIMARY KEY"
@@ -237,6 +239,12 @@ class MySQLBackend(Backend):
     def elapsed_ms_sql(self) -> str:
         # The batch records its own start: MySQL has no transaction start time to read.
         return f"CAST(TIMESTAMPDIFF(MICROSECOND, {_BATCH_START}, SYSDATE(6)) DIV 1000 AS SIGNED)"
+
+    def clock_sql(self) -> tuple[Query, str] | None:
+        return (
+            Query("SET @migrata_step_start = SYSDATE(6)"),
+            "CAST(TIMESTAMPDIFF(MICROSECOND, @migrata_step_start, SYSDATE(6)) DIV 1000 AS SIGNED)",
+        )
 
     def upsert_sql(self, key: Sequence[str], columns: Sequence[str]) -> str:
         if not columns:  # keep the existing row: a no-op update
