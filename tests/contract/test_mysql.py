@@ -517,7 +517,11 @@ def test_a_borrowed_connection_without_multi_statements_works_and_is_restored(
             "0002_rows.sql": "INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);\n",
         },
     )
-    conn = pymysql.connect(**connect_arguments(parse_url(mysql_db.url)), autocommit=False)
+    conn = pymysql.connect(
+        **connect_arguments(parse_url(mysql_db.url)),
+        autocommit=False,
+        cursorclass=pymysql.cursors.DictCursor,
+    )
     try:
         report = Migrator(connection=conn, directory=folder).up()
         assert [s.version for s in report.steps] == ["0001", "0002"]

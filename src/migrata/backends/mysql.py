@@ -177,7 +177,7 @@ class MySQLBackend(Backend):
         # A newline before each ";": a statement may end in a "#" or "-- " comment.
         script = "\n;\n".join(texts)
         results: list[list[tuple[Any, ...]]] = []
-        cursor = self.connection.cursor()
+        cursor = self._cursor()
         try:
             cursor.execute(script)
             results.append(_rows(cursor))
@@ -193,7 +193,7 @@ class MySQLBackend(Backend):
         return results
 
     def _one(self, query: Query, index: int) -> list[tuple[Any, ...]]:
-        cursor = self.connection.cursor()
+        cursor = self._cursor()
         try:
             cursor.execute(query.sql, query.params)
             rows = _rows(cursor)
@@ -205,10 +205,14 @@ class MySQLBackend(Backend):
         finally:
             cursor.close()
 
+    def _cursor(self) -> Any:
+        # A plain cursor whatever the connection's default (a borrowed one may use DictCursor).
+        return self.connection.cursor(self._pymysql.cursors.Cursor)
+
     def _render(self, query: Query) -> str:
         if query.params is None:
             return query.sql
-        return str(self.connection.cursor().mogrify(query.sql, query.params))
+        return str(self._cursor().mogrify(query.sql, query.params))
 
     def _failure(self, index: int, exc: Any, sql: str) -> QueryFailed:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
