@@ -19,9 +19,14 @@ Each tool's table (default name) and what its rows mean:
 - Flyway ``flyway_schema_history``: events by ``installed_rank``; SQL/JDBC rows apply, UNDO_*
   and DELETE rows take back, a BASELINE row covers every version up to it; ``checksum`` is
   Flyway's CRC32; repeatables have no version and are known by their description.
-- drizzle ``drizzle.__drizzle_migrations`` (SQLite: ``__drizzle_migrations``): a journal entry
-  by its ``created_at`` (the journal's ``when``); drizzle runs only the entries above the
-  highest ``created_at`` stored.
+- drizzle ``drizzle.__drizzle_migrations`` (SQLite and MySQL/MariaDB, where drizzle keeps no
+  schema of its own: ``__drizzle_migrations`` in the current database): a journal entry by its
+  ``created_at`` (the journal's ``when``); drizzle runs only the entries above the highest
+  ``created_at`` stored.
+
+The tables are the same on every engine; only their types differ, and the readers take each
+driver's: booleans as ``bool`` or 0/1 (SQLite, MySQL ``BOOLEAN``), checksums as ``bytes``
+(``bytea``, ``BLOB``), times as ``datetime`` or text.
 """
 
 from __future__ import annotations
@@ -103,9 +108,10 @@ class Adoption:
 class _Layout:
     tool: str
     #: Default (schema, table) per dialect; schema None is wherever an unqualified name
-    #: resolves.
+    #: resolves (MySQL/MariaDB: the connection's current database).
     postgres: tuple[str | None, str]
     sqlite: tuple[str | None, str]
+    mysql: tuple[str | None, str]
     #: The columns read, which a table must have to be this tool's.
     columns: tuple[str, ...]
     order_by: str
@@ -120,11 +126,13 @@ _LAYOUTS = {
             "sqlx",
             (None, "_sqlx_migrations"),
             (None, "_sqlx_migrations"),
+            (None, "_sqlx_migrations"),
             ("version", "description", "installed_on", "success", "checksum"),
             "version",
         ),
         _Layout(
             "diesel",
+            (None, "__diesel_schema_migrations"),
             (None, "__diesel_schema_migrations"),
             (None, "__diesel_schema_migrations"),
             ("version", "run_on"),
@@ -135,12 +143,14 @@ _LAYOUTS = {
             "dbmate",
             (None, "schema_migrations"),
             (None, "schema_migrations"),
+            (None, "schema_migrations"),
             ("version",),
             "version",
             not_with=frozenset({"dirty"}),
         ),
         _Layout(
             "golang-migrate",
+            (None, "schema_migrations"),
             (None, "schema_migrations"),
             (None, "schema_migrations"),
             ("version", "dirty"),
@@ -150,11 +160,13 @@ _LAYOUTS = {
             "goose",
             (None, "goose_db_version"),
             (None, "goose_db_version"),
+            (None, "goose_db_version"),
             ("id", "version_id", "is_applied", "tstamp"),
             "id",
         ),
         _Layout(
             "flyway",
+            (None, "flyway_schema_history"),
             (None, "flyway_schema_history"),
             (None, "flyway_schema_history"),
             (
@@ -172,12 +184,21 @@ _LAYOUTS = {
             "drizzle",
             ("drizzle", "__drizzle_migrations"),
             (None, "__drizzle_migrations"),
+            (None, "__drizzle_migrations"),
             ("hash", "created_at"),
             "created_at",
         ),
     )
 }
 assert tuple(_LAYOUTS) == TOOLS
+
+
+def _default_table(layout: _Layout, dialect: str) -> tuple[str | None, str]:
+    if dialect == "postgresql":
+        return layout.postgres
+    if dialect == "mysql":
+        return layout.mysql
+    return layout.sqlite
 
 
 def _fits(layout: _Layout, columns: frozenset[str]) -> bool:
@@ -214,7 +235,6 @@ def find_histories(
     if tool is not None and tool not in _LAYOUTS:
         raise ConfigError(f"unknown tool {tool!r}: known tools are {', '.join(TOOLS)}")
     tools = [_LAYOUTS[tool]] if tool is not None else list(_LAYOUTS.values())
-    postgres = backend.dialect == "postgresql"
     if table is not None:
         key = _split_table(table)
         found = backend.table_columns([key])
@@ -230,7 +250,7 @@ def find_histories(
     else:
         candidates: dict[tuple[str | None, str], list[_Layout]] = {}
         for layout in tools:
-            candidates.setdefault(layout.postgres if postgres else layout.sqlite, []).append(layout)
+            candidates.setdefault(_default_table(layout, backend.dialect), []).append(layout)
         found = backend.table_columns(list(candidates))
         chosen = []
         for key, layouts in candidates.items():
@@ -241,10 +261,11 @@ def find_histories(
         chosen.sort(key=lambda pair: TOOLS.index(pair[0].tool))
     if not chosen:
         return ()
+    quote = backend.quote_identifier
     queries = [
         Query(
-            f"SELECT {', '.join(layout.columns)} FROM "
-            f"{backend.qualified(key[1], key[0])} ORDER BY {layout.order_by}"
+            f"SELECT {', '.join(quote(c) for c in layout.columns)} FROM "
+            f"{backend.qualified(key[1], key[0])} ORDER BY {quote(layout.order_by)}"
         )
         for layout, key in chosen
     ]
@@ -445,7 +466,8 @@ _READERS: dict[str, Callable[[str, _Rows], ForeignHistory]] = {
 
 
 def _truthy(value: object) -> bool:
-    # SQLite gives booleans as 0/1 (and golang-migrate's `dirty bool` column may hold text).
+    # SQLite and MySQL (BOOLEAN is TINYINT(1)) give booleans as 0/1, and golang-migrate's
+    # SQLite `dirty bool` column may hold text.
     if isinstance(value, str):
         return value.strip().lower() in {"1", "t", "true", "yes"}
     return bool(value)

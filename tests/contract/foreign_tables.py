@@ -1,22 +1,29 @@
 """Other tools' history tables, created as each tool creates them, for adopt tests.
 
-``create_history(conn, engine, tool, rows)`` runs, on a plain driver connection (sqlite3 or
-psycopg, autocommit: ``Database.connect()`` gives one), the DDL the tool runs on that engine and
-inserts the rows the tool writes when it applies (or reverts) the given migrations, with the
-tool's own checksum where it keeps one. The DDL is copied from the tools' sources:
+``create_history(conn, engine, tool, rows)`` runs, on a plain driver connection (sqlite3,
+psycopg or PyMySQL, autocommit: ``Database.connect()`` gives one), the DDL the tool runs on that
+engine and inserts the rows the tool writes when it applies (or reverts) the given migrations,
+with the tool's own checksum where it keeps one. The DDL is copied from the tools' sources:
 
-- sqlx        sqlx-postgres / sqlx-sqlite ``src/migrate.rs`` (``ensure_migrations_table``, ``apply``)
-- diesel      diesel ``src/migration/setup_migration_table.sql``; the version is stored with its
-              dashes removed (migrations_internals ``version_from_string``)
-- dbmate      dbmate ``pkg/driver/postgres`` and ``pkg/driver/sqlite`` ``CreateMigrationsTable``
-- golang-migrate  ``database/postgres`` and ``database/sqlite3`` ``ensureVersionTable``,
-              ``SetVersion`` (one row: the current version and ``dirty``)
-- goose       ``internal/dialect/dialectquery`` postgres / sqlite3 ``CreateTable``; goose inserts
-              version 0 when it creates the table
-- flyway      ``database/postgresql`` and ``database/sqlite`` ``createMetaDataTable.sql``;
-              checksum as ``ChecksumCalculator`` computes it
-- drizzle     drizzle-orm ``pg-core/dialect.ts`` and ``sqlite-core/dialect.ts`` ``migrate()``;
-              hash as ``migrator.ts`` ``readMigrationFiles`` computes it
+- sqlx        sqlx-postgres / sqlx-sqlite / sqlx-mysql ``src/migrate.rs``
+              (``ensure_migrations_table``, ``apply``; on MySQL ``apply`` inserts the row with
+              ``success = FALSE`` and sets it TRUE after the script, since DDL commits)
+- diesel      diesel ``src/migration/setup_migration_table.sql`` (one file for every backend); the
+              version is stored with its dashes removed (migrations_internals
+              ``version_from_string``)
+- dbmate      dbmate ``pkg/driver/postgres``, ``pkg/driver/sqlite`` and ``pkg/driver/mysql``
+              ``CreateMigrationsTable``
+- golang-migrate  ``database/postgres``, ``database/sqlite3`` and ``database/mysql``
+              ``ensureVersionTable``, ``SetVersion`` (one row: the current version and ``dirty``)
+- goose       ``internal/dialect/dialectquery`` postgres / sqlite3 / mysql ``CreateTable``; goose
+              inserts version 0 when it creates the table
+- flyway      ``database/postgresql``, ``database/sqlite`` and ``database/mysql``
+              ``createMetaDataTable.sql``; checksum as ``ChecksumCalculator`` computes it
+- drizzle     drizzle-orm ``pg-core``, ``sqlite-core`` and ``mysql-core`` ``dialect.ts``
+              ``migrate()`` (MySQL has no ``migrationsSchema``: the table is in the current
+              database); hash as ``migrator.ts`` ``readMigrationFiles`` computes it
+
+``execute(conn, sql, params)`` runs one statement on such a connection whatever its driver.
 
 Use::
 
@@ -46,6 +53,22 @@ DEFAULT_TABLES = {
     "flyway": "flyway_schema_history",
     "drizzle": "__drizzle_migrations",  # in schema "drizzle" on PostgreSQL
 }
+
+ENGINES = ("sqlite", "postgresql", "mysql")
+
+
+def execute(conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run ``sql`` on a sqlite3, psycopg or PyMySQL connection; its rows (none: ``[]``).
+
+    Parameters are ``?`` on sqlite3 and ``%s`` on the others.
+    """
+    if type(conn).__module__.split(".", 1)[0] == "pymysql":
+        with conn.cursor() as cursor:
+            # Without parameters PyMySQL sends the text as it is (a literal % stays one).
+            cursor.execute(sql, tuple(params) if params else None)
+            return list(cursor.fetchall()) if cursor.description else []
+    cursor = conn.execute(sql, tuple(params)) if params else conn.execute(sql)
+    return cursor.fetchall() if cursor.description else []
 
 
 @dataclass(frozen=True)
@@ -85,11 +108,12 @@ def create_history(
 ) -> str:
     """Create ``tool``'s history table on ``conn`` and write ``rows`` into it, in order.
 
-    ``engine`` is ``"sqlite"`` or ``"postgresql"``. ``rows`` are :class:`ToolRow` values or
+    ``engine`` is ``"sqlite"``, ``"postgresql"`` or ``"mysql"``. ``rows`` are :class:`ToolRow` values or
     tuples of their fields (``("1", "init", "CREATE TABLE t (id int);")``). ``dirty`` (golang-
     migrate) marks the current version dirty. ``failed_version`` adds a failed row for that
     version: sqlx and Flyway a ``success = false`` row, golang-migrate makes it the current
-    version, dirty. ``table`` is a custom table name (``schema.table`` on PostgreSQL).
+    version, dirty. ``table`` is a custom table name (``schema.table`` on PostgreSQL; on MySQL the
+    schema is a database, created if missing as sqlx and Flyway do).
 
     Returns the table as find_histories shows it (``drizzle.__drizzle_migrations``,
     ``_sqlx_migrations``). Raises ValueError for an unknown tool or engine, or an option the
@@ -97,7 +121,7 @@ def create_history(
     """
     if tool not in TOOLS:
         raise ValueError(f"unknown tool {tool!r}; known: {', '.join(TOOLS)}")
-    if engine not in {"sqlite", "postgresql"}:
+    if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}")
     if dirty and tool != "golang-migrate":
         raise ValueError("dirty is golang-migrate's flag")
@@ -105,6 +129,9 @@ def create_history(
         raise ValueError(f"{tool} keeps no failed rows")
     parsed = [row if isinstance(row, ToolRow) else ToolRow(*row) for row in rows]
     schema, name = _split(table, tool, engine)
+    if schema and engine == "mysql" and tool in {"dbmate", "golang-migrate", "drizzle"}:
+        # Their MySQL drivers quote the whole configured name as one identifier.
+        raise ValueError(f"{tool} on MySQL takes a table name, not schema.table ({table!r})")
     writer = _Writer(conn, engine, schema, name)
     getattr(writer, "write_" + tool.replace("-", "_"))(parsed, dirty, failed_version)
     return f"{schema}.{name}" if schema else name
@@ -158,11 +185,14 @@ class _Writer:
         self.conn = conn
         self.engine = engine
         self.pg = engine == "postgresql"
-        self.p = "%s" if self.pg else "?"
+        self.my = engine == "mysql"
+        self.p = "?" if engine == "sqlite" else "%s"
         self.schema = schema
         self.name = name
 
     def q(self, ident: str) -> str:
+        if self.my:
+            return "`" + ident.replace("`", "``") + "`"
         return '"' + ident.replace('"', '""') + '"'
 
     @property
@@ -176,23 +206,31 @@ class _Writer:
             return self.schema
         if self.pg:
             return str(self.execute("SELECT current_schema()")[0][0])
+        if self.my:
+            return str(self.execute("SELECT DATABASE()")[0][0])
         return "main"
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cursor = self.conn.execute(sql, tuple(params)) if params else self.conn.execute(sql)
-        return cursor.fetchall() if cursor.description else []
+        return execute(self.conn, sql, params)
 
     @property
     def user(self) -> str:
         """Flyway's installed_by: the database user (SQLite has none)."""
-        return str(self.execute("SELECT current_user")[0][0]) if self.pg else ""
+        if self.pg:
+            return str(self.execute("SELECT current_user")[0][0])
+        if self.my:
+            # Flyway's MySQLDatabase: the user part of USER() (without "@host").
+            return str(self.execute("SELECT SUBSTRING_INDEX(USER(),'@',1)")[0][0])
+        return ""
 
     def insert(self, columns: str, values: Sequence[Any]) -> None:
         marks = ", ".join([self.p] * len(values))
         self.execute(f"INSERT INTO {self.table} ({columns}) VALUES ({marks})", values)
 
     def schema_first(self) -> None:
-        if self.pg and self.schema:
+        # On MySQL a schema is a database (CREATE SCHEMA is CREATE DATABASE): sqlx's
+        # create_schema_if_not_exists and Flyway's createSchemas create it the same way.
+        if (self.pg or self.my) and self.schema:
             self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.q(self.schema)}")
 
     # -- sqlx -----------------------------------------------------------------------------
@@ -227,6 +265,9 @@ class _Writer:
 
     def _sqlx_row(self, row: ToolRow, *, success: bool) -> None:
         assert row.version is not None
+        if self.my:
+            self._sqlx_mysql_row(row, success=success)
+            return
         truth = "TRUE" if success else "FALSE"
         self.execute(
             f"INSERT INTO {self.table} (version, description, success, checksum, execution_time) "
@@ -237,6 +278,26 @@ class _Writer:
         self.execute(
             f"UPDATE {self.table} SET execution_time = {self.p} WHERE version = {self.p}",
             [1_234_567, int(row.version)],
+        )
+
+    def _sqlx_mysql_row(self, row: ToolRow, *, success: bool) -> None:
+        """sqlx-mysql ``apply``: the row goes in with success = FALSE, the script runs (its DDL
+        commits), then success = TRUE; a failed script leaves the FALSE row behind."""
+        assert row.version is not None
+        version = int(row.version)
+        self.execute(
+            f"INSERT INTO {self.table} ( version, description, success, checksum, "
+            "execution_time )\n    VALUES ( %s, %s, FALSE, %s, -1 )",
+            [version, sqlx_description(row.name), sqlx_checksum(row.sql)],
+        )
+        if not success:
+            return
+        self.execute(
+            f"UPDATE {self.table}\n    SET success = TRUE\n    WHERE version = %s", [version]
+        )
+        self.execute(
+            f"UPDATE {self.table}\n    SET execution_time = %s\n    WHERE version = %s",
+            [1_234_567, version],
         )
 
     # -- diesel ---------------------------------------------------------------------------
@@ -267,6 +328,11 @@ class _Writer:
             quoted = self.execute("SELECT quote_ident(%s), quote_ident(%s)", [schema, self.name])
             target = f"{quoted[0][0]}.{quoted[0][1]}"
             self.execute(f"create table if not exists {target} (version varchar primary key)")
+        elif self.my:
+            # pkg/driver/mysql: the name quoted with backticks, as one identifier.
+            self.execute(
+                f"create table if not exists {self.q(self.name)} (version varchar(128) primary key)"
+            )
         else:
             self.execute(
                 f"create table if not exists {self.table} (version varchar(128) primary key)"
@@ -289,6 +355,12 @@ class _Writer:
                 f"CREATE TABLE IF NOT EXISTS {target} "
                 "(version bigint not null primary key, dirty boolean not null)"
             )
+        elif self.my:
+            # database/mysql: created after `SHOW TABLES LIKE` found none, name in backticks.
+            self.execute(
+                f"CREATE TABLE {self.q(self.name)} "
+                "(version bigint not null primary key, dirty boolean not null)"
+            )
         else:
             # golang-migrate's sqlite3 driver does not quote the table name.
             self.execute(f"CREATE TABLE IF NOT EXISTS {self.name} (version uint64,dirty bool)")
@@ -306,7 +378,7 @@ class _Writer:
         if failed is not None:
             current, dirty = int(failed), True
         # SetVersion: empty the table, then one row (none for "no version" unless dirty).
-        self.execute(f"DELETE FROM {self.table}")
+        self.execute(f"TRUNCATE {self.table}" if self.my else f"DELETE FROM {self.table}")
         if current >= 0 or dirty:
             self.insert("version, dirty", [current, dirty])
 
@@ -321,6 +393,16 @@ class _Writer:
                 "\t\tversion_id bigint NOT NULL,\n"
                 "\t\tis_applied boolean NOT NULL,\n"
                 "\t\ttstamp timestamp NOT NULL DEFAULT now()\n"
+                "\t)"
+            )
+        elif self.my:
+            self.execute(
+                f"CREATE TABLE {self.table} (\n"
+                "\t\tid serial NOT NULL,\n"
+                "\t\tversion_id bigint NOT NULL,\n"
+                "\t\tis_applied boolean NOT NULL,\n"
+                "\t\ttstamp timestamp NULL default now(),\n"
+                "\t\tPRIMARY KEY(id)\n"
                 "\t)"
             )
         else:
@@ -364,6 +446,27 @@ class _Writer:
                 'PRIMARY KEY ("installed_rank")'
             )
             self.execute(f'CREATE INDEX {self.q(self.name + "_s_idx")} ON {target} ("success")')
+        elif self.my:
+            self.schema_first()
+            target = f"{self.q(schema)}.{self.q(self.name)}"
+            self.execute(
+                f"CREATE TABLE {target} (\n"
+                "    `installed_rank` INT NOT NULL,\n"
+                "    `version` VARCHAR(50),\n"
+                "    `description` VARCHAR(200) NOT NULL,\n"
+                "    `type` VARCHAR(20) NOT NULL,\n"
+                "    `script` VARCHAR(1000) NOT NULL,\n"
+                "    `checksum` INT,\n"
+                "    `installed_by` VARCHAR(100) NOT NULL,\n"
+                "    `installed_on` TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n"
+                "    `execution_time` INT NOT NULL,\n"
+                "    `success` BOOL NOT NULL,\n"
+                "    -- Add the primary key as part of the CREATE TABLE statement in case "
+                "`innodb_force_primary_key` is enabled\n"
+                f"    CONSTRAINT {self.q(self.name + '_pk')}PRIMARY KEY (`installed_rank`)\n"
+                ") ENGINE=InnoDB;"
+            )
+            self.execute(f"CREATE INDEX {self.q(self.name + '_s_idx')} ON {target} (`success`);")
         else:
             target = f"{self.q(schema)}.{self.q(self.name)}"
             self.execute(
@@ -430,6 +533,15 @@ class _Writer:
                 "\t\t\t\tcreated_at bigint\n"
                 "\t\t\t)\n\t\t"
             )
+        elif self.my:
+            # mysql-core: no schema (config has no migrationsSchema), the name in backticks.
+            self.execute(
+                f"\n\t\t\tcreate table if not exists {self.q(self.name)} (\n"
+                "\t\t\t\tid serial primary key,\n"
+                "\t\t\t\thash text not null,\n"
+                "\t\t\t\tcreated_at bigint\n"
+                "\t\t\t)\n\t\t"
+            )
         else:
             self.execute(
                 f"\n\t\t\tCREATE TABLE IF NOT EXISTS {self.table} (\n"
@@ -441,7 +553,8 @@ class _Writer:
         for row in rows:
             if row.when is None:
                 raise ValueError(f"drizzle rows need the journal's `when` ({row})")
+            columns = "(`hash`, `created_at`)" if self.my else '("hash", "created_at")'
             self.execute(
-                f'insert into {self.table} ("hash", "created_at") values({self.p}, {self.p})',
+                f"insert into {self.table} {columns} values({self.p}, {self.p})",
                 [drizzle_hash(row.sql), row.when],
             )

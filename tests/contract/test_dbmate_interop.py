@@ -3,6 +3,10 @@
 dbmate comes from its npm package (``.ci/run`` installs it under ``.ci/node``). The binary is
 found through ``MIGRATA_TEST_DBMATE``, then ``.ci/node/node_modules/.bin/dbmate``, then PATH;
 without it the tests skip, or fail when ``MIGRATA_REQUIRE_SERVERS`` is set.
+
+Every engine runs: SQLite, PostgreSQL, and MariaDB/MySQL through dbmate's ``mysql://`` driver
+(go-sql-driver/mysql, which speaks to MariaDB as to MySQL). The MySQL migrations are written
+here rather than kept under ``tests/fixtures/layouts``: the same four steps in MySQL's SQL.
 """
 
 from __future__ import annotations
@@ -17,12 +21,61 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from conftest import REQUIRE_SERVERS, Database
+from conftest import REQUIRE_SERVERS, Database, write_migrations
 from migrata import Migrator
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "layouts"
 VERSIONS = ["20240201100000", "20240201110000", "20240201120000", "20240201130000"]
+FIXTURE = {"sqlite": "sqlite_db", "postgres": "postgres_db", "mysql": "mysql_db"}
+
+# The fixtures' four migrations in MySQL's SQL: a table, data only, an index outside a
+# transaction, and a trigger whose body holds a semicolon (no DELIMITER: dbmate sends the file
+# as one multi-statement packet, and the server parses BEGIN ... END itself).
+MYSQL_DBMATE = {
+    "20240201100000_create_customers.sql": (
+        "-- migrate:up\n"
+        "CREATE TABLE customers (\n"
+        "    id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,\n"
+        "    email VARCHAR(255) NOT NULL,\n"
+        "    name TEXT NOT NULL,\n"
+        "    created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP\n"
+        ");\n\n"
+        "-- migrate:down\n"
+        "DROP TABLE customers;\n"
+    ),
+    "20240201110000_seed_customers.sql": (
+        "-- migrate:up\n"
+        "-- Data only: nothing to undo, so the down section is left empty on purpose.\n"
+        "INSERT INTO customers (email, name) VALUES\n"
+        "    ('ada@example.com', 'Ada'),\n"
+        "    ('grace@example.com', 'Grace');\n\n"
+        "-- migrate:down\n"
+    ),
+    "20240201120000_index_customers_email.sql": (
+        "-- migrate:up transaction:false\n"
+        "CREATE UNIQUE INDEX customers_email_key ON customers (email);\n\n"
+        "-- migrate:down transaction:false\n"
+        "DROP INDEX customers_email_key ON customers;\n"
+    ),
+    "20240201130000_customer_audit.sql": (
+        "-- migrate:up\n"
+        "CREATE TABLE customer_audit (\n"
+        "    id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,\n"
+        "    customer_id BIGINT UNSIGNED NOT NULL,\n"
+        "    changed_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP\n"
+        ");\n\n"
+        "CREATE TRIGGER customers_audit AFTER UPDATE ON customers\n"
+        "    FOR EACH ROW\n"
+        "BEGIN\n"
+        "    -- a semicolon; inside the body\n"
+        "    INSERT INTO customer_audit (customer_id) VALUES (NEW.id);\n"
+        "END;\n\n"
+        "-- migrate:down\n"
+        "DROP TRIGGER customers_audit;\n"
+        "DROP TABLE customer_audit;\n"
+    ),
+}
 
 
 def find_dbmate() -> str | None:
@@ -63,6 +116,8 @@ def dbmate_url(db: Database) -> str:
     """The URL of ``db`` in the form dbmate reads."""
     if db.engine == "sqlite":
         return "sqlite:" + db.url.split("sqlite:///", 1)[1]
+    if db.engine == "mysql":
+        return db.url  # mysql://user:password@host:port/database, as dbmate reads it
     parts = urlsplit(db.url)
     return urlunsplit(parts._replace(scheme="postgres", query="sslmode=disable"))
 
@@ -118,6 +173,8 @@ def recorded(db: Database) -> list[tuple]:  # type: ignore[type-arg]
 
 def user_schema(db: Database) -> list[tuple]:  # type: ignore[type-arg]
     """Every object outside migrata's tables, dbmate's schema_migrations included."""
+    if db.engine == "mysql":
+        return _mysql_schema(db)
     if db.engine == "sqlite":
         return sorted(
             db.query(
@@ -139,8 +196,36 @@ def user_schema(db: Database) -> list[tuple]:  # type: ignore[type-arg]
     ]
 
 
+def _mysql_schema(db: Database) -> list[tuple]:  # type: ignore[type-arg]
+    """SHOW CREATE of every table, view, trigger and routine of the database (indexes are in
+    their table's), migrata's history tables left out."""
+    objects: list[tuple] = []  # type: ignore[type-arg]
+    tables = db.query(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME NOT LIKE 'migrata\\_history%' ORDER BY TABLE_NAME"
+    )
+    for (name,) in tables:
+        objects += db.query(f"SHOW CREATE TABLE `{name}`")
+    for (name,) in db.query(
+        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+        "WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY TRIGGER_NAME"
+    ):
+        # Without the Created column, which SHOW CREATE TRIGGER has at position 6.
+        objects += [row[:6] for row in db.query(f"SHOW CREATE TRIGGER `{name}`")]
+    for name, kind in db.query(
+        "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
+        "WHERE ROUTINE_SCHEMA = DATABASE() ORDER BY ROUTINE_NAME"
+    ):
+        objects += db.query(f"SHOW CREATE {kind} `{name}`")
+    return objects
+
+
 def applied_by_dbmate(binary: str, db: Database, tmp_path: Path) -> Path:
-    folder = Path(shutil.copytree(FIXTURES / _engine_dir(db) / "dbmate", tmp_path / "dbmate"))
+    if db.engine == "mysql":
+        folder = write_migrations(tmp_path / "dbmate", MYSQL_DBMATE)
+    else:
+        source = FIXTURES / _engine_dir(db) / "dbmate"
+        folder = Path(shutil.copytree(source, tmp_path / "dbmate"))
     run_dbmate(binary, db, folder, "up", cwd=tmp_path)
     assert [row[0] for row in dbmate_rows(db)] == VERSIONS
     assert db.table_exists("customer_audit")
@@ -156,16 +241,16 @@ def status(db: Database, folder: Path, cwd: Path) -> dict:  # type: ignore[type-
     return json.loads(migrata(db, folder, "status", "--json", cwd=cwd).stdout)  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("engine", ["postgres", "sqlite"])
+@pytest.mark.parametrize("engine", ["postgres", "sqlite", "mysql"])
 def test_adopt_a_database_dbmate_migrated(
     engine: str, dbmate: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    db: Database = request.getfixturevalue("sqlite_db" if engine == "sqlite" else "postgres_db")
+    db: Database = request.getfixturevalue(FIXTURE[engine])
     folder = applied_by_dbmate(dbmate, db, tmp_path)
     tool_rows = dbmate_rows(db)
     schema = user_schema(db)
 
-    # Named on SQLite, detected on PostgreSQL.
+    # Named on SQLite, detected on PostgreSQL and MySQL.
     adopt_args = ("adopt", "--from", "dbmate") if engine == "sqlite" else ("adopt",)
     migrata(db, folder, *adopt_args, cwd=tmp_path)
 
@@ -187,11 +272,11 @@ def test_adopt_a_database_dbmate_migrated(
     assert listing.count("[X]") == len(VERSIONS) and "[ ]" not in listing
 
 
-@pytest.mark.parametrize("engine", ["postgres", "sqlite"])
+@pytest.mark.parametrize("engine", ["postgres", "sqlite", "mysql"])
 def test_adopt_dry_run_records_nothing(
     engine: str, dbmate: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    db: Database = request.getfixturevalue("sqlite_db" if engine == "sqlite" else "postgres_db")
+    db: Database = request.getfixturevalue(FIXTURE[engine])
     folder = applied_by_dbmate(dbmate, db, tmp_path)
     tool_rows = dbmate_rows(db)
     schema = user_schema(db)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from foreign_tables import (
     ToolRow,
     create_history,
     drizzle_hash,
+    execute,
     flyway_checksum,
     sqlx_checksum,
 )
@@ -38,7 +40,21 @@ def conn(db: Database) -> Iterator[Any]:
 
 @pytest.fixture
 def backend(db: Database) -> Iterator[Backend]:
-    connection = db.connect()
+    if db.engine == "mysql":
+        # As migrata opens its own: with multi-statements, so that a batch is one packet.
+        import pymysql
+        from pymysql.constants import CLIENT
+
+        from migrata.backends.mysql import connect_arguments
+        from migrata.urls import parse_url
+
+        connection = pymysql.connect(
+            **connect_arguments(parse_url(db.url)),
+            autocommit=True,
+            client_flag=CLIENT.MULTI_STATEMENTS,
+        )
+    else:
+        connection = db.connect()
     try:
         yield wrap_connection(connection)
     finally:
@@ -288,7 +304,7 @@ def test_dbmate_and_golang_migrate_are_told_apart_by_their_columns(
 ) -> None:
     create_history(conn, db.engine, "dbmate", [("20240101000000", "x")])
     assert only(find_histories(backend)).tool == "dbmate"
-    conn.execute("DROP TABLE schema_migrations")
+    execute(conn, "DROP TABLE schema_migrations")
     create_history(conn, db.engine, "golang-migrate", [("7", "x")])
     found = only(find_histories(backend))
     assert (found.tool, found.up_to) == ("golang-migrate", "7")
@@ -341,18 +357,75 @@ def test_custom_table_name(db: Database, conn: Any, backend: Backend) -> None:
         find_histories(backend, tool="sqlx", table="other_migrations")
 
 
-def test_custom_schema_qualified_table(db: Database, conn: Any, backend: Backend) -> None:
+@pytest.fixture
+def other_schema(db: Database, conn: Any) -> Iterator[str]:
+    """A schema besides the test's own: ``audit`` on SQLite (attached) and PostgreSQL (the
+    database is the test's); on MySQL, where a schema is a database and databases are
+    server-wide, one of a unique name, dropped afterwards."""
+    if db.engine != "mysql":
+        yield "audit"
+        return
+    name = f"migrata_audit_{uuid.uuid4().hex[:12]}"
+    execute(conn, f"CREATE DATABASE `{name}`")
+    try:
+        yield name
+    finally:
+        execute(conn, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def test_custom_schema_qualified_table(
+    db: Database, conn: Any, backend: Backend, other_schema: str
+) -> None:
     if db.engine == "sqlite":
-        backend.run([Query("ATTACH DATABASE ':memory:' AS audit")])
+        backend.run([Query(f"ATTACH DATABASE ':memory:' AS {other_schema}")])
         # The table must be visible to the backend's connection: create it through it.
         target: Any = backend.connection  # type: ignore[attr-defined]
     else:
         target = conn
-    shown = create_history(target, db.engine, "flyway", [("1", "a", A)], table="audit.history")
-    assert shown == "audit.history"
-    found = only(find_histories(backend, tool="flyway", table="audit.history"))
-    assert (found.tool, found.table) == ("flyway", "audit.history")
+    table = f"{other_schema}.history"
+    shown = create_history(target, db.engine, "flyway", [("1", "a", A)], table=table)
+    assert shown == table
+    assert find_histories(backend) == ()  # not where Flyway looks by default
+    found = only(find_histories(backend, tool="flyway", table=table))
+    assert (found.tool, found.table) == ("flyway", table)
     assert [r.version for r in found.rows] == ["1"]
+    if db.engine == "sqlite":
+        # SQLite resolves an unqualified name through the attached databases too.
+        assert [r.version for r in only(find_histories(backend, table="history")).rows] == ["1"]
+    else:
+        # Unqualified is the current schema (MySQL: database), which has no such table.
+        with pytest.raises(ConfigError, match="does not exist"):
+            find_histories(backend, tool="flyway", table="history")
+
+
+def test_drizzle_on_mysql_is_in_the_current_database(mysql_db: Database) -> None:
+    # drizzle-orm's mysql-core migrate() takes no migrationsSchema: its table is an unqualified
+    # name in the connection's database, and a "drizzle" database is not where it looks.
+    other = f"migrata_drizzle_{uuid.uuid4().hex[:12]}"
+    conn = mysql_db.connect()
+    try:
+        execute(conn, f"CREATE DATABASE `{other}`")
+        try:
+            execute(
+                conn,
+                f"CREATE TABLE `{other}`.`__drizzle_migrations` "
+                "(id serial primary key, hash text not null, created_at bigint)",
+            )
+            backend = wrap_connection(conn)
+            assert find_histories(backend) == ()
+            create_history(conn, "mysql", "drizzle", [ToolRow(None, "0", A, when=5)])
+            found = only(find_histories(backend))
+            assert (found.tool, found.table, found.rows[0].applied_at) == (
+                "drizzle",
+                "__drizzle_migrations",
+                5,
+            )
+            with pytest.raises(ValueError, match="not schema.table"):
+                create_history(conn, "mysql", "drizzle", [], table=f"{other}.t")
+        finally:
+            execute(conn, f"DROP DATABASE IF EXISTS `{other}`")
+    finally:
+        conn.close()
 
 
 def test_drizzle_in_a_custom_schema_on_postgresql(postgres_db: Database) -> None:
@@ -370,7 +443,7 @@ def test_drizzle_in_a_custom_schema_on_postgresql(postgres_db: Database) -> None
 def test_table_columns_reports_only_existing_tables(
     db: Database, conn: Any, backend: Backend
 ) -> None:
-    conn.execute("CREATE TABLE t1 (a int, b int)")
+    execute(conn, "CREATE TABLE t1 (a int, b int)")
     counting = Counting(backend)
     found = backend.table_columns([(None, "t1"), (None, "missing"), ("nosuch", "t1")])
     assert found == {(None, "t1"): frozenset({"a", "b"})}

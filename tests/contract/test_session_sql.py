@@ -18,11 +18,16 @@ from cli_support import clean_cli_state, run_cli  # noqa: F401
 
 SEARCH_PATH = "SET search_path TO app, public;\n"
 
-# Engine-neutral proof that the session SQL ran, and how often, on this connection.
-COUNTER = (
-    "CREATE TEMP TABLE IF NOT EXISTS session_runs (n INTEGER);\n"
+# Proof that the session SQL ran, and how often, on this connection: a row per run in a
+# temporary table (MySQL spells it TEMPORARY; PostgreSQL and SQLite take TEMP as well).
+_COUNTER = (
+    "CREATE {temp} TABLE IF NOT EXISTS session_runs (n INTEGER);\n"
     "INSERT INTO session_runs (n) VALUES (1);\n"
 )
+
+
+def counter(db: Database) -> str:
+    return _COUNTER.format(temp="TEMPORARY" if db.engine == "mysql" else "TEMP")
 
 
 def counted(name: str) -> str:
@@ -66,6 +71,13 @@ def history_versions(db: Database, table: str = "migrata_history") -> list[str]:
 def user_tables(db: Database) -> set[str]:
     if db.engine == "sqlite":
         rows = db.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+    elif db.engine == "mysql":
+        # `||` is OR on MySQL; the test's database is its schema (other databases are other
+        # tests').
+        rows = db.query(
+            "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE()"
+        )
     else:
         rows = db.query(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables "
@@ -82,7 +94,7 @@ def test_session_sql_file_runs_on_open_and_before_each_migration(
     run_cli, db: Database, tmp_path: Path
 ) -> None:
     folder = write_migrations(tmp_path / "migrations", COUNTED)
-    session = write(tmp_path / "session.sql", COUNTER)
+    session = write(tmp_path / "session.sql", counter(db))
     result = run_cli("-u", db.url, "-d", folder, "--session-sql", session, "up")
     assert result.code == 0, result.output
     # Once when the connection opened, then once before each of the three migrations
@@ -97,14 +109,22 @@ def test_without_session_sql_nothing_extra_runs(run_cli, db: Database, tmp_path:
     result = run_cli("-u", db.url, "-d", folder, "up")
     assert result.code == 1
     assert "session_runs" in result.err
-    assert history_versions(db) == []
+    assert not db.table_exists("seen_1")
+    rows = db.query(
+        "SELECT version, success, statements_done FROM migrata_history ORDER BY version"
+    )
+    if db.transactional_ddl:
+        assert rows == []  # the failed migration rolled back with its history row
+    else:
+        # DDL commits as it runs: the "started" row stays, failed before its first statement.
+        assert [(v, bool(ok), done) for v, ok, done in rows] == [("0001", False, 0)]
 
 
 def test_session_sql_from_the_environment(
     run_cli, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = write_migrations(tmp_path / "migrations", COUNTED)
-    session = write(tmp_path / "env-session.sql", COUNTER)
+    session = write(tmp_path / "env-session.sql", counter(db))
     monkeypatch.setenv("MIGRATA_SESSION_SQL", str(session))
     result = run_cli("-u", db.url, "-d", folder, "up")
     assert result.code == 0, result.output
@@ -116,7 +136,7 @@ def test_session_sql_flag_beats_the_environment(
 ) -> None:
     folder = write_migrations(tmp_path / "migrations", COUNTED)
     monkeypatch.setenv("MIGRATA_SESSION_SQL", str(tmp_path / "not-there.sql"))
-    session = write(tmp_path / "flag-session.sql", COUNTER)
+    session = write(tmp_path / "flag-session.sql", counter(db))
     result = run_cli("-u", db.url, "-d", folder, "--session-sql", session, "up")
     assert result.code == 0, result.output
     assert runs_seen(db) == [2, 3, 4]
@@ -127,7 +147,7 @@ def test_session_sql_inline_in_migrata_toml_in_the_current_folder(
 ) -> None:
     folder = write_migrations(tmp_path / "migrations", COUNTED)
     config = Path.cwd() / "migrata.toml"
-    config.write_text(f"session_sql = '''\n{COUNTER}'''\n", encoding="utf-8")
+    config.write_text(f"session_sql = '''\n{counter(db)}'''\n", encoding="utf-8")
     result = run_cli("-u", db.url, "-d", folder, "up")
     assert result.code == 0, result.output
     assert runs_seen(db) == [2, 3, 4]
@@ -139,7 +159,7 @@ def test_session_sql_inline_in_a_config_file_given_with_config(
     folder = write_migrations(tmp_path / "migrations", COUNTED)
     config = write(
         tmp_path / "elsewhere" / "migrata.toml",
-        f'url = "{db.url}"\ndir = "{folder}"\nsession_sql = """\n{COUNTER}"""\n',
+        f'url = "{db.url}"\ndir = "{folder}"\nsession_sql = """\n{counter(db)}"""\n',
     )
     result = run_cli("--config", config, "up")
     assert result.code == 0, result.output
@@ -150,7 +170,7 @@ def test_session_sql_file_in_a_config_file_is_relative_to_it(
     run_cli, db: Database, tmp_path: Path
 ) -> None:
     folder = write_migrations(tmp_path / "migrations", COUNTED)
-    write(tmp_path / "conf" / "sql" / "session.sql", COUNTER)
+    write(tmp_path / "conf" / "sql" / "session.sql", counter(db))
     config = write(
         tmp_path / "conf" / "migrata.toml",
         f'url = "{db.url}"\ndir = "{folder}"\nsession_sql_file = "sql/session.sql"\n',
@@ -167,7 +187,7 @@ def test_session_sql_flag_beats_inline_session_sql_of_the_config(
     (Path.cwd() / "migrata.toml").write_text(
         "session_sql = 'SELECT * FROM no_such_table_anywhere;'\n", encoding="utf-8"
     )
-    session = write(tmp_path / "session.sql", COUNTER)
+    session = write(tmp_path / "session.sql", counter(db))
     result = run_cli("-u", db.url, "-d", folder, "--session-sql", session, "up")
     assert result.code == 0, result.output
     assert runs_seen(db) == [2, 3, 4]
@@ -178,6 +198,8 @@ def test_session_sql_flag_beats_inline_session_sql_of_the_config(
 SYNTAX_ERRORS = {
     "postgresql": "SELECT 1;\nSET search_path TO app,, public;\n",
     "sqlite": "SELECT 1;\nSELECT 'never closed;\n",
+    # Found by migrata's splitter, like the mysql client's: the server never sees it.
+    "mysql": "SELECT 1;\nSELECT 'never closed;\n",
 }
 
 
@@ -212,6 +234,7 @@ def test_inline_session_sql_error_names_the_config_file(
 RUNTIME_ERRORS = {
     "postgresql": ("SELECT 1;\nSET no_such_parameter = 1;\n", "no_such_parameter"),
     "sqlite": ("SELECT 1;\nINSERT INTO no_such_table (a) VALUES (1);\n", "no_such_table"),
+    "mysql": ("SELECT 1;\nSET SESSION no_such_variable = 1;\n", "no_such_variable"),
 }
 
 
@@ -233,11 +256,20 @@ def test_session_sql_runtime_error_names_the_file_and_leaves_no_history(
 
 
 # Passes the first two times on a connection, then fails: on open, before migration 1, and
-# then before migration 2.
-THIRD_TIME_FAILS = (
-    "CREATE TEMP TABLE IF NOT EXISTS guard (n INTEGER CHECK (n < 2));\n"
-    "INSERT INTO guard (n) SELECT count(*) FROM guard;\n"
-)
+# then before migration 2. MySQL cannot read a temporary table in the statement that writes
+# it ("Can't reopen table"), so there a session variable counts the runs.
+THIRD_TIME_FAILS = {
+    "sqlite": (
+        "CREATE TEMP TABLE IF NOT EXISTS guard (n INTEGER CHECK (n < 2));\n"
+        "INSERT INTO guard (n) SELECT count(*) FROM guard;\n"
+    ),
+    "mysql": (
+        "CREATE TEMPORARY TABLE IF NOT EXISTS guard (n INTEGER CHECK (n < 2));\n"
+        "INSERT INTO guard (n) VALUES (COALESCE(@guard_runs, 0));\n"
+        "SET @guard_runs = COALESCE(@guard_runs, 0) + 1;\n"
+    ),
+}
+THIRD_TIME_FAILS["postgresql"] = THIRD_TIME_FAILS["sqlite"]
 
 
 @pytest.mark.parametrize("second", ["transactional", "no-transaction"])
@@ -252,7 +284,7 @@ def test_session_sql_failing_before_a_migration_runs_none_of_it(
             "0002_two.sql": marker + "CREATE TABLE two_t (a INTEGER);\n",
         },
     )
-    session = write(tmp_path / "guard.sql", THIRD_TIME_FAILS)
+    session = write(tmp_path / "guard.sql", THIRD_TIME_FAILS[db.engine])
     result = run_cli("-u", db.url, "-d", folder, "--session-sql", session, "up")
     assert result.code == 1, result.output
     assert f"{session}:2:1" in result.err
@@ -398,3 +430,69 @@ def test_plan_and_status_read_the_history_through_the_session_sql(
         "0002": "applied",
         "0003": "pending",
     }
+
+
+# ------------------------------------------------------------------ MySQL session settings
+
+FOREIGN_KEY_CHECKS_OFF = "SET FOREIGN_KEY_CHECKS = 0;\n"
+
+# Each migration creates a table whose foreign key names a table that a later statement of the
+# same migration creates: InnoDB refuses that (errno 150) unless foreign_key_checks is off.
+# 0001 turns the checks back on at its end, so 0002 passes only if the session SQL ran again
+# before it.
+FORWARD_REFERENCES = {
+    "0001_orders.sql": (
+        "CREATE TABLE orders (\n"
+        "    id INTEGER PRIMARY KEY,\n"
+        "    customer_id INTEGER NOT NULL,\n"
+        "    CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)\n"
+        ") ENGINE=InnoDB;\n"
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY) ENGINE=InnoDB;\n"
+        "SET FOREIGN_KEY_CHECKS = 1;\n"
+    ),
+    "0002_lines.sql": (
+        "CREATE TABLE order_lines (\n"
+        "    id INTEGER PRIMARY KEY,\n"
+        "    product_id INTEGER NOT NULL,\n"
+        "    CONSTRAINT lines_product FOREIGN KEY (product_id) REFERENCES products (id)\n"
+        ") ENGINE=InnoDB;\n"
+        "CREATE TABLE products (id INTEGER PRIMARY KEY) ENGINE=InnoDB;\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("session_sql", ["foreign_key_checks off", "none"])
+def test_mysql_session_sql_reaches_the_statements_of_each_migration(
+    run_cli, mysql_db: Database, tmp_path: Path, session_sql: str
+) -> None:
+    folder = write_migrations(tmp_path / "migrations", FORWARD_REFERENCES)
+    flags: tuple[object, ...] = ()
+    if session_sql != "none":
+        flags = ("--session-sql", write(tmp_path / "session.sql", FOREIGN_KEY_CHECKS_OFF))
+    result = run_cli("-u", mysql_db.url, "-d", folder, *flags, "up")
+    if session_sql == "none":
+        # The control: without the session SQL the first statement fails.
+        assert result.code == 1, result.output
+        assert "0001_orders.sql:1:1" in result.err
+        assert "foreign key constraint is incorrectly formed" in result.err.lower()
+        assert not mysql_db.table_exists("orders")
+        assert not mysql_db.table_exists("order_lines")
+        return
+    assert result.code == 0, result.output
+    assert history_versions(mysql_db) == ["0001", "0002"]
+    references = mysql_db.query(
+        "SELECT CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME "
+        "FROM information_schema.REFERENTIAL_CONSTRAINTS "
+        "WHERE CONSTRAINT_SCHEMA = DATABASE() ORDER BY CONSTRAINT_NAME"
+    )
+    assert references == [
+        ("lines_product", "order_lines", "products"),
+        ("orders_customer", "orders", "customers"),
+    ]
+    # The keys are real: a new session, with the checks on by default, enforces them.
+    mysql_db.query("INSERT INTO customers (id) VALUES (1)")
+    mysql_db.query("INSERT INTO orders (id, customer_id) VALUES (1, 1)")
+    import pymysql
+
+    with pytest.raises(pymysql.err.IntegrityError, match="foreign key constraint fails"):
+        mysql_db.query("INSERT INTO orders (id, customer_id) VALUES (2, 99)")
