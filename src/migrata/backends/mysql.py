@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +27,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..errors import ConfigError, ConnectionFailed, LockTimeout, MissingDriver
 from ..urls import DatabaseURL
 from .base import Backend, Capabilities, Query, QueryFailed
+
+logger = logging.getLogger("migrata")
 
 #: Where the mysql client looks for the server's socket when a URL names no host.
 DEFAULT_SOCKET = "/run/mysqld/mysqld.sock"
@@ -183,6 +187,9 @@ class MySQLBackend(Backend):
             results.append(_rows(cursor))
             while cursor.nextset():
                 results.append(_rows(cursor))
+        except KeyboardInterrupt:
+            self._kill()
+            raise
         except self._pymysql.MySQLError as exc:
             index = len(results) - (1 if uses_clock else 0)
             raise self._failure(max(index, 0), exc, queries[max(index, 0)].sql) from exc
@@ -200,10 +207,49 @@ class MySQLBackend(Backend):
             while cursor.nextset():  # a CALL's further result sets
                 pass
             return rows
+        except KeyboardInterrupt:
+            self._kill()
+            raise
         except self._pymysql.MySQLError as exc:
             raise self._failure(index, exc, query.sql) from exc
         finally:
             cursor.close()
+
+    def _kill(self) -> None:
+        """End this connection's session from a second connection, after Ctrl-C.
+
+        The server would otherwise run the interrupted statement to its end and keep the
+        session — its open transaction and the migration lock — until then; killed, it rolls
+        the transaction back and releases the lock at once, as PostgreSQL's cancel does.
+        """
+        import ssl
+
+        c = self.connection
+        thread = c.thread_id()
+        # PyMySQL keeps an SSL context even when the server refused TLS: reuse it only when
+        # this connection really is encrypted.
+        encrypted = isinstance(getattr(c, "_sock", None), ssl.SSLSocket)
+        try:
+            killer = self._pymysql.connect(
+                host=c.host,
+                port=c.port,
+                user=c.user,
+                password=c.password,
+                unix_socket=c.unix_socket,
+                ssl=c.ctx if encrypted else None,
+                connect_timeout=5,
+                autocommit=True,
+            )
+            try:
+                with killer.cursor() as cursor:
+                    cursor.execute("KILL CONNECTION %s", (thread,))
+            finally:
+                killer.close()
+        except (self._pymysql.MySQLError, OSError):
+            # The interrupt matters more; the server ends the session when it next writes.
+            logger.debug("could not kill the interrupted session %s", thread, exc_info=True)
+        with contextlib.suppress(Exception):
+            c.close()
 
     def _cursor(self) -> Any:
         # A plain cursor whatever the connection's default (a borrowed one may use DictCursor).
