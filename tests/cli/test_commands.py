@@ -17,7 +17,7 @@ from cli_support import (  # noqa: F401 - fixtures are found by name
     run_process,
 )
 
-from conftest import write_migrations
+from conftest import Database, write_migrations
 
 THREE = {
     "0001_users.up.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n",
@@ -29,6 +29,11 @@ THREE = {
     "0002_posts.down.sql": "DROP INDEX posts_user;\nDROP TABLE posts;\n",
     "0003_tags.up.sql": "CREATE TABLE tags (id INTEGER PRIMARY KEY);\n",
     "0003_tags.down.sql": "DROP TABLE tags;\n",
+}
+#: MySQL/MariaDB names the table of the index to drop.
+THREE_MYSQL = {
+    **THREE,
+    "0002_posts.down.sql": "DROP INDEX posts_user ON posts;\nDROP TABLE posts;\n",
 }
 
 COMMANDS = [
@@ -47,8 +52,10 @@ COMMANDS = [
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    return write_migrations(tmp_path / "migrations", THREE)
+def folder(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """THREE, in the dialect of the test's ``db`` engine (SQLite's for tests without one)."""
+    engine = request.getfixturevalue("db").engine if "db" in request.fixturenames else None
+    return write_migrations(tmp_path / "migrations", THREE_MYSQL if engine == "mysql" else THREE)
 
 
 def states(run_cli, url: str, folder: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -61,6 +68,14 @@ def audit_events(run_cli, url: str, folder: Path) -> list[tuple[str, str]]:  # t
     result = run_cli("-u", url, "-d", folder, "history", "--json")
     assert result.code == 0, result.err
     return [(e["version"], e["event"]) for e in json.loads(result.out)]
+
+
+def run_events(db: Database, version: str, event: str) -> list[tuple[str, str]]:
+    """The audit events, as ``(version, event)``, of one run of DDL migration ``version``:
+    where DDL commits implicitly (MySQL/MariaDB) it runs statement by statement, so a
+    "started" event comes first."""
+    started = [] if db.transactional_ddl else [(version, "started")]
+    return [*started, (version, event)]
 
 
 # -- help and version -------------------------------------------------------------------------
@@ -141,7 +156,10 @@ def test_up_json_lists_the_steps(run_cli, db, folder) -> None:
     assert [s["version"] for s in steps] == ["0001", "0002", "0003"]
     assert [s["name"] for s in steps] == ["users", "posts", "tags"]
     assert [s["statements"] for s in steps] == [1, 2, 1]
-    assert all(s["direction"] == "up" and s["transactional"] is True for s in steps)
+    # Where DDL commits implicitly (MySQL/MariaDB) these DDL migrations run statement by
+    # statement; elsewhere each runs in one transaction.
+    assert all(s["direction"] == "up" for s in steps)
+    assert [s["transactional"] for s in steps] == [db.transactional_ddl] * 3
     assert all(isinstance(s["duration_ms"], (int, float)) and s["duration_ms"] >= 0 for s in steps)
     assert set(steps[0]) == {
         "version",
@@ -301,7 +319,9 @@ def test_down_without_down_sql_exits_3_names_the_version_and_runs_nothing(
     # Nothing ran: not even 0003, which does have down SQL and comes first.
     assert all(db.table_exists(t) for t in ("users", "posts", "tags"))
     assert set(states(run_cli, db.url, folder).values()) == {"applied"}
-    assert [e for _, e in audit_events(run_cli, db.url, folder)] == ["applied"] * 3
+    assert audit_events(run_cli, db.url, folder) == [
+        e for v in ("0001", "0002", "0003") for e in run_events(db, v, "applied")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -322,7 +342,8 @@ def test_redo_reverts_and_reapplies_the_newest(run_cli, db, folder) -> None:
         "applied 0003_tags",
     ]
     assert db.table_exists("tags")
-    assert audit_events(run_cli, db.url, folder)[-2:] == [("0003", "reverted"), ("0003", "applied")]
+    redone = run_events(db, "0003", "reverted") + run_events(db, "0003", "applied")
+    assert audit_events(run_cli, db.url, folder)[-len(redone) :] == redone
     assert set(states(run_cli, db.url, folder).values()) == {"applied"}
 
 
@@ -422,23 +443,19 @@ def test_history_text_and_json(run_cli, db, folder) -> None:
     run_cli("-u", db.url, "-d", folder, "down")
     text = run_cli("-u", db.url, "-d", folder, "history")
     assert text.code == 0
+    expected = [
+        *run_events(db, "0001", "applied"),
+        *run_events(db, "0002", "applied"),
+        *run_events(db, "0003", "applied"),
+        *run_events(db, "0003", "reverted"),
+    ]
     rows = [line.split() for line in text.out.splitlines()]
-    assert [(r[2], r[3]) for r in rows] == [
-        ("applied", "0001"),
-        ("applied", "0002"),
-        ("applied", "0003"),
-        ("reverted", "0003"),
-    ]
+    assert [(r[3], r[2]) for r in rows] == expected
     events = json.loads(run_cli("-u", db.url, "-d", folder, "history", "--json").out)
-    assert [(e["version"], e["event"]) for e in events] == [
-        ("0001", "applied"),
-        ("0002", "applied"),
-        ("0003", "applied"),
-        ("0003", "reverted"),
-    ]
+    assert [(e["version"], e["event"]) for e in events] == expected
     assert set(events[0]) == {"id", "version", "event", "checksum", "at", "actor", "detail"}
     ids = [e["id"] for e in events]
-    assert ids == sorted(ids) and len(set(ids)) == 4
+    assert ids == sorted(ids) and len(set(ids)) == len(expected)
     assert all(e["at"] and "@" in e["actor"] for e in events)
     assert events[0]["checksum"].startswith("sha256")
 
@@ -550,6 +567,37 @@ def test_plan_on_postgres(run_cli, postgres_db, folder) -> None:
         "COMMIT;",
     ]
     assert not postgres_db.table_exists("users")
+
+
+def test_plan_on_mysql(run_cli, mysql_db, tmp_path) -> None:
+    # DDL commits implicitly: those migrations are not framed by BEGIN/COMMIT, and the plan
+    # says why; a data-only one still runs in one transaction.
+    seed = "INSERT INTO tags (id) VALUES (1);\n"
+    folder = write_migrations(tmp_path / "m", {**THREE_MYSQL, "0004_seed.sql": seed})
+    result = run_cli("-u", mysql_db.url, "-d", folder, "plan")
+    assert result.code == 0, result.err
+    lines = [line for line in result.out.splitlines() if line]
+    heads = [line for line in lines if line.startswith("-- 000")]
+    assert [h.rsplit("), ", 1)[1] for h in heads] == [
+        "outside a transaction, statement by statement",
+        "outside a transaction, statement by statement",
+        "outside a transaction, statement by statement",
+        "in one transaction",
+    ]
+    note = (
+        "-- (CREATE TABLE (line 1) commits implicitly on MySQL/MariaDB, so this migration runs "
+        "statement by statement with its progress recorded)"
+    )
+    assert lines.count(note) == 3
+    assert [line for line in lines if not line.startswith("--")] == [
+        THREE["0001_users.up.sql"].strip(),
+        *THREE["0002_posts.up.sql"].strip().splitlines(),
+        THREE["0003_tags.up.sql"].strip(),
+        "BEGIN;",
+        seed.strip(),
+        "COMMIT;",
+    ]
+    assert not mysql_db.table_exists("users")
 
 
 # -- resolve, mark-applied, unmark ------------------------------------------------------------

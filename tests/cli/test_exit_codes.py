@@ -93,6 +93,7 @@ FAILING = (
 DB_MESSAGE = {
     "sqlite": "no such column: no_such_column",
     "postgresql": 'column "no_such_column" does not exist',
+    "mysql": "Unknown column 'no_such_column' in ",  # MySQL: 'field list', MariaDB: 'SELECT'
 }
 
 
@@ -114,11 +115,28 @@ def test_failed_migration_exits_1_with_location_statement_and_database_message(
     assert "statement: SELECT no_such_column\n" in message
     assert "FROM created_first" not in message  # only the statement's first line
     assert "Traceback" not in result.err
-    # It was rolled back; the migration before it stays applied.
-    assert not db.table_exists("created_first")
-    assert db.table_exists("ok")
+    assert db.table_exists("ok")  # the migration before it stays applied
     data = json.loads(run_cli("-u", db.url, "-d", folder, "status", "--json").out)
-    assert [m["state"] for m in data["migrations"]] == ["applied", "pending"]
+    if db.transactional_ddl:
+        # It was rolled back.
+        assert "it was rolled back" in message
+        assert not db.table_exists("created_first")
+        assert [m["state"] for m in data["migrations"]] == ["applied", "pending"]
+        return
+    # Where DDL commits implicitly the CREATE TABLE ran on its own and stays: the migration is
+    # failed at its second statement, and up exits 3 until it is resolved.
+    assert "stopped at statement 2 of 2" in message
+    assert "migrata up --resume 0002" in message
+    assert db.table_exists("created_first")
+    assert [m["state"] for m in data["migrations"]] == ["applied", "failed"]
+    failed = data["migrations"][1]
+    assert (failed["statements_done"], failed["statements_total"]) == (1, 2)
+    blocked = run_cli("-u", db.url, "-d", folder, "up")
+    assert blocked.code == 3, blocked.err
+    assert "migrata resolve 0002" in blocked.err
+    resolved = run_cli("-u", db.url, "-d", folder, "resolve", "0002", "--applied")
+    assert resolved.code == 0, resolved.err
+    assert run_cli("-u", db.url, "-d", folder, "up").code == 0
 
 
 def test_failure_outside_a_transaction_exits_1_and_says_how_far_it_got(
@@ -205,6 +223,14 @@ def test_missing_postgres_database_exits_2(run_cli, postgres_db, folder) -> None
     result = run_cli("-u", url, "-d", folder, "status")
     assert result.code == 2
     assert "migrata_no_such_database" in result.err
+
+
+def test_missing_mysql_database_exits_2(run_cli, mysql_db, folder) -> None:
+    url = with_port(mysql_db.url, 3306, dbname="migrata_no_such_database")
+    result = run_cli("-u", url, "-d", folder, "status")
+    assert result.code == 2
+    assert "Unknown database 'migrata_no_such_database'" in result.err
+    assert "Traceback" not in result.err
 
 
 def test_sqlite_database_in_a_missing_folder_exits_2(run_cli, tmp_path, folder) -> None:
@@ -473,6 +499,40 @@ def test_lock_holder_is_looked_up_in_the_right_database(run_cli, postgres_db, fo
             session.close()
         admin.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
         admin.close()
+
+
+def test_mysql_lock_timeout_exits_4_naming_the_holder(
+    run_cli, mysql_db, lock_table, folder
+) -> None:
+    from migrata.backends.mysql import lock_name
+
+    key = lock_name(f"migrata:.{lock_table}", mysql_db.url.rsplit("/", 1)[1])
+    args = ["-u", mysql_db.url, "-d", folder, "--table", lock_table, "--lock-timeout", "0.5"]
+    holder = mysql_db.connect()
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT GET_LOCK(%s, 0), CONNECTION_ID()", (key,))
+            acquired, connection_id = cur.fetchone()
+        assert acquired == 1
+        started = time.monotonic()
+        result = run_cli(*args, "up")
+        waited = time.monotonic() - started
+        assert result.code == 4, result.err
+        assert f"held by connection id {connection_id}, user migrata@" in result.err
+        assert "0.5s" in result.err
+        assert 0.5 <= waited < 15
+        assert not mysql_db.table_exists("users")
+        for command in (["down"], ["mark-applied", "0001"]):
+            assert run_cli(*args, *command).code == 4, command
+        for command in (["status"], ["plan"], ["up", "--dry-run"]):  # reading takes no lock
+            assert run_cli(*args, *command).code == 0, command
+        # Once the holder lets go, the same command works.
+        with holder.cursor() as cur:
+            cur.execute("SELECT RELEASE_LOCK(%s)", (key,))
+        assert run_cli(*args, "up").code == 0
+    finally:
+        holder.close()
+    assert mysql_db.table_exists("users")
 
 
 def test_sqlite_lock_timeout_exits_4_naming_the_holder(run_cli, sqlite_db, folder) -> None:

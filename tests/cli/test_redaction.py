@@ -1,5 +1,6 @@
 """A database password never reaches anything migrata writes: stdout, stderr, log records,
-exception text — on success and on failure, in-process and in a real process."""
+exception text — on success and on failure, in-process and in a real process, on PostgreSQL
+and on MySQL/MariaDB (where each password belongs to a user the test creates)."""
 
 # ruff: noqa: F811 - fixtures are imported from cli_support and used as parameters
 
@@ -8,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -25,7 +27,7 @@ from cli_support import (  # noqa: F401 - fixtures are found by name
     with_port,
 )
 
-from conftest import write_migrations
+from conftest import Database, write_migrations
 from migrata.backends.postgres import lock_key
 
 SENTINEL = "Sentinel-Pw-7391"
@@ -101,6 +103,80 @@ def dbname(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
 
+@pytest.fixture(params=["postgresql", "mysql"])
+def server(request: pytest.FixtureRequest) -> Database:
+    """A fresh database on each server engine in turn."""
+    fixture = "mysql_db" if request.param == "mysql" else "postgres_db"
+    return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def secret_url(server: Database) -> Iterator[Callable[[str], str]]:
+    """``secret_url(password)``: the URL of ``server``'s database with ``password`` in it, one
+    that server accepts. PostgreSQL trusts local connections whatever the password; on
+    MySQL/MariaDB a user with that password (and rights on this database only) is created,
+    and dropped after the test."""
+    users: list[str] = []
+
+    def make(password: str) -> str:
+        if server.engine != "mysql":
+            return with_password(server.url, password)
+        user = f"mt_{uuid.uuid4().hex[:10]}"
+        server.query("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
+        users.append(user)
+        server.query(f"GRANT ALL ON `{dbname(server.url)}`.* TO %s@'127.0.0.1'", (user,))
+        parts = urlsplit(server.url)
+        netloc = f"{user}:{quote(password, safe='')}@127.0.0.1:{parts.port or 3306}"
+        return f"mysql://{netloc}/{dbname(server.url)}"
+
+    try:
+        yield make
+    finally:
+        for user in users:
+            server.query("DROP USER IF EXISTS %s@'127.0.0.1'", (user,))
+
+
+def redacted(url: str) -> str:
+    """``url`` as migrata shows it: the password replaced by ``***``."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{parts.username}:***@{parts.hostname}:{parts.port}").geturl()
+
+
+@contextmanager
+def holding_the_lock(db: Database, table: str) -> Iterator[None]:
+    """Another session holds the migration lock of ``table`` on ``db``'s database."""
+    if db.engine == "mysql":
+        from migrata.backends.mysql import lock_name
+
+        holder = db.connect()
+        try:
+            with holder.cursor() as cur:
+                cur.execute(
+                    "SELECT GET_LOCK(%s, 0)", (lock_name(f"migrata:.{table}", dbname(db.url)),)
+                )
+                assert cur.fetchone()[0] == 1
+            yield
+        finally:
+            holder.close()
+        return
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT pg_try_advisory_lock(%s)", (lock_key(f"migrata:.{table}"),)
+        ).fetchone()[0]
+        yield
+
+
+#: How a lock timeout names the holder.
+HELD_BY = {"postgresql": "held by pid", "mysql": "held by connection id"}
+#: What the server says about SELECT of a column that does not exist.
+NO_COLUMN = {
+    "postgresql": 'column "{}" does not exist',
+    "mysql": "Unknown column '{}' in ",
+}
+#: Where the server's error points in ``SELECT nope`` (MySQL/MariaDB: at the statement).
+NOPE_COLUMN = {"postgresql": 8, "mysql": 1}
+
+
 # -- success ----------------------------------------------------------------------------------
 
 #: (setup commands, the command under test)
@@ -127,9 +203,9 @@ SUCCESS = [
 @pytest.mark.parametrize("password", PASSWORDS)
 @pytest.mark.parametrize("setup, command", SUCCESS, ids=[" ".join(c) for _, c in SUCCESS])
 def test_successful_commands_never_show_the_password(
-    run_cli, migrata_caplog, raw_records, postgres_db, folder, password, setup, command
+    run_cli, migrata_caplog, raw_records, secret_url, folder, password, setup, command
 ) -> None:
-    url = with_password(postgres_db.url, password)
+    url = secret_url(password)
     for args in (setup, command):
         if not args:
             continue
@@ -147,9 +223,13 @@ def test_successful_commands_never_show_the_password(
 
 
 @pytest.mark.parametrize("password", PASSWORDS)
-def test_status_shows_the_redacted_url(run_cli, postgres_db, folder, password) -> None:
-    url = with_password(postgres_db.url, password)
-    expected = f"postgresql://postgres:***@127.0.0.1:5432/{dbname(postgres_db.url)}"
+def test_status_shows_the_redacted_url(run_cli, server, secret_url, folder, password) -> None:
+    url = secret_url(password)
+    user = urlsplit(url).username
+    if server.engine == "mysql":
+        expected = f"mysql://{user}:***@127.0.0.1:3306/{dbname(server.url)}"
+    else:
+        expected = f"postgresql://postgres:***@127.0.0.1:5432/{dbname(server.url)}"
     text = run_cli("-u", url, "-d", folder, "status")
     assert text.code == 0, text.err
     assert text.out.splitlines()[0] == f"database: {expected}"
@@ -163,16 +243,16 @@ def test_status_shows_the_redacted_url(run_cli, postgres_db, folder, password) -
 
 @pytest.mark.parametrize("password", PASSWORDS)
 def test_failing_migration_never_shows_the_password(
-    run_cli, migrata_caplog, raw_records, postgres_db, tmp_path, password
+    run_cli, migrata_caplog, raw_records, server, secret_url, tmp_path, password
 ) -> None:
-    url = with_password(postgres_db.url, password)
+    url = secret_url(password)
     folder = write_migrations(
         tmp_path / "m",
         {"0001_bad.sql": "CREATE TABLE t (id int);\nSELECT no_such_column FROM t;\n"},
     )
     result = run_cli("-vv", "-u", url, "-d", folder, "up")
     assert result.code == 1, result.err
-    assert 'column "no_such_column" does not exist' in result.err
+    assert NO_COLUMN[server.engine].format("no_such_column") in result.err
     assert any(r.levelno == logging.ERROR for r in migrata_caplog.records)
     assert_clean(password, result, migrata_caplog, raw_records)
     history = run_cli("-vv", "-u", url, "-d", folder, "history")
@@ -182,9 +262,9 @@ def test_failing_migration_never_shows_the_password(
 
 @pytest.mark.parametrize("password", PASSWORDS)
 def test_failure_outside_a_transaction_keeps_the_history_clean(
-    run_cli, migrata_caplog, postgres_db, tmp_path, password
+    run_cli, migrata_caplog, secret_url, tmp_path, password
 ) -> None:
-    url = with_password(postgres_db.url, password)
+    url = secret_url(password)
     folder = write_migrations(
         tmp_path / "m",
         {
@@ -200,73 +280,97 @@ def test_failure_outside_a_transaction_keeps_the_history_clean(
         assert_clean(password, after, migrata_caplog)
 
 
+#: A migration whose third statement fails with an error that quotes the password (built from
+#: pieces, so that the file itself does not hold it), and the stored error's first line.
+ECHO = {
+    "postgresql": (
+        "DO $$ BEGIN RAISE EXCEPTION 'echo %', 'Sentinel' || '-Pw-' || '7391'; END $$;\n",
+        "[P0001] echo ***",
+    ),
+    "mysql": (
+        "INSERT INTO e (v) VALUES (CONCAT('Sentinel', '-Pw-', '7391'));\n" * 2,
+        "[1062] Duplicate entry '***' for key 'PRIMARY'",
+    ),
+}
+
+
 def test_database_error_echoing_the_password_is_scrubbed(
-    run_cli, migrata_caplog, postgres_db, tmp_path
+    run_cli, migrata_caplog, server, secret_url, tmp_path
 ) -> None:
     """The database's own message passes through the scrubber before it is shown or stored."""
-    url = with_password(postgres_db.url, SENTINEL)
+    url = secret_url(SENTINEL)
+    failing, stored_error = ECHO[server.engine]
     folder = write_migrations(
         tmp_path / "m",
         {
             "0001_echo.sql": (
-                "-- migrata: no-transaction\n"
-                "CREATE TABLE e (id int);\n"
-                "DO $$ BEGIN RAISE EXCEPTION 'echo %', 'Sentinel' || '-Pw-' || '7391'; END $$;\n"
+                "-- migrata: no-transaction\nCREATE TABLE e (v VARCHAR(40) PRIMARY KEY);\n"
+                + failing
             )
         },
     )
+    line = 2 + failing.count("\n")
     result = run_cli("-vv", "-u", url, "-d", folder, "up")
     assert result.code == 1
-    assert "echo ***" in result.err
+    assert stored_error.split("] ", 1)[1] in result.err
     stored = run_cli("-u", url, "-d", folder, "status", "--json")
-    assert json.loads(stored.out)["migrations"][0]["error"] == "echo ***"
+    # The stored error: the server's code and message, then where the statement is.
+    error = json.loads(stored.out)["migrations"][0]["error"].splitlines()
+    assert error[0] == stored_error
+    assert error[1].startswith(f"statement: {folder / '0001_echo.sql'}:{line}:1: ")
     assert_no_secret(SENTINEL, result.out, result.err, migrata_caplog.text, stored.out)
-    assert SENTINEL not in str(postgres_db.query("SELECT error FROM migrata_history"))
+    assert SENTINEL not in str(server.query("SELECT error FROM migrata_history"))
+    assert SENTINEL not in str(server.query("SELECT detail FROM migrata_history_audit"))
 
 
+@pytest.mark.parametrize(
+    "unreachable", ["postgresql://postgres@127.0.0.1:1/x", "mysql://migrata@127.0.0.1:1/x"]
+)
 @pytest.mark.parametrize("password", PASSWORDS)
 def test_unreachable_port_never_shows_the_password(
-    run_cli, migrata_caplog, raw_records, folder, password
+    run_cli, migrata_caplog, raw_records, folder, password, unreachable
 ) -> None:
-    url = with_password("postgresql://postgres@127.0.0.1:1/x", password)
+    url = with_password(unreachable, password)
     result = run_cli("-vv", "-u", url, "-d", folder, "up")
     assert result.code == 2
-    assert "cannot connect to postgresql://postgres:***@127.0.0.1:1/x" in result.err
+    assert f"cannot connect to {redacted(url)}" in result.err
     assert_clean(password, result, migrata_caplog, raw_records)
+
+
+#: What the server says when the URL names a database that is not there (MySQL/MariaDB: the
+#: test's user may only use its own database).
+MISSING_DATABASE = {
+    "postgresql": 'database "{}" does not exist',
+    "mysql": "to database '{}'",
+}
 
 
 @pytest.mark.parametrize("password", PASSWORDS)
 def test_bad_database_name_never_shows_the_password(
-    run_cli, migrata_caplog, raw_records, folder, password
+    run_cli, migrata_caplog, raw_records, server, secret_url, folder, password
 ) -> None:
     missing = f"migrata_missing_{uuid.uuid4().hex[:8]}"
-    url = with_password(f"postgresql://postgres@127.0.0.1:5432/{missing}", password)
+    url = urlsplit(secret_url(password))._replace(path=f"/{missing}").geturl()
     for command in (["status"], ["up"]):
         result = run_cli("-vv", "-u", url, "-d", folder, *command)
         assert result.code == 2
-        assert f"postgresql://postgres:***@127.0.0.1:5432/{missing}" in result.err
-        assert f'database "{missing}" does not exist' in result.err
+        assert redacted(url) in result.err
+        assert MISSING_DATABASE[server.engine].format(missing) in result.err
         assert_clean(password, result, migrata_caplog, raw_records)
 
 
 @pytest.mark.parametrize("password", PASSWORDS)
 def test_lock_timeout_never_shows_the_password(
-    run_cli, migrata_caplog, raw_records, postgres_db, folder, password
+    run_cli, migrata_caplog, raw_records, server, secret_url, folder, password
 ) -> None:
     table = f"lock_{uuid.uuid4().hex[:10]}"
-    holder = psycopg.connect(postgres_db.url, autocommit=True)
-    try:
-        assert holder.execute(
-            "SELECT pg_try_advisory_lock(%s)", (lock_key(f"migrata:.{table}"),)
-        ).fetchone()[0]
-        url = with_password(postgres_db.url, password)
+    url = secret_url(password)
+    with holding_the_lock(server, table):
         result = run_cli(
             "-vv", "-u", url, "-d", folder, "--table", table, "--lock-timeout", "0.3", "up"
         )
-    finally:
-        holder.close()
     assert result.code == 4
-    assert "held by pid" in result.err
+    assert HELD_BY[server.engine] in result.err
     assert_clean(password, result, migrata_caplog, raw_records)
 
 
@@ -293,9 +397,9 @@ def test_bad_urls_never_show_the_password(
 # -- the same in real processes: everything the process writes --------------------------------
 
 
-def test_real_process_success_never_shows_the_password(postgres_db, folder) -> None:
+def test_real_process_success_never_shows_the_password(server, secret_url, folder) -> None:
     for password in (SENTINEL, SPECIAL):
-        url = with_password(postgres_db.url, password)
+        url = secret_url(password)
         for i, command in enumerate(
             [
                 ["up"],
@@ -317,13 +421,13 @@ def test_real_process_success_never_shows_the_password(postgres_db, folder) -> N
             assert result.code == 0, (command, result.err)
             assert_no_secret(password, result.out, result.err)
         status = run_process("-u", url, "-d", folder, "status", script=True)
-        assert status.out.splitlines()[0].startswith(
-            "database: postgresql://postgres:***@127.0.0.1:5432/"
-        )
+        assert status.out.splitlines()[0] == f"database: {redacted(url)}"
         assert_no_secret(password, status.out, status.err)
 
 
-def test_real_process_failures_never_show_the_password(postgres_db, tmp_path, folder) -> None:
+def test_real_process_failures_never_show_the_password(
+    server, secret_url, tmp_path, folder
+) -> None:
     transactional = write_migrations(
         tmp_path / "bad1", {"0001_bad.sql": "SELECT 1;\nSELECT nope;\n"}
     )
@@ -331,13 +435,15 @@ def test_real_process_failures_never_show_the_password(postgres_db, tmp_path, fo
         tmp_path / "bad2", {"0001_bad.sql": "-- migrata: no-transaction\nSELECT 1;\nSELECT nope;\n"}
     )
     table = f"lock_{uuid.uuid4().hex[:10]}"
+    column = NOPE_COLUMN[server.engine]
     for password in (SENTINEL, SPECIAL):
-        url = with_password(postgres_db.url, password)
+        url = secret_url(password)
+        user = urlsplit(url).username
         for bad, line in ((transactional, 2), (outside, 3)):
             failed = run_process("-vv", "-u", url, "-d", bad, "up")
             assert failed.code == 1, failed.err
-            assert f"{bad / '0001_bad.sql'}:{line}:8: migration 0001 failed" in failed.err
-            assert 'column "nope" does not exist' in failed.err
+            assert f"{bad / '0001_bad.sql'}:{line}:{column}: migration 0001 failed" in failed.err
+            assert NO_COLUMN[server.engine].format("nope") in failed.err
             assert_no_secret(password, failed.out, failed.err)
         # The failure outside a transaction left a failed row: shown, then cleared.
         for command in (["status"], ["history"], ["resolve", "0001", "--rolled-back"]):
@@ -349,19 +455,18 @@ def test_real_process_failures_never_show_the_password(postgres_db, tmp_path, fo
             "-vv", "-d", folder, "up", env={"DATABASE_URL": with_port(url, 1)}
         )
         assert unreachable.code == 2
-        assert "postgres:***@127.0.0.1:1/" in unreachable.err
+        assert f"{user}:***@127.0.0.1:1/" in unreachable.err
         assert_no_secret(password, unreachable.out, unreachable.err)
 
+        port = urlsplit(url).port
         missing = run_process(
-            "-vv", "-u", with_port(url, 5432, "migrata_missing_db"), "-d", folder, "status"
+            "-vv", "-u", with_port(url, port, "migrata_missing_db"), "-d", folder, "status"
         )
         assert missing.code == 2
         assert "migrata_missing_db" in missing.err
         assert_no_secret(password, missing.out, missing.err)
 
-        holder = psycopg.connect(postgres_db.url, autocommit=True)
-        try:
-            holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(f"migrata:.{table}"),))
+        with holding_the_lock(server, table):
             locked = run_process(
                 "-vv",
                 "-u",
@@ -375,10 +480,8 @@ def test_real_process_failures_never_show_the_password(postgres_db, tmp_path, fo
                 "up",
                 script=True,
             )
-        finally:
-            holder.close()
         assert locked.code == 4, locked.err
-        assert "held by pid" in locked.err
+        assert HELD_BY[server.engine] in locked.err
         assert_no_secret(password, locked.out, locked.err)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -22,6 +23,65 @@ def extra_postgres_database(like_url: str) -> Iterator[str]:
             yield urlunsplit(parts._replace(path="/" + name))
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def extra_mysql_database(like_url: str) -> Iterator[str]:
+    """A second fresh database on the MariaDB/MySQL server of ``like_url`` (dropped
+    afterwards)."""
+    parts = urlsplit(like_url)
+    name = f"migrata_t_{uuid.uuid4().hex[:12]}"
+    admin = mysql_connect(like_url)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}`")
+        try:
+            yield urlunsplit(parts._replace(path="/" + name))
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        admin.close()
+
+
+@contextmanager
+def extra_database(engine: str, like_url: str) -> Iterator[str]:
+    """A second fresh database on the server of ``like_url`` ("postgresql" or "mysql")."""
+    make = extra_mysql_database if engine == "mysql" else extra_postgres_database
+    with make(like_url) as url:
+        yield url
+
+
+def mysql_connect(url: str, *, multi_statements: bool = False, **options: Any) -> Any:
+    """A PyMySQL connection (autocommit unless ``options`` say otherwise) to ``url``, with the
+    arguments migrata itself would use."""
+    import pymysql
+    from pymysql.constants import CLIENT
+
+    from migrata.backends.mysql import connect_arguments
+    from migrata.urls import parse_url
+
+    options.setdefault("autocommit", True)
+    if multi_statements:
+        options["client_flag"] = CLIENT.MULTI_STATEMENTS
+    return pymysql.connect(**connect_arguments(parse_url(url)), **options)
+
+
+def run_events(db: Any, event: str, version: str, *, ddl: bool = True) -> list[tuple[str, str]]:
+    """The audit events, as ``(event, version)``, that one run of a migration writes.
+
+    On an engine whose DDL is not transactional (MySQL/MariaDB) a migration with DDL runs
+    statement by statement, so a "started" event comes before its "applied" (or "reverted")
+    one; a data-only migration, like every migration elsewhere, writes just that event.
+    """
+    if ddl and not db.transactional_ddl:
+        return [("started", version), (event, version)]
+    return [(event, version)]
+
+
+def applied_events(db: Any, *versions: str) -> list[tuple[str, str]]:
+    """:func:`run_events` of DDL migrations ``versions`` applied one after the other."""
+    return [e for v in versions for e in run_events(db, "applied", v)]
 
 
 def with_port(url: str, port: int) -> str:

@@ -7,6 +7,7 @@ or comment-only files are still recorded."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -47,12 +48,13 @@ def audit_events(db: Database) -> list[tuple]:
 def user_tables(db: Database) -> set[str]:
     if db.engine == "sqlite":
         rows = db.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {r[0] for r in rows}
+    if db.engine == "mysql":
+        where = "table_schema = DATABASE()"  # a schema is a database there: only this test's
     else:
-        rows = db.query(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
-        )
-    return {r[0] for r in rows}
+        where = "table_schema NOT IN ('pg_catalog', 'information_schema')"
+    rows = db.query(f"SELECT table_schema, table_name FROM information_schema.tables WHERE {where}")
+    return {f"{schema}.{name}" for schema, name in rows}
 
 
 # ------------------------------------------------------------------ CREATE INDEX CONCURRENTLY
@@ -183,14 +185,26 @@ OWN_TRANSACTION_BROKEN = (
     "INSERT INTO no_such_table (a) VALUES (1);\n"  # 5: fails
     "COMMIT;\n"  # 6
 )
+#: The same where DDL commits implicitly (MySQL/MariaDB): a CREATE TABLE inside the file's
+#: transaction would commit it, so the table is made before the BEGIN and the transaction is
+#: data only.
+OWN_TRANSACTION_BROKEN_DATA = (
+    "CREATE TABLE before_tx (a INTEGER);\n"  # 1: runs on its own, stays
+    "CREATE TABLE in_tx (a INTEGER);\n"  # 2: runs on its own, stays
+    "BEGIN;\n"  # 3
+    "INSERT INTO in_tx (a) VALUES (1);\n"  # 4: rolled back with the failure
+    "INSERT INTO no_such_table (a) VALUES (1);\n"  # 5: fails
+    "COMMIT;\n"  # 6
+)
 
 
 def test_a_failure_inside_the_files_transaction_rolls_it_back(
     run_cli, db: Database, tmp_path: Path
 ) -> None:
+    own = OWN_TRANSACTION_BROKEN if db.transactional_ddl else OWN_TRANSACTION_BROKEN_DATA
     files = {
         "0001_base.sql": "CREATE TABLE base (a INTEGER);\n",
-        "0002_own.sql": OWN_TRANSACTION_BROKEN,
+        "0002_own.sql": own,
         "0003_after.sql": "CREATE TABLE after_t (a INTEGER);\n",
     }
     folder = write_migrations(tmp_path / "migrations", files)
@@ -200,7 +214,10 @@ def test_a_failure_inside_the_files_transaction_rolls_it_back(
     assert "statement 5 of 6" in result.err
     assert db.table_exists("base")
     assert db.table_exists("before_tx")  # ran before the file's BEGIN
-    assert not db.table_exists("in_tx")  # inside the file's transaction: rolled back
+    if db.transactional_ddl:
+        assert not db.table_exists("in_tx")  # inside the file's transaction: rolled back
+    else:
+        assert db.query("SELECT COUNT(*) FROM in_tx") == [(0,)]  # the INSERT: rolled back
     assert not db.table_exists("after_t")
     found = states(run_cli, db, folder)
     assert found["0002"]["state"] == "failed"
@@ -214,9 +231,10 @@ def test_a_failure_inside_the_files_transaction_rolls_it_back(
 
     resolved = run_cli("-u", db.url, "-d", folder, "resolve", "0002", "--rolled-back")
     assert resolved.code == 0, resolved.output
-    fixed = OWN_TRANSACTION_BROKEN.replace(
-        "CREATE TABLE before_tx", "CREATE TABLE IF NOT EXISTS before_tx"
-    ).replace("no_such_table", "in_tx")
+    fixed = own.replace("CREATE TABLE before_tx", "CREATE TABLE IF NOT EXISTS before_tx")
+    if not db.transactional_ddl:  # in_tx was made before the BEGIN, and stays
+        fixed = fixed.replace("CREATE TABLE in_tx", "CREATE TABLE IF NOT EXISTS in_tx")
+    fixed = fixed.replace("no_such_table", "in_tx")
     (folder / "0002_own.sql").write_text(fixed, encoding="utf-8")
     again = run_cli("-u", db.url, "-d", folder, "up")
     assert again.code == 0, again.output
@@ -255,6 +273,21 @@ def test_a_sqlite_file_with_its_own_transaction_applies(
 REFUSED_IN_ONE_TRANSACTION = {
     "postgresql": "CREATE INDEX CONCURRENTLY first_a ON first (a);\n",
     "sqlite": "PRAGMA foreign_keys = OFF;\nCREATE TABLE second (a INTEGER);\n",
+    "mysql": "ALTER TABLE first ADD COLUMN b INTEGER;\n",  # DDL commits implicitly
+}
+OWN_TRANSACTION = "BEGIN;\nCREATE TABLE second (a INTEGER);\nCOMMIT;\n"
+#: Where DDL commits implicitly, that would be the reason given: the file's transaction is
+#: data only there.
+OWN_TRANSACTION_DATA = "BEGIN;\nINSERT INTO first (a) VALUES (1);\nCOMMIT;\n"
+#: Why 0002_second cannot be part of the one transaction.
+REFUSAL_NOTE = {
+    ("postgresql", "refused statement"): "CREATE INDEX CONCURRENTLY (line 1) cannot run inside",
+    ("sqlite", "refused statement"): "PRAGMA FOREIGN_KEYS (line 1) cannot run inside",
+    ("mysql", "refused statement"): "ALTER TABLE (line 1) commits implicitly on MySQL/MariaDB",
+    **{
+        (engine, "own transaction"): "manages its own transaction (BEGIN at line 1)"
+        for engine in ("postgresql", "sqlite", "mysql")
+    },
 }
 
 
@@ -262,11 +295,10 @@ REFUSED_IN_ONE_TRANSACTION = {
 def test_single_transaction_is_refused_before_anything_runs(
     run_cli, db: Database, tmp_path: Path, kind: str
 ) -> None:
-    second = (
-        REFUSED_IN_ONE_TRANSACTION[db.engine]
-        if kind == "refused statement"
-        else "BEGIN;\nCREATE TABLE second (a INTEGER);\nCOMMIT;\n"
-    )
+    if kind == "refused statement":
+        second = REFUSED_IN_ONE_TRANSACTION[db.engine]
+    else:
+        second = OWN_TRANSACTION if db.transactional_ddl else OWN_TRANSACTION_DATA
     files = {
         "0001_first.sql": "CREATE TABLE first (a INTEGER);\n",
         "0002_second.sql": second,
@@ -275,8 +307,15 @@ def test_single_transaction_is_refused_before_anything_runs(
     folder = write_migrations(tmp_path / "migrations", files)
     result = run_cli("-u", db.url, "-d", folder, "up", "--single-transaction")
     assert result.code == 3, result.output
-    assert "0002_second" in result.err
     assert "--single-transaction" in result.err
+    refused = dict(re.findall(r"^\s*- (\d{4}_\w+): (.*)$", result.err, re.MULTILINE))
+    if db.transactional_ddl:
+        assert list(refused) == ["0002_second"]
+    else:  # every step with DDL is refused: each would commit on its own
+        assert list(refused) == ["0001_first", "0002_second", "0003_third"]
+        for name in ("0001_first", "0003_third"):
+            assert refused[name].startswith("CREATE TABLE (line 1) commits implicitly")
+    assert refused["0002_second"].startswith(REFUSAL_NOTE[(db.engine, kind)])
     # Nothing ran, and not even the history table was created.
     assert user_tables(db) == set()
     # Without the flag the same folder applies.
@@ -421,8 +460,8 @@ def test_a_folder_of_only_empty_migrations_is_recorded(db: Database, tmp_path: P
 
 # ------------------------------------------------------------------ savepoints
 
+# Data only, so that it is one transaction on MySQL/MariaDB too (DDL would commit there).
 SAVEPOINTS = (
-    "CREATE TABLE sp_t (a INTEGER);\n"
     "SAVEPOINT before_insert;\n"
     "INSERT INTO sp_t (a) VALUES (1);\n"
     "ROLLBACK TO SAVEPOINT before_insert;\n"
@@ -435,11 +474,17 @@ def test_a_migration_using_savepoints_applies_in_one_transaction(
     run_cli, db: Database, tmp_path: Path
 ) -> None:
     # ROLLBACK TO SAVEPOINT does not end a transaction: the file needs migrata's.
-    folder = write_migrations(tmp_path / "migrations", {"0001_savepoints.sql": SAVEPOINTS})
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {"0001_table.sql": "CREATE TABLE sp_t (a INTEGER);\n", "0002_savepoints.sql": SAVEPOINTS},
+    )
+    planned = run_cli("-u", db.url, "-d", folder, "plan", "--json")
+    assert planned.code == 0, planned.output
+    assert json.loads(planned.out)[1]["transactional"] is True
     result = run_cli("-u", db.url, "-d", folder, "up")
     assert result.code == 0, result.output
     assert db.query("SELECT a FROM sp_t") == [(2,)]
-    assert history_rows(db) == [("0001", True)]
+    assert history_rows(db) == [("0001", True), ("0002", True)]
     planned = run_cli("-u", db.url, "-d", folder, "plan", "--json")
     assert planned.code == 0, planned.output
     assert json.loads(planned.out) == []
@@ -447,7 +492,7 @@ def test_a_migration_using_savepoints_applies_in_one_transaction(
     assert steps.code == 0, steps.output
     assert json.loads(steps.out)["steps"] == []
     # It ran in one transaction: no "started" event, as statement-by-statement runs write.
-    assert audit_events(db) == [("0001", "applied")]
+    assert [e for v, e in audit_events(db) if v == "0002"] == ["applied"]
 
 
 def test_a_statement_that_moves_the_history_away_stops_the_run_with_a_clear_error(

@@ -1,6 +1,7 @@
 """Replicas starting at once: N processes run ``up`` on one database, exactly one applies each
-migration; the lock is polled (never a blocking wait that deadlocks CREATE INDEX
-CONCURRENTLY), times out with the holder named, and reading commands never wait for it."""
+migration (on every engine); the lock is polled (never a blocking wait that deadlocks CREATE
+INDEX CONCURRENTLY), times out with the holder named (PostgreSQL, MySQL/MariaDB, SQLite), and
+reading commands never wait for it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _contract_support import extra_postgres_database
+from _contract_support import extra_postgres_database, mysql_connect
 from _contract_workers import run_up
 
 from conftest import write_migrations
@@ -296,6 +297,64 @@ def test_postgres_lock_is_released_after_each_run(postgres_db, tmp_path: Path) -
         "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
         "(SELECT oid FROM pg_database WHERE datname = current_database())"
     ) == [(0,)]
+
+
+def mysql_lock_name(db, table: str = "migrata_history") -> str:
+    from migrata.backends.mysql import lock_name
+
+    return lock_name(f"migrata:.{table}", db.url.rsplit("/", 1)[1])
+
+
+def test_mysql_lock_timeout_names_the_holder(mysql_db, tmp_path: Path) -> None:
+    db = mysql_db
+    d = write_migrations(tmp_path / "migrations", SMALL)
+    Migrator(db.url, directory=d).up(to="0001")
+    holder = mysql_connect(db.url)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT GET_LOCK(%s, 0), CONNECTION_ID()", (mysql_lock_name(db),))
+            acquired, connection_id = cur.fetchone()
+        assert acquired == 1
+        m = Migrator(db.url, directory=d, lock_timeout=0.5)
+
+        started = time.monotonic()
+        with pytest.raises(LockTimeout) as info:
+            m.up()
+        elapsed = time.monotonic() - started
+        assert 0.45 <= elapsed < 5
+        assert info.value.timeout == 0.5
+        assert info.value.holder is not None
+        assert info.value.holder.startswith(f"connection id {connection_id}, user migrata@")
+        assert f"(held by {info.value.holder})" in str(info.value)
+        assert "lock-timeout" in str(info.value)
+
+        for write in (m.down, lambda: m.mark_applied("0002"), lambda: m.unmark("0001")):
+            with pytest.raises(LockTimeout):
+                write()
+        assert_reading_does_not_wait(m)
+        # the lock belongs to the history table: another table is not blocked
+        other = write_migrations(
+            tmp_path / "other", {"0001_other.sql": "CREATE TABLE other_t (id INTEGER);\n"}
+        )
+        assert Migrator(
+            db.url, directory=other, table="other_history", lock_timeout=0.5
+        ).up().versions == ("0001",)
+    finally:
+        holder.close()
+    assert not db.table_exists("b")
+    assert Migrator(db.url, directory=d, lock_timeout=0.5).up().versions == ("0002",)
+
+
+def test_mysql_lock_is_released_after_each_run(mysql_db, tmp_path: Path) -> None:
+    db = mysql_db
+    d = write_migrations(
+        tmp_path / "migrations", {**SMALL, "0003_bad.sql": "INSERT INTO nope VALUES (1);\n"}
+    )
+    m = Migrator(db.url, directory=d, lock_timeout=0.5)
+    with pytest.raises(Exception):  # noqa: B017 - any failure; the lock must still be released
+        m.up()
+    assert db.query("SELECT IS_FREE_LOCK(%s)", (mysql_lock_name(db),)) == [(1,)]
+    assert db.query("SELECT GET_LOCK(%s, 0)", (mysql_lock_name(db),)) == [(1,)]
 
 
 def test_sqlite_lock_timeout(sqlite_db, tmp_path: Path) -> None:

@@ -64,11 +64,18 @@ def test_a_failing_commit_fails_the_migration(postgres_db: Database, tmp_path: P
     assert not postgres_db.table_exists("child")
 
 
+@pytest.mark.parametrize("fixture", ["postgres_db", "mysql_db"])
 def test_history_parameters_survive_client_side_binding(
-    postgres_db: Database, tmp_path: Path
+    request: pytest.FixtureRequest, fixture: str, tmp_path: Path
 ) -> None:
-    # Names and checksums travel as literals in the one-message batch: quotes, percent signs
-    # and the statement's own %s must arrive intact.
+    # Names and checksums travel as literals in the one-message batch (PostgreSQL) or the
+    # multi-statement packet (MySQL/MariaDB): quotes, percent signs and the statement's own %s
+    # must arrive intact.
+    db: Database = request.getfixturevalue(fixture)
     folder = write_migrations(tmp_path / "m", {"0001_it's_100%_ok.sql": "SELECT '%s', 'it''s';\n"})
-    Migrator(postgres_db.url, directory=folder).up()
-    assert postgres_db.query("SELECT name FROM migrata_history") == [("it's_100%_ok",)]
+    m = Migrator(db.url, directory=folder)
+    m.up()
+    assert db.query("SELECT name, checksum FROM migrata_history") == [
+        ("it's_100%_ok", m.migrations[0].checksum)
+    ]
+    assert db.query("SELECT event FROM migrata_history_audit") == [("applied",)]

@@ -1,8 +1,11 @@
 """The life of a migrations folder against every engine: up, status, down, redo, validate,
 drift, failures, marks, services, library use.
 
-Every test runs once per engine (the ``db`` fixture) and uses SQL both SQLite and PostgreSQL
-accept.
+Every test runs once per engine (the ``db`` fixture) and uses SQL that SQLite, PostgreSQL and
+MySQL/MariaDB all accept. Where an engine whose DDL commits implicitly (``db.transactional_ddl``
+is false) behaves differently by design, the test asserts that engine's behaviour: a migration
+with DDL runs statement by statement there, with a "started" audit event and a "statement" step
+event per statement.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from _contract_support import applied_events, mysql_connect, run_events
 
 from conftest import write_migrations
 from migrata import (
@@ -32,7 +36,7 @@ from migrata.errors import MissingDownMigration, PlanError, UnknownVersion
 
 BASIC = {
     "0001_users.up.sql": (
-        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n"
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL);\n"
         "CREATE INDEX users_name ON users (name);\n"
     ),
     "0001_users.down.sql": "DROP TABLE users;\n",
@@ -70,6 +74,14 @@ def events(migrator: Migrator) -> list[tuple[str, str]]:
     return [(e.event, e.version) for e in migrator.audit_log()]
 
 
+def step_events(db, version: str, statements: int) -> list[tuple[str, str]]:
+    """The on_step events, as ``(kind, version)``, of one successful step of DDL migration
+    ``version`` with ``statements`` statements: where DDL commits implicitly the step runs
+    statement by statement and reports each one as it completes."""
+    per_statement = [] if db.transactional_ddl else [("statement", version)] * statements
+    return [("started", version), *per_statement, ("done", version)]
+
+
 # ------------------------------------------------------------------------------ up & status
 
 
@@ -99,11 +111,7 @@ def test_up_applies_all_and_records_history(db, tmp_path: Path) -> None:
     # the checksums are those of the files
     migrations = Migrator(db.url, directory=d).migrations
     assert [r[3] for r in rows] == [m.checksum for m in migrations]
-    assert events(Migrator(db.url, directory=d)) == [
-        ("applied", "0001"),
-        ("applied", "0002"),
-        ("applied", "0003"),
-    ]
+    assert events(Migrator(db.url, directory=d)) == applied_events(db, "0001", "0002", "0003")
 
 
 def test_up_twice_is_a_no_op(db, tmp_path: Path) -> None:
@@ -220,7 +228,8 @@ def test_redo(db, tmp_path: Path) -> None:
     assert db.query("SELECT COUNT(*) FROM tags") == [(0,)]
     assert db.query("SELECT name FROM users") == [("ada",)]
     assert versions_in_history(db) == ["0001", "0002", "0003"]
-    assert events(m)[-2:] == [("reverted", "0003"), ("applied", "0003")]
+    redone = run_events(db, "reverted", "0003") + run_events(db, "applied", "0003")
+    assert events(m)[-len(redone) :] == redone
 
 
 def test_redo_with_nothing_applied(db, tmp_path: Path) -> None:
@@ -411,11 +420,26 @@ FAILING_PLAN = {
     "0001_one.sql": "CREATE TABLE one (id INTEGER);\n",
     "0002_two.sql": "CREATE TABLE two (id INTEGER);\n",
     "0003_three.sql": (
+        "-- fills two, then fails (data only: one transaction on every engine)\n"
+        "INSERT INTO two (id) VALUES (3);\n"
+        "INSERT INTO missing_table (id) VALUES (1);\n"
+    ),
+    "0004_four.sql": "CREATE TABLE four (id INTEGER);\n",
+}
+#: The same plan with DDL before the failure in 0003.
+FAILING_AFTER_DDL = {
+    **FAILING_PLAN,
+    "0003_three.sql": (
         "-- creates three, then fails\n"
         "CREATE TABLE three (id INTEGER);\n"
         "INSERT INTO missing_table (id) VALUES (1);\n"
     ),
-    "0004_four.sql": "CREATE TABLE four (id INTEGER);\n",
+}
+#: Where the database says the failing statement of 0003 went wrong.
+MISSING_TABLE_COLUMN = {
+    "sqlite": 1,
+    "postgresql": 13,  # PostgreSQL reports the position of the name
+    "mysql": 1,
 }
 
 
@@ -431,7 +455,9 @@ def test_failure_mid_plan(db, tmp_path: Path) -> None:
     assert error.applied == ("0001", "0002")
 
     assert db.table_exists("one") and db.table_exists("two")
-    assert not db.table_exists("three"), "the first statement of 0003 was not rolled back"
+    assert db.query("SELECT COUNT(*) FROM two") == [(0,)], (
+        "the first statement of 0003 was not rolled back"
+    )
     assert not db.table_exists("four")
     assert versions_in_history(db) == ["0001", "0002"]
     assert states(m) == {
@@ -442,15 +468,14 @@ def test_failure_mid_plan(db, tmp_path: Path) -> None:
     }
     audit = m.audit_log()
     assert [(e.event, e.version) for e in audit] == [
-        ("applied", "0001"),
-        ("applied", "0002"),
+        *applied_events(db, "0001", "0002"),
         ("failed", "0003"),
     ]
     assert "missing_table" in (audit[-1].detail or "")
 
     # path:line:col of the failing statement, its first line, the database's message
     path = str(d / "0003_three.sql")
-    column = 1 if db.engine == "sqlite" else 13  # PostgreSQL reports the position of the name
+    column = MISSING_TABLE_COLUMN[db.engine]
     assert error.path == path and error.line == 3 and error.column == column
     text = str(error)
     assert f"{path}:3:{column}" in text
@@ -463,8 +488,107 @@ def test_failure_mid_plan(db, tmp_path: Path) -> None:
     assert Migrator(db.url, directory=d).up().versions == ("0003", "0004")
 
 
+def test_failure_after_ddl_mid_plan(db, tmp_path: Path) -> None:
+    """Transactional DDL is rolled back with the failure. Where DDL commits implicitly
+    (MySQL/MariaDB) the CREATE TABLE stays, the row says "failed at statement 2 of 2", and
+    ``up`` refuses until the failure is resolved or resumed."""
+    d = folder(tmp_path, FAILING_AFTER_DDL)
+    m = Migrator(db.url, directory=d)
+    with pytest.raises(MigrationFailed) as info:
+        m.up()
+    error = info.value
+    assert error.version == "0003"
+    assert error.transactional is db.transactional_ddl
+    assert error.statement_index == 2 and error.statement_count == 2
+    assert error.applied == ("0001", "0002")
+    assert error.line == 3 and error.column == MISSING_TABLE_COLUMN[db.engine]
+    assert not db.table_exists("four")
+
+    if db.transactional_ddl:
+        assert not db.table_exists("three"), "the first statement of 0003 was not rolled back"
+        assert versions_in_history(db) == ["0001", "0002"]
+        assert states(m)["0003"] is State.PENDING
+        assert events(m) == [*applied_events(db, "0001", "0002"), ("failed", "0003")]
+        (d / "0003_three.sql").write_bytes(b"CREATE TABLE three (id INTEGER);\n")
+        assert Migrator(db.url, directory=d).up().versions == ("0003", "0004")
+        return
+
+    # The CREATE TABLE committed on its own and stays; the row says how far 0003 got.
+    assert db.table_exists("three")
+    assert versions_in_history(db) == ["0001", "0002", "0003"]
+    assert "statement 2 of 2" in str(error) and "resolve 0003" in str(error)
+    assert states(m)["0003"] is State.FAILED
+    row = next(e for e in m.status() if e.version.text == "0003").applied
+    assert row is not None and not row.success
+    assert (row.statements_done, row.statements_total) == (1, 2)
+    assert row.error and "missing_table" in row.error
+    assert events(m) == [
+        *applied_events(db, "0001", "0002"),
+        ("started", "0003"),
+        ("failed", "0003"),
+    ]
+    with pytest.raises(ValidationFailed) as refused:
+        Migrator(db.url, directory=d).up()
+    assert [(p.code, str(p.version)) for p in refused.value.problems] == [("failed", "0003")]
+    assert "resolve" in str(refused.value)
+    assert not db.table_exists("four")
+    # Fixed, --resume continues at the failed statement (CREATE TABLE three again would fail).
+    (d / "0003_three.sql").write_bytes(
+        b"-- creates three, then fills it\n"
+        b"CREATE TABLE three (id INTEGER);\n"
+        b"INSERT INTO three (id) VALUES (1);\n"
+    )
+    assert Migrator(db.url, directory=d).up(resume="0003").versions == ("0003", "0004")
+    assert db.query("SELECT id FROM three") == [(1,)]
+    assert [e.state for e in Migrator(db.url, directory=d).status()] == [State.APPLIED] * 4
+
+
 def test_single_transaction_all_or_nothing(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, FAILING_PLAN)
+    # Data only, so the plan can be one transaction on every engine.
+    for table in ("one", "two", "three", "four"):
+        db.query(f"CREATE TABLE {table} (id INTEGER)")
+    files = {
+        "0001_one.sql": "INSERT INTO one (id) VALUES (1);\n",
+        "0002_two.sql": "INSERT INTO two (id) VALUES (2);\n",
+        "0003_three.sql": (
+            "INSERT INTO three (id) VALUES (3);\nINSERT INTO missing_table (id) VALUES (1);\n"
+        ),
+        "0004_four.sql": "INSERT INTO four (id) VALUES (4);\n",
+    }
+    d = folder(tmp_path, files)
+    with pytest.raises(MigrationFailed) as info:
+        Migrator(db.url, directory=d, single_transaction=True).up()
+    assert info.value.version == "0003"
+    assert info.value.applied == ()
+    for table in ("one", "two", "three", "four"):
+        assert db.query(f"SELECT COUNT(*) FROM {table}") == [(0,)], table
+    if db.table_exists("migrata_history"):
+        assert versions_in_history(db) == []
+
+    (d / "0003_three.sql").write_bytes(b"INSERT INTO three (id) VALUES (3);\n")
+    m = Migrator(db.url, directory=d, single_transaction=True)
+    assert m.up().versions == ("0001", "0002", "0003", "0004")
+    for n, table in enumerate(("one", "two", "three", "four"), start=1):
+        assert db.query(f"SELECT id FROM {table}") == [(n,)], table
+    assert versions_in_history(db) == ["0001", "0002", "0003", "0004"]
+    assert [s for s in states(m).values()] == [State.APPLIED] * 4
+
+
+def test_single_transaction_with_ddl_all_or_nothing(db, tmp_path: Path) -> None:
+    """With transactional DDL the whole plan, CREATE TABLEs included, is one transaction.
+    Where DDL commits implicitly (MySQL/MariaDB) such a plan is refused before anything
+    runs."""
+    d = folder(tmp_path, FAILING_AFTER_DDL)
+    if not db.transactional_ddl:
+        with pytest.raises(ValidationFailed) as refused:
+            Migrator(db.url, directory=d, single_transaction=True).up()
+        assert [(p.code, str(p.version)) for p in refused.value.problems] == [
+            ("no-transaction", v) for v in ("0001", "0002", "0003", "0004")
+        ]
+        assert "the plan cannot run as one transaction" in str(refused.value)
+        for table in ("one", "two", "three", "four", "migrata_history"):
+            assert not db.table_exists(table), table
+        return
     with pytest.raises(MigrationFailed) as info:
         Migrator(db.url, directory=d, single_transaction=True).up()
     assert info.value.version == "0003"
@@ -569,7 +693,11 @@ def test_unmark_then_up_runs_it_again(db, tmp_path: Path) -> None:
     m.up()
     m.unmark("0001")
     assert m.up().versions == ("0001",)
-    assert events(m) == [("applied", "0001"), ("unmarked", "0001"), ("applied", "0001")]
+    assert events(m) == [
+        *applied_events(db, "0001"),
+        ("unmarked", "0001"),
+        *applied_events(db, "0001"),
+    ]
 
 
 # ------------------------------------------------------------------------------ options
@@ -599,8 +727,8 @@ def test_services_are_isolated(db, tmp_path: Path) -> None:
         ("beta", "0001", "b"),
         ("beta", "0002", "b2"),
     ]
-    assert events(ma) == [("applied", "0001")]
-    assert events(mb) == [("applied", "0001"), ("applied", "0002")]
+    assert events(ma) == applied_events(db, "0001")
+    assert events(mb) == applied_events(db, "0001", "0002")
     # the default service sees nothing applied
     assert [e.state for e in Migrator(db.url, directory=a).status()] == [State.PENDING]
 
@@ -614,7 +742,7 @@ def test_custom_table_name(db, tmp_path: Path) -> None:
     assert not db.table_exists("migrata_history")
     assert versions_in_history(db, "schema_log") == ["0001", "0002", "0003"]
     assert [e.state for e in m.status()] == [State.APPLIED] * 3
-    assert [e for e, _ in events(m)] == ["applied"] * 3
+    assert events(m) == applied_events(db, "0001", "0002", "0003")
     assert m.down().versions == ("0003",)
     assert versions_in_history(db, "schema_log") == ["0001", "0002"]
 
@@ -623,14 +751,14 @@ def test_on_step_events_in_order(db, tmp_path: Path) -> None:
     d = folder(tmp_path, {k: v for k, v in BASIC.items() if not k.startswith("0003")})
     seen: list[StepEvent] = []
     Migrator(db.url, directory=d, on_step=seen.append).up()
-    assert [(e.kind, e.version) for e in seen] == [
-        ("started", "0001"),
-        ("done", "0001"),
-        ("started", "0002"),
-        ("done", "0002"),
-    ]
-    assert [e.position for e in seen] == [1, 1, 2, 2]
+    expected = step_events(db, "0001", 2) + step_events(db, "0002", 1)
+    assert [(e.kind, e.version) for e in seen] == expected
+    assert [e.position for e in seen] == [1 if v == "0001" else 2 for _, v in expected]
     assert {e.count for e in seen} == {2}
+    # Run statement by statement, each statement is reported as it completes.
+    assert [(e.version, e.statements_done) for e in seen if e.kind == "statement"] == (
+        [] if db.transactional_ddl else [("0001", 1), ("0001", 2), ("0002", 1)]
+    )
     assert all(e.direction is Direction.UP for e in seen)
     done = [e for e in seen if e.kind == "done"]
     assert [e.statements_done for e in done] == [2, 1]
@@ -639,10 +767,8 @@ def test_on_step_events_in_order(db, tmp_path: Path) -> None:
 
     seen.clear()
     Migrator(db.url, directory=d, on_step=seen.append).down()
-    assert [(e.kind, e.version, e.direction) for e in seen] == [
-        ("started", "0002", Direction.DOWN),
-        ("done", "0002", Direction.DOWN),
-    ]
+    assert [(e.kind, e.version) for e in seen] == step_events(db, "0002", 1)
+    assert all(e.direction is Direction.DOWN for e in seen)
 
 
 def test_on_step_failed_event(db, tmp_path: Path) -> None:
@@ -651,14 +777,13 @@ def test_on_step_failed_event(db, tmp_path: Path) -> None:
     with pytest.raises(MigrationFailed):
         Migrator(db.url, directory=d, on_step=seen.append).up()
     assert [(e.kind, e.version) for e in seen] == [
-        ("started", "0001"),
-        ("done", "0001"),
-        ("started", "0002"),
-        ("done", "0002"),
-        ("started", "0003"),
+        *step_events(db, "0001", 1),
+        *step_events(db, "0002", 1),
+        ("started", "0003"),  # data only: one transaction everywhere, no statement events
         ("failed", "0003"),
     ]
     assert seen[-1].error and "missing_table" in seen[-1].error
+    assert seen[-1].statements_done == 1 and seen[-1].statements_total == 2
 
 
 # ------------------------------------------------------------------------------ library use
@@ -669,6 +794,9 @@ def test_existing_connection_is_borrowed(db, tmp_path: Path) -> None:
     if db.engine == "sqlite":
         conn = sqlite3.connect(db.url.split("sqlite:///", 1)[1])  # default isolation level
         isolation = conn.isolation_level
+    elif db.engine == "mysql":
+        conn = mysql_connect(db.url, autocommit=False)  # no multi-statement packets either
+        assert conn.get_autocommit() is False
     else:
         import psycopg
 
@@ -687,6 +815,15 @@ def test_existing_connection_is_borrowed(db, tmp_path: Path) -> None:
             conn.execute("INSERT INTO users (id, name) VALUES (2, 'grace')")
             conn.commit()
             assert conn.execute("SELECT COUNT(*) FROM users").fetchone() == (1,)
+        elif db.engine == "mysql":
+            assert conn.open
+            assert conn.get_autocommit() is False
+            with conn.cursor() as cur:
+                cur.execute("INSERT INTO users (id, name) VALUES (2, 'grace')")
+            conn.commit()
+            with conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM users")
+                assert cur.fetchone() == (1,)
         else:
             assert not conn.closed
             assert conn.autocommit is False

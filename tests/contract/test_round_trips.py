@@ -1,8 +1,12 @@
-"""Round trips are the budget (PostgreSQL): measured with a counting TCP proxy, not by
-reading the code.
+"""Round trips are the budget (PostgreSQL and MySQL/MariaDB): measured with a counting TCP
+proxy, not by reading the code.
 
 A *round trip* is counted each time the client starts sending again after the server has
 sent something (a client→server direction switch on one connection).
+
+Where DDL commits implicitly (MySQL/MariaDB) a migration with DDL runs statement by statement,
+so the budget of one round trip per migration is measured there with data-only migrations,
+and DDL migrations have a budget of their own: one round trip per statement.
 """
 
 from __future__ import annotations
@@ -10,20 +14,24 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from _contract_support import extra_postgres_database, with_port
+from _contract_support import extra_database, mysql_connect, with_port
 
-from conftest import write_migrations
+from conftest import Database, write_migrations
 from migrata import Migrator, State
 
 UPSTREAM = ("127.0.0.1", 5432)
+DEFAULT_PORT = {"postgresql": 5432, "mysql": 3306}
 
 
 class CountingProxy:
-    """Forward 127.0.0.1:<port> to PostgreSQL, counting connections and direction switches.
+    """Forward 127.0.0.1:<port> to a database server (``upstream``), counting connections and
+    direction switches.
 
     One thread per connection reads both sockets with a selector, so the order in which
     the two directions are seen is the order in which the bytes reached the proxy.
@@ -120,27 +128,54 @@ class CountingProxy:
                 self._idle.notify_all()
 
 
+@pytest.fixture(params=["postgresql", "mysql"])
+def server(request: pytest.FixtureRequest) -> Database:
+    """A fresh database on each server engine in turn (SQLite has no network to count)."""
+    fixture = "mysql_db" if request.param == "mysql" else "postgres_db"
+    return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-def proxy() -> Iterator[CountingProxy]:
-    p = CountingProxy()
+def proxy(server: Database) -> Iterator[CountingProxy]:
+    port = urlsplit(server.url).port or DEFAULT_PORT[server.engine]
+    p = CountingProxy(("127.0.0.1", port))
     try:
         yield p
     finally:
         p.close()
 
 
-def transactional_folder(root: Path, count: int) -> Path:
+def ddl_folder(root: Path, count: int) -> Path:
+    """``count`` migrations of three statements each: CREATE TABLE, CREATE INDEX, INSERT."""
     return write_migrations(
         root,
         {
             f"{n:04d}_table_{n}.sql": (
-                f"CREATE TABLE rt_{n} (id INTEGER PRIMARY KEY, label TEXT);\n"
+                f"CREATE TABLE rt_{n} (id INTEGER PRIMARY KEY, label VARCHAR(20));\n"
                 f"CREATE INDEX rt_{n}_label ON rt_{n} (label);\n"
                 f"INSERT INTO rt_{n} (id, label) VALUES (1, 'x');\n"
             )
             for n in range(1, count + 1)
         },
     )
+
+
+def data_folder(root: Path, count: int) -> Path:
+    """One migration creating a table, then ``count - 1`` data-only ones of three statements."""
+    files = {"0001_table.sql": "CREATE TABLE rt (id INTEGER PRIMARY KEY, label VARCHAR(20));\n"}
+    for n in range(2, count + 1):
+        files[f"{n:04d}_rows_{n}.sql"] = (
+            f"INSERT INTO rt (id, label) VALUES ({n}, 'x');\n"
+            f"UPDATE rt SET label = 'y' WHERE id = {n};\n"
+            f"DELETE FROM rt WHERE id = {n} AND label = 'z';\n"
+        )
+    return write_migrations(root, files)
+
+
+def transactional_folder(db: Database, root: Path, count: int) -> Path:
+    """Migrations that each run in one transaction on ``db``'s engine: the DDL ones where DDL
+    is transactional, else (after the one creating the table) data-only ones."""
+    return (ddl_folder if db.transactional_ddl else data_folder)(root, count)
 
 
 def measure(proxy: CountingProxy, action) -> tuple[int, int]:
@@ -150,11 +185,18 @@ def measure(proxy: CountingProxy, action) -> tuple[int, int]:
     return proxy.counts()
 
 
-def measure_handshake(proxy: CountingProxy, url: str) -> int:
-    """Round trips of a bare connect + close through the proxy."""
+def connect(db: Database, url: str):  # type: ignore[no-untyped-def]
+    """A driver connection to ``url`` (autocommit), opened as migrata opens its own."""
+    if db.engine == "mysql":
+        return mysql_connect(url, multi_statements=True)
     import psycopg
 
-    connections, handshake = measure(proxy, lambda: psycopg.connect(url).close())
+    return psycopg.connect(url, autocommit=True)
+
+
+def measure_handshake(proxy: CountingProxy, db: Database, url: str) -> int:
+    """Round trips of a bare connect + close through the proxy."""
+    connections, handshake = measure(proxy, lambda: connect(db, url).close())
     assert connections == 1
     return handshake
 
@@ -162,21 +204,24 @@ def measure_handshake(proxy: CountingProxy, url: str) -> int:
 N = 20
 
 
-def up_round_trips(postgres_db, proxy: CountingProxy, tmp_path: Path) -> dict[str, int]:
-    many = transactional_folder(tmp_path / "many", N)
-    one = transactional_folder(tmp_path / "one", 1)
-    url_many = with_port(postgres_db.url, proxy.port)
-    with extra_postgres_database(postgres_db.url) as other:
+def up_round_trips(
+    db: Database,
+    proxy: CountingProxy,
+    tmp_path: Path,
+    make_folder: Callable[[Path, int], Path],
+) -> dict[str, int]:
+    many = make_folder(tmp_path / "many", N)
+    one = make_folder(tmp_path / "one", 1)
+    url_many = with_port(db.url, proxy.port)
+    with extra_database(db.engine, db.url) as other:
         c1, rt_one = measure(
             proxy, lambda: Migrator(with_port(other, proxy.port), directory=one).up()
         )
     c20, rt_many = measure(proxy, lambda: Migrator(url_many, directory=many).up())
-    assert [e.state for e in Migrator(postgres_db.url, directory=many).status()] == [
-        State.APPLIED
-    ] * N
+    assert [e.state for e in Migrator(db.url, directory=many).status()] == [State.APPLIED] * N
     _, rt_noop = measure(proxy, lambda: Migrator(url_many, directory=many).up())
     numbers = {
-        "handshake": measure_handshake(proxy, url_many),
+        "handshake": measure_handshake(proxy, db, url_many),
         "one": rt_one,
         "many": rt_many,
         "connections_one": c1,
@@ -184,7 +229,7 @@ def up_round_trips(postgres_db, proxy: CountingProxy, tmp_path: Path) -> dict[st
         "noop": rt_noop,
     }
     print(
-        "\nround trips of up() (client->server switches through the proxy):"
+        f"\nround trips of up() on {db.engine} (client->server switches through the proxy):"
         f"\n  connect+close alone           {numbers['handshake']}"
         f"\n  up() of 1 migration           {rt_one} ({c1} connection(s))"
         f"\n  up() of {N} migrations         {rt_many} ({c20} connection(s))"
@@ -196,33 +241,48 @@ def up_round_trips(postgres_db, proxy: CountingProxy, tmp_path: Path) -> dict[st
 
 
 def test_up_costs_at_most_two_round_trips_per_migration_on_one_connection(
-    postgres_db, proxy: CountingProxy, tmp_path: Path
+    server: Database, proxy: CountingProxy, tmp_path: Path
 ) -> None:
-    numbers = up_round_trips(postgres_db, proxy, tmp_path)
+    numbers = up_round_trips(server, proxy, tmp_path, partial(transactional_folder, server))
     assert numbers["connections_one"] == 1, "a whole up() uses exactly one connection"
     assert numbers["connections_many"] == 1, "a whole up() uses exactly one connection"
     assert numbers["many"] - numbers["one"] <= 2 * (N - 1)
 
 
 def test_up_costs_one_round_trip_per_migration(
-    postgres_db, proxy: CountingProxy, tmp_path: Path
+    server: Database, proxy: CountingProxy, tmp_path: Path
 ) -> None:
     """ARCHITECTURE.md's budget: a migration's SQL, history row and commit in one round trip
     (regression: an explicit pipeline.sync() before the pipeline's own exit Sync once made
     every batch cost two)."""
-    numbers = up_round_trips(postgres_db, proxy, tmp_path)
+    numbers = up_round_trips(server, proxy, tmp_path, partial(transactional_folder, server))
     # 1 per migration, with room for a stray switch or two of the instrument (at 2 per
     # migration the difference is 38)
     assert numbers["many"] - numbers["one"] <= N - 1 + 3
 
 
-def test_status_costs_one_query_round_trip(
-    postgres_db, proxy: CountingProxy, tmp_path: Path
+def test_ddl_up_costs_one_round_trip_per_migration_or_per_statement(
+    server: Database, proxy: CountingProxy, tmp_path: Path
 ) -> None:
-    folder = transactional_folder(tmp_path / "m", 3)
-    Migrator(postgres_db.url, directory=folder).up()
-    url = with_port(postgres_db.url, proxy.port)
-    handshake = measure_handshake(proxy, url)
+    """DDL migrations of three statements: one round trip each where DDL is transactional;
+    where it commits implicitly (MySQL/MariaDB) they run statement by statement, and each
+    statement travels with the history write after it: one round trip per statement."""
+    numbers = up_round_trips(server, proxy, tmp_path, ddl_folder)
+    assert numbers["connections_many"] == 1, "a whole up() uses exactly one connection"
+    per_migration = 1 if server.transactional_ddl else 3
+    difference = numbers["many"] - numbers["one"]
+    assert difference <= per_migration * (N - 1) + 3
+    if not server.transactional_ddl:  # at 2 per statement the difference would be 114
+        assert difference >= per_migration * (N - 1)
+
+
+def test_status_costs_one_query_round_trip(
+    server: Database, proxy: CountingProxy, tmp_path: Path
+) -> None:
+    folder = transactional_folder(server, tmp_path / "m", 3)
+    Migrator(server.url, directory=folder).up()
+    url = with_port(server.url, proxy.port)
+    handshake = measure_handshake(proxy, server, url)
     m = Migrator(url, directory=folder)
     # the least of three runs: a stray switch of the instrument is not a round trip
     runs = [measure(proxy, m.status) for _ in range(3)]
@@ -232,7 +292,7 @@ def test_status_costs_one_query_round_trip(
         for _ in range(3)
     )
     print(
-        "\nround trips of status():"
+        f"\nround trips of status() on {server.engine}:"
         f"\n  connect+close alone           {handshake}"
         f"\n  status(), history present     {applied} ({applied - handshake} beyond the handshake)"
         f"\n  status(), no history table    {fresh} ({fresh - handshake} beyond the handshake)"
@@ -243,31 +303,49 @@ def test_status_costs_one_query_round_trip(
     assert fresh - handshake <= 1
 
 
-def test_proxy_counts_what_it_should(postgres_db, proxy: CountingProxy) -> None:
+def test_proxy_counts_what_it_should(server: Database, proxy: CountingProxy) -> None:
     """The instrument itself: k sequential queries cost k round trips more than none; a
-    pipeline of k queries, one."""
-    import psycopg
-
-    url = with_port(postgres_db.url, proxy.port)
+    pipeline (PostgreSQL) or one multi-statement packet (MySQL/MariaDB) of k queries, one."""
+    url = with_port(server.url, proxy.port)
 
     def queries(k: int):
         def run() -> None:
-            with psycopg.connect(url, autocommit=True) as conn:
+            conn = connect(server, url)
+            try:
                 for _ in range(k):
-                    conn.execute("SELECT 1").fetchall()
+                    if server.engine == "mysql":
+                        with conn.cursor() as cur:
+                            cur.execute("SELECT 1")
+                            cur.fetchall()
+                    else:
+                        conn.execute("SELECT 1").fetchall()
+            finally:
+                conn.close()
 
         return run
 
     connections, zero = measure(proxy, queries(0))
     assert connections == 1
-    assert zero == measure_handshake(proxy, url)
+    assert zero == measure_handshake(proxy, server, url)
     _, five = measure(proxy, queries(5))
     assert five - zero == 5
 
-    def pipelined() -> None:
-        with psycopg.connect(url, autocommit=True) as conn, conn.pipeline():
-            for _ in range(5):
-                conn.execute("SELECT 1")
+    def batched() -> None:
+        conn = connect(server, url)
+        try:
+            if server.engine == "mysql":
+                with conn.cursor() as cur:
+                    cur.execute(";".join(["SELECT 1"] * 5))
+                    results = [cur.fetchall()]
+                    while cur.nextset():
+                        results.append(cur.fetchall())
+                assert len(results) == 5
+            else:
+                with conn.pipeline():
+                    for _ in range(5):
+                        conn.execute("SELECT 1")
+        finally:
+            conn.close()
 
-    _, batch = measure(proxy, pipelined)
+    _, batch = measure(proxy, batched)
     assert batch - zero == 1
