@@ -4,8 +4,10 @@ SQLite always runs. PostgreSQL runs against ``MIGRATA_TEST_POSTGRES_URL`` (defau
 ``postgresql://postgres@127.0.0.1:5432/postgres``), MariaDB/MySQL against
 ``MIGRATA_TEST_MYSQL_URL`` (default ``mysql://migrata:mt-pw-4417@127.0.0.1:3306/mysql``, a user
 that may create databases; .ci/run creates it); each test gets its own database, created on
-that server and dropped afterwards. With ``MIGRATA_REQUIRE_SERVERS=1`` (CI sets it) an
-unreachable server fails the test instead of skipping it.
+that server and dropped afterwards. ClickHouse runs in-process through chdb: one data folder
+per test process (chdb holds one per process, and no other process may open it), one database
+per test. With ``MIGRATA_REQUIRE_SERVERS=1`` (CI sets it) an unreachable server, or a missing
+driver, fails the test instead of skipping it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ REQUIRE_SERVERS = os.environ.get("MIGRATA_REQUIRE_SERVERS", "") not in {"", "0",
 class Database:
     """A fresh, empty database for one test."""
 
-    engine: str  # "sqlite" | "postgresql" | "mysql"
+    engine: str  # "sqlite" | "postgresql" | "mysql" | "clickhouse"
     url: str
 
     @property
@@ -46,6 +48,10 @@ class Database:
             from migrata.backends.mysql import MySQLBackend
 
             return MySQLBackend
+        if self.engine == "clickhouse":
+            from migrata.backends.clickhouse import ClickHouseBackend
+
+            return ClickHouseBackend
         if self.engine == "sqlite":
             from migrata.backends.sqlite import SQLiteBackend
 
@@ -67,11 +73,19 @@ class Database:
             return sqlite3.connect(self.url.split("sqlite:///", 1)[1], isolation_level=None)
         if self.engine == "mysql":
             return _mysql_connect(self.url)
+        if self.engine == "clickhouse":
+            return _chdb_client(self.url)
         import psycopg
 
         return psycopg.connect(self.url, autocommit=True)
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+        if self.engine == "clickhouse":
+            client = self.connect()
+            if sql.lstrip().upper().startswith(("SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS")):
+                return [tuple(r) for r in client.query(sql, parameters=params or None).result_rows]
+            client.command(sql, parameters=params or None)
+            return []
         conn = self.connect()
         try:
             if self.engine == "mysql":
@@ -87,6 +101,12 @@ class Database:
         if self.engine == "sqlite":
             rows = self.query(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+            )
+        elif self.engine == "clickhouse":
+            schema, _, table = name.rpartition(".")
+            rows = self.query(
+                "SELECT 1 FROM system.tables WHERE database = %s AND name = %s",
+                (schema or self.url.rsplit("database=", 1)[1], table),
             )
         elif self.engine == "mysql":
             schema, _, table = name.rpartition(".")
@@ -167,6 +187,38 @@ def mysql_db() -> Iterator[Database]:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
+
+
+def _chdb_client(url: str):  # type: ignore[no-untyped-def]
+    import clickhouse_connect
+
+    path, _, database = url.removeprefix("chdb://").partition("?database=")
+    return clickhouse_connect.get_client(dsn=f"chdb://{path}", database=database or None)
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """This test process's chdb data folder (chdb opens one folder per process)."""
+    return str(tmp_path_factory.mktemp("chdb") / "data")
+
+
+@pytest.fixture
+def clickhouse_db(chdb_path: str) -> Iterator[Database]:
+    """A fresh ClickHouse database in this process's chdb engine, dropped after the test."""
+    try:
+        import chdb  # noqa: F401
+        import clickhouse_connect
+    except ImportError:
+        if REQUIRE_SERVERS:
+            pytest.fail("chdb is required (MIGRATA_REQUIRE_SERVERS=1) but is not installed")
+        pytest.skip("chdb is not installed")
+    admin = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")
+    name = f"migrata_t_{uuid.uuid4().hex[:12]}"
+    admin.command(f"CREATE DATABASE `{name}`")
+    try:
+        yield Database("clickhouse", f"chdb://{chdb_path}?database={name}")
+    finally:
+        admin.command(f"DROP DATABASE IF EXISTS `{name}` SYNC")
 
 
 @pytest.fixture

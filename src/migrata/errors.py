@@ -22,7 +22,8 @@ bug and keeps its traceback.
     │   ├── MissingDownMigration    down asked for a step that has no down SQL
     │   └── AdoptionRefused         another tool's history is dirty or disagrees with the folder
     ├── LockError
-    │   └── LockTimeout             another run holds the migration lock
+    │   ├── LockTimeout             another run holds the migration lock
+    │   └── LockUnavailable         no lock on this engine, and --require-lock
     ├── ConnectionFailed            the database could not be reached
     └── ExecutionError
         └── MigrationFailed         a statement failed; carries file:line:col and the DB message
@@ -182,6 +183,10 @@ class LockError(MigrataError):
     """The migration lock could not be taken or kept."""
 
     exit_code = ExitCode.LOCK_TIMEOUT
+
+
+class LockUnavailable(LockError):
+    """The engine has no migration lock and ``--require-lock`` asked for one."""
 
 
 class LockTimeout(LockError):

@@ -12,6 +12,7 @@ Writes are returned as :class:`Query` lists so the runner can send them in the s
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from .backends.base import Backend, Query, QueryFailed, actor
@@ -294,7 +295,7 @@ class History:
             ),
         ]
 
-    def progress_query(self, migration: Migration, *, done: int) -> Query:
+    def progress_query(self, migration: Migration, *, done: int, total: int | None = None) -> Query:
         p = self._p
         return Query(
             f"UPDATE {self.table} SET statements_done = {p} WHERE service = {p} AND version = {p}",
@@ -369,3 +370,256 @@ class History:
             f"DELETE FROM {self.table} WHERE service = {p} AND version = {p}",
             (self.service, version.text),
         )
+
+
+class EventHistory(History):
+    """The history as events: every write appends a whole row, and the newest row per
+    (service, version) is the state (``argMax`` by ``seq``; a revert appends a ``deleted``
+    row). For ClickHouse, where UPDATE and DELETE are heavy asynchronous mutations and
+    ReplacingMergeTree keeps the newest row per key on its own.
+
+    ``cluster`` makes migrata's own DDL run ``ON CLUSTER`` with replicated engines;
+    ``engine`` replaces the ENGINE clause of the history table.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        table: str = "migrata_history",
+        schema: str | None = None,
+        service: str = "default",
+        cluster: str | None = None,
+        engine: str | None = None,
+    ) -> None:
+        super().__init__(backend, table=table, schema=schema, service=service)
+        self.cluster = cluster
+        self.engine = engine
+        self._last_seq = 0
+        # The tables live in the connection's database unless a schema is given, whatever a
+        # migration later makes the current one.
+        database = schema or getattr(backend, "database", None)
+        if database:
+            self._qualify(database)
+            self._pinned = True
+
+    def create_queries(self) -> list[Query]:
+        b = self.backend
+        on = f" ON CLUSTER {b.quote_identifier(self.cluster)}" if self.cluster else ""
+        queries = []
+        if self.schema:
+            queries.append(
+                Query(f"CREATE DATABASE IF NOT EXISTS {b.quote_identifier(self.schema)}{on}")
+            )
+        queries += [
+            Query(
+                f"CREATE TABLE IF NOT EXISTS {self.table}{on} ("
+                "service String, version String, name String, checksum String, "
+                f"applied_at {b.timestamp_type}, execution_ms Nullable(Int64), "
+                "applied_by Nullable(String), success Bool, statements_done Nullable(Int32), "
+                "statements_total Nullable(Int32), error Nullable(String), "
+                "deleted UInt8 DEFAULT 0, seq UInt64"
+                f") ENGINE = {self.engine or self._engine('ReplacingMergeTree', 'seq')} "
+                "ORDER BY (service, version)"
+            ),
+            Query(
+                f"CREATE TABLE IF NOT EXISTS {self.audit_table}{on} ("
+                "id UInt64, service String, version String, event String, "
+                f"checksum Nullable(String), at {b.timestamp_type}, actor Nullable(String), "
+                "detail Nullable(String)"
+                f") ENGINE = {self._engine('MergeTree', None, suffix='_audit')} "
+                "ORDER BY (service, id)"
+            ),
+            Query(
+                f"CREATE TABLE IF NOT EXISTS {self.meta_table}{on} ("
+                "key String, value String, seq UInt64"
+                f") ENGINE = {self._engine('ReplacingMergeTree', 'seq', suffix='_meta')} "
+                "ORDER BY key"
+            ),
+            Query(
+                f"INSERT INTO {self.meta_table} (key, value, seq) "
+                f"SELECT 'layout_version', '{LAYOUT_VERSION}', {self._seq_sql()} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {self.meta_table} "
+                "WHERE key = 'layout_version')",
+                (self._next_seq(),),
+            ),
+        ]
+        return queries
+
+    def _engine(self, family: str, version: str | None, *, suffix: str = "") -> str:
+        args = [version] if version else []
+        if not self.cluster:
+            return f"{family}({', '.join(args)})"
+        path = f"'/clickhouse/tables/{{shard}}/{{database}}/{self.table_name}{suffix}'"
+        replicated = ", ".join([path, "'{replica}'", *args])
+        return f"Replicated{family}({replicated})"
+
+    def read(self) -> HistoryState:
+        p = self._p
+        columns = ", ".join(
+            f"argMax({c}, seq)"
+            for c in (
+                "name",
+                "checksum",
+                "applied_at",
+                "execution_ms",
+                "applied_by",
+                "success",
+                "statements_done",
+                "statements_total",
+                "error",
+            )
+        )
+        try:
+            meta, rows = self.backend.run(
+                [
+                    Query(
+                        f"SELECT argMax(value, seq) FROM {self.meta_table} "
+                        "WHERE key = 'layout_version' HAVING count() > 0"
+                    ),
+                    Query(
+                        f"SELECT version, {columns} FROM {self.table} WHERE service = {p} "
+                        "GROUP BY version HAVING argMax(deleted, seq) = 0 ORDER BY version",
+                        (self.service,),
+                    ),
+                ]
+            )
+        except QueryFailed as failure:
+            if self.backend.is_missing_table(failure):
+                return HistoryState(exists=False, layout_version=None, applied=())
+            raise
+        applied = tuple(
+            Applied(
+                version=Version.parse(r[0]),
+                name=r[1],
+                checksum=r[2],
+                applied_at=r[3],
+                execution_ms=r[4],
+                applied_by=r[5],
+                success=bool(r[6]),
+                statements_done=r[7],
+                statements_total=r[8],
+                error=r[9],
+            )
+            for r in rows
+        )
+        layout = int(meta[0][0]) if meta else None
+        return HistoryState(exists=True, layout_version=layout, applied=applied)
+
+    def audit(
+        self, version: str, event: str, checksum: str | None, detail: str | None = None
+    ) -> Query:
+        p = self._p
+        return Query(
+            f"INSERT INTO {self.audit_table} "
+            "(id, service, version, event, checksum, at, actor, detail) "
+            f"SELECT {self._seq_sql()}, {p}, {p}, {p}, {p}, {self.backend.now_sql}, {p}, {p}",
+            (self._next_seq(), self.service, version, event, checksum, self._actor, detail),
+        )
+
+    def started_queries(self, migration: Migration, *, total: int, direction: str) -> list[Query]:
+        if direction != "down":
+            return super().started_queries(migration, total=total, direction=direction)
+        return [
+            self._event_row(migration, done=0, total=total, error=f"{REVERTING}interrupted"),
+            self.audit(migration.version.text, "started", migration.checksum, "down"),
+        ]
+
+    def progress_query(self, migration: Migration, *, done: int, total: int | None = None) -> Query:
+        return self._event_row(
+            migration, done=done, total=total, error="started: interrupted before it finished"
+        )
+
+    def failed_queries(
+        self, migration: Migration, *, done: int, total: int, error: str, direction: str
+    ) -> list[Query]:
+        detail = f"{direction} failed at statement {done + 1} of {total}: {error}"
+        if direction == "down":
+            error = REVERTING + error
+        return [
+            self._event_row(migration, done=done, total=total, error=error),
+            self.audit(migration.version.text, "failed", migration.checksum, detail),
+        ]
+
+    def _event_row(
+        self, migration: Migration, *, done: int, total: int | None, error: str
+    ) -> Query:
+        return self._put_row(
+            migration.version.text,
+            migration.name,
+            migration.checksum,
+            success=False,
+            done=done,
+            total=total,
+            error=error,
+        )
+
+    def _put_row(
+        self,
+        version: str,
+        name: str,
+        checksum: str,
+        *,
+        success: bool,
+        execution_ms: int | None = None,
+        measure: bool = False,
+        elapsed_sql: str | None = None,
+        done: int | None = None,
+        total: int | None = None,
+        error: str | None = None,
+        deleted: bool = False,
+    ) -> Query:
+        p = self._p
+        return Query(
+            f"INSERT INTO {self.table} ({_COLUMNS}, deleted, seq) "
+            f"SELECT {p}, {p}, {p}, {p}, {self.backend.now_sql}, {p}, {p}, {p}, {p}, {p}, {p}, "
+            f"{p}, {self._seq_sql()}",
+            (
+                self.service,
+                version,
+                name,
+                checksum,
+                execution_ms,
+                self._actor,
+                success,
+                done,
+                total,
+                error,
+                1 if deleted else 0,
+                self._next_seq(),
+            ),
+        )
+
+    def _delete(self, version: Version) -> Query:
+        return self._put_row(version.text, "", "", success=False, deleted=True)
+
+    def _seq_sql(self) -> str:
+        # The server's clock in nanoseconds, and never below this process's last value, so
+        # two writes in the same instant still keep their order.
+        return f"greatest(toUnixTimestamp64Nano(now64(9)), {self._p})"
+
+    def _next_seq(self) -> int:
+        self._last_seq = max(time.time_ns(), self._last_seq + 1)
+        return self._last_seq
+
+
+def open_history(
+    backend: Backend,
+    *,
+    table: str = "migrata_history",
+    schema: str | None = None,
+    service: str = "default",
+    cluster: str | None = None,
+    engine: str | None = None,
+) -> History:
+    """The history kept the way ``backend`` keeps it (rows updated in place, or events)."""
+    if backend.capabilities.history == "events":
+        return EventHistory(
+            backend, table=table, schema=schema, service=service, cluster=cluster, engine=engine
+        )
+    if cluster or engine:
+        raise ConfigError(
+            f"cluster and history_engine apply to ClickHouse only, not to {backend.dialect}: "
+            "remove them from this target's settings"
+        )
+    return History(backend, table=table, schema=schema, service=service)

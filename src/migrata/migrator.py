@@ -22,13 +22,14 @@ from .errors import (
     AdoptionRefused,
     ConfigError,
     ExecutionError,
+    LockUnavailable,
     MissingDownMigration,
     PlanError,
     UnknownVersion,
     ValidationFailed,
 )
 from .foreign import TOOLS, Adoption, find_histories, plan_adoption
-from .history import History, HistoryState
+from .history import History, HistoryState, open_history
 from .layouts.base import ReadResult
 from .models import (
     Applied,
@@ -98,6 +99,9 @@ class Migrator:
         layout: str | None = None,
         session_sql: str | None = None,
         session_sql_path: str | None = None,
+        require_lock: bool = False,
+        cluster: str | None = None,
+        history_engine: str | None = None,
     ) -> None:
         if (url is None) == (connection is None):
             raise ConfigError(
@@ -122,6 +126,12 @@ class Migrator:
         #: SQL run on the migration connection when it opens and before each migration.
         self.session_sql = session_sql
         self.session_sql_path = session_sql_path or "session SQL"
+        #: Refuse to run where the engine offers no migration lock (a ClickHouse server),
+        #: instead of warning.
+        self.require_lock = require_lock
+        #: ClickHouse: the cluster migrata's own tables are created ON, and their engine.
+        self.cluster = cluster
+        self.history_engine = history_engine
         self._source: ReadResult | None = None
         self._session_statements: tuple[Statement, ...] | None = None
         self._server_version: int | None = None
@@ -459,7 +469,14 @@ class Migrator:
                     ) from None
             yield (
                 backend,
-                History(backend, table=self.table, schema=self.schema, service=self.service),
+                open_history(
+                    backend,
+                    table=self.table,
+                    schema=self.schema,
+                    service=self.service,
+                    cluster=self.cluster,
+                    engine=self.history_engine,
+                ),
             )
         finally:
             backend.close()
@@ -467,11 +484,22 @@ class Migrator:
     @contextmanager
     def _locked(self) -> Iterator[tuple[Backend, History, HistoryState]]:
         """One connection, the migration lock, and the history read under it."""
-        with (
-            self._session() as (backend, history),
-            backend.lock(self._lock_name(), self.lock_timeout),
-        ):
-            yield backend, history, history.read()
+        with self._session() as (backend, history):
+            if backend.capabilities.lock == "none":
+                self._without_lock(backend)
+            with backend.lock(self._lock_name(), self.lock_timeout):
+                yield backend, history, history.read()
+
+    def _without_lock(self, backend: Backend) -> None:
+        """Warn (or, with ``require_lock``, refuse) where the engine has no lock to take."""
+        text = (
+            f"{backend.display_name} offers no migration lock: two runs at the same time could "
+            "both apply a migration; run migrata from one place at a time (one deploy job, "
+            "one init container)"
+        )
+        if self.require_lock:
+            raise LockUnavailable(f"{text}; --require-lock refuses to go on (nothing was run)")
+        logger.warning("%s (--require-lock makes this an error)", text)
 
     def _execute(
         self, make_plan: Callable[[tuple[Applied, ...]], Plan], *, dry_run: bool
@@ -665,17 +693,58 @@ def migrate(
     directory: str | os.PathLike[str] | None = None,
     package: str | None = None,
     connection: Any = None,
+    config: str | os.PathLike[str] | None = None,
+    targets: Sequence[str] | None = None,
+    keep_going: bool = False,
     **options: Any,
-) -> RunReport | None:
+) -> RunReport | dict[str, RunReport] | None:
     """Apply every pending migration: the one call an app makes at start-up.
 
     Returns None without touching the database when ``MIGRATA_DISABLE=1`` (or
     ``DISABLE_EMBEDDED_MIGRATIONS=true``, the variable Diesel users already set). ``url``
     defaults to MIGRATA_DATABASE_URL, then DATABASE_URL.
+
+    With ``config`` (a ``migrata.toml`` or ``pyproject.toml``) or ``targets``, runs the targets
+    that file declares like ``migrata up`` (all of them, or those named in ``targets``, in the
+    file's order; without ``config`` the file is looked up in the current folder) and returns
+    ``{target name: RunReport}``; a file that declares no targets is one database, reported
+    under the name ``"default"``. The first failure stops the run and is raised as it is (a
+    note names the target); with ``keep_going`` every target runs and
+    :class:`migrata.targets.TargetsFailed` carries each one's outcome. ``options`` (e.g.
+    ``on_step``) go to every target's Migrator and win over the file.
     """
     if _disabled():
         logger.info("migrations disabled by MIGRATA_DISABLE / DISABLE_EMBEDDED_MIGRATIONS")
         return None
+    if config is not None or targets is not None:
+        from .config import load_settings, migrator_options
+        from .targets import TargetsFailed, load_targets, run_targets, target_names
+
+        if (
+            url is not None
+            or directory is not None
+            or package is not None
+            or connection is not None
+        ):
+            raise ConfigError(
+                "give either config=/targets= or url/directory/package/connection, not both: "
+                "the config file names each target's database and folder"
+            )
+        if not targets and not target_names(config_path=config):
+            settings = load_settings({}, config_path=config)
+            return {"default": Migrator(**{**migrator_options(settings), **options}).up()}
+        chosen = load_targets(names=targets, config_path=config)
+        outcomes = run_targets(
+            chosen,
+            lambda target: Migrator(**{**migrator_options(target.settings), **options}).up(),
+            keep_going=keep_going,
+        )
+        failed = [o.error for o in outcomes if o.error is not None]
+        if failed and not keep_going:
+            raise failed[0]
+        if failed:
+            raise TargetsFailed(outcomes)
+        return {o.name: o.result for o in outcomes if o.result is not None}
     if url is None and connection is None:
         url = os.environ.get("MIGRATA_DATABASE_URL") or os.environ.get("DATABASE_URL")
     migrator = Migrator(url, connection=connection, directory=directory, package=package, **options)

@@ -219,7 +219,9 @@ class Runner:
                 self._rollback()
                 self._record_failure(step, stmts, index, failure, results)
             try:
-                self.backend.run([self.history.progress_query(migration, done=index + 1)])
+                self.backend.run(
+                    [self.history.progress_query(migration, done=index + 1, total=len(stmts))]
+                )
             except QueryFailed as failure:
                 self._rollback()
                 raise ExecutionError(
@@ -269,7 +271,9 @@ class Runner:
                 record = self._record(step, len(stmts), elapsed_sql=elapsed_sql)
                 batch += [Query("BEGIN"), *record, Query("COMMIT")]
             else:
-                batch.append(self.history.progress_query(migration, done=index + 1))
+                batch.append(
+                    self.history.progress_query(migration, done=index + 1, total=len(stmts))
+                )
             try:
                 self.backend.run(batch)
             except QueryFailed as failure:

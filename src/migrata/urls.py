@@ -17,6 +17,9 @@ _ENGINES = {
     "sqlite3": "sqlite",
     "mysql": "mysql",
     "mariadb": "mysql",
+    "clickhouse": "clickhouse",
+    "clickhouses": "clickhouse",
+    "chdb": "clickhouse",
 }
 
 
@@ -57,7 +60,8 @@ def parse_url(url: str) -> DatabaseURL:
     if engine is None:
         raise ConfigError(
             f"unsupported database URL scheme {scheme!r} in {redact(url)!r}; supported: "
-            "postgresql://, postgres://, mysql://, mariadb://, sqlite:///"
+            "postgresql://, postgres://, mysql://, mariadb://, clickhouse://, clickhouses://, chdb://, "
+            "sqlite:///"
         )
     if engine == "sqlite":
         rest = url.split("://", 1)[1]

@@ -29,6 +29,10 @@ def open_backend(url: DatabaseURL, *, connect_timeout: float = 10) -> Backend:
         from .sqlite import SQLiteBackend
 
         return SQLiteBackend.connect(url)
+    if url.engine == "clickhouse":
+        from .clickhouse import ClickHouseBackend
+
+        return ClickHouseBackend.connect(url, connect_timeout=connect_timeout)
     if url.engine == "mysql":
         from .mysql import MySQLBackend
 

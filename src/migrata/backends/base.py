@@ -25,6 +25,9 @@ class Capabilities:
     #: multi-statement packets; a PostgreSQL pipeline would be one implicit transaction), so
     #: a statement and the history write after it can travel in one round trip.
     autocommit_batches: bool = False
+    #: How the history is kept: "rows" updated in place, or "events" appended, the newest per
+    #: version winning (ClickHouse, where UPDATE and DELETE are heavy mutations).
+    history: str = "rows"
 
 
 @dataclass(frozen=True, slots=True)

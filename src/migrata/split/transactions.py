@@ -88,6 +88,15 @@ def decide_transaction(
     """
     if dialect == "mysql":
         return _decide_mysql(script, statements)
+    if dialect == "clickhouse":
+        if not script.transactional:
+            return script
+        return replace(
+            script,
+            transactional=False,
+            transaction_note="ClickHouse has no transactions, so this migration runs statement "
+            "by statement with its progress recorded",
+        )
     if script.explicit_transaction or not script.transactional:
         return script
     for statement in statements:

@@ -1,0 +1,238 @@
+"""ClickHouse through clickhouse-connect: a server over HTTP(S), or chdb in-process.
+
+- No transactions and no multi-statement queries: every statement is its own request, so every
+  migration runs statement by statement with its progress recorded (failed at k of n, resolve,
+  ``up --resume``), and the history is append-only (see ``history.EventHistory``).
+- The lock. ClickHouse has no advisory lock and no constraint that could make one (an INSERT
+  never fails because a row exists). What is guaranteed:
+
+  * chdb: the engine holds its data folder for one process at a time (a second process cannot
+    open it), and inside that process runs are serialised by a mutex per folder and history
+    table. That is a real lock.
+  * a server: none. ``capabilities.lock`` is ``"none"``: migrata warns that two concurrent runs
+    could both apply a migration, and ``--require-lock`` turns the warning into an error.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ..errors import ConfigError, ConnectionFailed, LockTimeout, MissingDriver
+from ..urls import DatabaseURL
+from .base import Backend, Capabilities, Query, QueryFailed, actor
+
+_ROWS = re.compile(r"^\s*(?:SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
+_MISSING = {60, 81}  # UNKNOWN_TABLE, UNKNOWN_DATABASE
+_PREFIX = re.compile(r"^(?:Code: (\d+)\. )?(?:DB::Exception: )?", re.DOTALL)
+_TRAILER = re.compile(r"\s*\(version [^)]*\)\s*$")
+_URL_OPTIONS = {"secure", "verify", "ca_cert", "client_cert", "client_cert_key", "compress"}
+
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _clickhouse_connect() -> Any:
+    try:
+        import clickhouse_connect
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise MissingDriver("ClickHouse", "clickhouse-connect", "clickhouse") from exc
+    return clickhouse_connect
+
+
+def connect_arguments(url: DatabaseURL) -> dict[str, Any]:
+    """clickhouse-connect's ``get_client()`` arguments for ``url`` (never showing the password
+    in an error)."""
+    parts = urlsplit(url.raw)
+    scheme = parts.scheme.lower()
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    options.pop("password", None)
+    database = options.pop("database", None)
+    if scheme == "chdb":
+        unknown = sorted(options)
+        if unknown:
+            raise ConfigError(
+                f"{url.redacted}: unknown option {unknown[0]!r}; chdb:// URLs take only database"
+            )
+        path = unquote(parts.netloc + parts.path)
+        arguments: dict[str, Any] = {"dsn": f"chdb://{path}" if path else "chdb://"}
+        if database:
+            arguments["database"] = database
+        return arguments
+    for key in options:
+        if key not in _URL_OPTIONS:
+            known = ", ".join(sorted(_URL_OPTIONS | {"database"}))
+            raise ConfigError(f"{url.redacted}: unknown option {key!r}; known options: {known}")
+    secure = scheme == "clickhouses" or options.pop("secure", "").lower() in {"1", "true"}
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{url.redacted}: the port is not a number") from None
+    arguments = {
+        "host": parts.hostname or "localhost",
+        "port": port or (8443 if secure else 8123),
+        "secure": secure,
+        "username": unquote(parts.username) if parts.username else "default",
+        "password": url.password or "",
+    }
+    path_database = unquote(parts.path.lstrip("/"))
+    if path_database:
+        arguments["database"] = path_database
+    elif database:
+        arguments["database"] = database
+    if "verify" in options:
+        arguments["verify"] = options.pop("verify").lower() not in {"0", "false", "no"}
+    for key in ("ca_cert", "client_cert", "client_cert_key", "compress"):
+        if key in options:
+            arguments[key] = options.pop(key)
+    return arguments
+
+
+class ClickHouseBackend(Backend):
+    dialect = "clickhouse"
+    capabilities = Capabilities(
+        transactional_ddl=False, pipelining=False, lock="none", history="events"
+    )
+    placeholder = "%s"
+    timestamp_type = "DateTime64(6, 'UTC')"
+    identity_column = "UInt64"
+    now_sql = "now64(6, 'UTC')"
+    key_type = "String"
+
+    def __init__(self, client: Any, *, owned: bool, display_name: str, path: str | None) -> None:
+        self._driver = _clickhouse_connect()
+        self.client = client
+        self._owned = owned
+        self.display_name = display_name
+        #: The chdb data folder (None: a server), which only this process can hold.
+        self.path = path
+        if path is not None:
+            self.capabilities = Capabilities(
+                transactional_ddl=False, pipelining=False, lock="process", history="events"
+            )
+        version = str(client.query("SELECT version()").result_rows[0][0])
+        numbers = [int(n) for n in re.findall(r"\d+", version)[:3]] + [0, 0, 0]
+        self.server_version = numbers[0] * 10000 + numbers[1] * 100 + numbers[2]
+        self.database = str(client.query("SELECT currentDatabase()").result_rows[0][0])
+
+    @classmethod
+    def connect(cls, url: DatabaseURL, *, connect_timeout: float = 10) -> ClickHouseBackend:
+        driver = _clickhouse_connect()
+        arguments = connect_arguments(url)
+        chdb = "dsn" in arguments
+        database = arguments.get("database")
+        try:
+            if chdb:
+                # chdb creates what it is pointed at, like SQLite: the database too.
+                client = driver.get_client(dsn=arguments["dsn"])
+                if database:
+                    client.command(f"CREATE DATABASE IF NOT EXISTS {_quote(database)}")
+                    client = driver.get_client(dsn=arguments["dsn"], database=database)
+            else:
+                client = driver.get_client(
+                    **arguments,
+                    connect_timeout=max(1, int(connect_timeout)),
+                    client_name=f"migrata {actor()}",
+                    autogenerate_session_id=True,
+                )
+        except Exception as exc:  # noqa: BLE001 - the driver raises several unrelated types
+            reason = url.scrub(_text(exc))
+        else:
+            path = urlsplit(url.raw).path if chdb else None
+            return cls(client, owned=True, display_name=url.redacted, path=path or None)
+        # Raised outside the handler so that the driver's exception is not kept as context.
+        raise ConnectionFailed(f"cannot connect to {url.redacted}: {reason}")
+
+    def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
+        results: list[list[tuple[Any, ...]]] = []
+        for index, query in enumerate(queries):
+            try:
+                if _ROWS.match(query.sql):
+                    result = self.client.query(query.sql, parameters=query.params)
+                    results.append([tuple(row) for row in result.result_rows])
+                else:
+                    self.client.command(query.sql, parameters=query.params)
+                    results.append([])
+            except self._driver.driver.exceptions.Error as exc:
+                code = getattr(exc, "code", None)
+                message = _text(exc)
+                match = _PREFIX.match(message)
+                if match and match.group(1) and code is None:
+                    code = int(match.group(1))
+                message = _TRAILER.sub("", message[match.end() if match else 0 :])
+                raise QueryFailed(
+                    index, message, str(code) if code is not None else None, None
+                ) from exc
+        return results
+
+    def execute_transaction(self, queries: Sequence[Query]) -> None:
+        """No transactions: the queries between BEGIN and COMMIT run one by one."""
+        inner = list(queries[1:-1])
+        try:
+            self.run(inner)
+        except QueryFailed as failure:
+            failure.index += 1
+            raise
+
+    def rollback(self) -> None:
+        """Nothing to roll back: ClickHouse has no transactions."""
+
+    def is_missing_table(self, failure: QueryFailed) -> bool:
+        return failure.sqlstate is not None and int(failure.sqlstate) in _MISSING
+
+    def quote_identifier(self, name: str) -> str:
+        return _quote(name)
+
+    def table_columns(
+        self, tables: Sequence[tuple[str | None, str]]
+    ) -> dict[tuple[str | None, str], frozenset[str]]:
+        if not tables:
+            return {}
+        columns: dict[tuple[str | None, str], set[str]] = {}
+        rows = self.fetch(
+            "SELECT database, table, name FROM system.columns WHERE "
+            + " OR ".join("(database = %s AND table = %s)" for _ in tables),
+            tuple(v for schema, table in tables for v in (schema or self.database, table)),
+        )
+        for database, table, name in rows:
+            for key in tables:
+                if key[1] == table and (key[0] or self.database) == database:
+                    columns.setdefault(key, set()).add(str(name))
+        return {key: frozenset(names) for key, names in columns.items()}
+
+    @contextmanager
+    def lock(self, name: str, timeout: float) -> Iterator[None]:
+        if self.path is None:
+            # A server offers nothing to lock with: the caller has warned (or refused).
+            yield
+            return
+        with _LOCKS_GUARD:
+            mutex = _LOCKS.setdefault((self.path, f"{self.database}.{name}"), threading.Lock())
+        started = time.monotonic()
+        if not mutex.acquire(timeout=max(timeout, 0)):
+            waited = time.monotonic() - started
+            raise LockTimeout(timeout, f"another run in this process, for {waited:.1f}s")
+        try:
+            yield
+        finally:
+            mutex.release()
+
+    def close(self) -> None:
+        if self._owned and self.path is None:
+            try:
+                self.client.close()
+            except Exception:  # noqa: BLE001 - closing an HTTP pool cannot matter here
+                return
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def _text(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
