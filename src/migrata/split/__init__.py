@@ -10,7 +10,8 @@ from ..models import Script, Statement
 
 
 def split_script(script: Script, dialect: str) -> tuple[Statement, ...]:
-    """Split a script into statements for ``dialect`` (``postgresql``, ``sqlite`` or ``mysql``).
+    """Split a script into statements for ``dialect`` (``postgresql``, ``sqlite``, ``mysql`` or
+    ``clickhouse``).
 
     Raises :class:`migrata.errors.SQLSyntaxError` with ``file:line:col`` when the text cannot
     be split.
@@ -27,6 +28,10 @@ def split_script(script: Script, dialect: str) -> tuple[Statement, ...]:
         from .mysql import split_mysql
 
         return split_mysql(script)
+    if dialect == "clickhouse":
+        from .clickhouse import split_clickhouse
+
+        return split_clickhouse(script)
     raise ValueError(f"no statement splitter for dialect {dialect!r}")
 
 
