@@ -54,6 +54,8 @@ def test_unknown_options_are_named_without_the_password() -> None:
         connect_arguments(parse_url(f"clickhouse://app:{SENTINEL}@h/db?timeout=3"))
     assert "unknown option 'timeout'" in str(error.value)
     assert SENTINEL not in str(error.value)
+    with pytest.raises(ConfigError, match="three slashes"):
+        connect_arguments(parse_url("chdb://data/chdb"))
     with pytest.raises(ConfigError, match="take only database"):
         connect_arguments(parse_url("chdb:///x?engine=y"))
 

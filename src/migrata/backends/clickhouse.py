@@ -59,7 +59,12 @@ def connect_arguments(url: DatabaseURL) -> dict[str, Any]:
             raise ConfigError(
                 f"{url.redacted}: unknown option {unknown[0]!r}; chdb:// URLs take only database"
             )
-        path = unquote(parts.netloc + parts.path)
+        if parts.netloc:
+            raise ConfigError(
+                f"{url.redacted}: a chdb URL names an absolute folder, with three slashes: "
+                "chdb:///var/lib/app/chdb (or chdb:// alone for a private in-memory engine)"
+            )
+        path = unquote(parts.path)
         arguments: dict[str, Any] = {"dsn": f"chdb://{path}" if path else "chdb://"}
         if database:
             arguments["database"] = database
