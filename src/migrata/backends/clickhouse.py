@@ -148,8 +148,8 @@ class ClickHouseBackend(Backend):
         except Exception as exc:  # noqa: BLE001 - the driver raises several unrelated types
             reason = url.scrub(_text(exc))
         else:
-            path = urlsplit(url.raw).path if chdb else None
-            return cls(client, owned=True, display_name=url.redacted, path=path or None)
+            path = (urlsplit(url.raw).path or ":memory:") if chdb else None
+            return cls(client, owned=True, display_name=url.redacted, path=path)
         # Raised outside the handler so that the driver's exception is not kept as context.
         raise ConnectionFailed(f"cannot connect to {url.redacted}: {reason}")
 
