@@ -37,6 +37,7 @@ from .models import (
     Validation,
     Version,
 )
+from .targets import Target, TargetOutcome, TargetsFailed, load_targets
 
 __version__ = "0.1.0"
 
@@ -65,9 +66,13 @@ __all__ = [
     "Step",
     "StepEvent",
     "StepResult",
+    "Target",
+    "TargetOutcome",
+    "TargetsFailed",
     "Validation",
     "ValidationFailed",
     "Version",
     "__version__",
+    "load_targets",
     "migrate",
 ]

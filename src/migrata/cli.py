@@ -8,18 +8,32 @@ a bug and keeps its traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from .config import Settings, load_settings
-from .errors import ConfigError, MigrataError
+from .config import Settings, load_settings, migrator_options
+from .errors import MigrataError
 from .exitcodes import ExitCode
 
+if TYPE_CHECKING:
+    from .targets import Target, TargetOutcome
+
 logger = logging.getLogger("migrata")
+
+
+#: The flags that name one database, as the user types them.
+_ONE_DATABASE_FLAGS = {
+    "database_url": "-u/--database-url",
+    "dir": "-d/--dir",
+    "package": "--package",
+    "service": "--service",
+    "session_sql_file": "--session-sql",
+}
 
 
 @dataclass
@@ -27,6 +41,8 @@ class _Context:
     flags: dict[str, Any]
     config_path: str | None
     verbosity: int
+    #: The targets picked with --target / MIGRATA_TARGET (empty: all that are declared).
+    target_names: tuple[str, ...] = ()
     _settings: Settings | None = None
 
     @property
@@ -35,47 +51,60 @@ class _Context:
             self._settings = load_settings(self.flags, config_path=self.config_path)
         return self._settings
 
-    def migrator(self, *, on_step: Callable[..., None] | None = None, **overrides: Any) -> Any:
+    def targets(self, *, one: str | None = None) -> tuple[Target, ...] | None:
+        """The selected targets, in declared order; None when the config declares none (one
+        database, as without targets). ``one`` says why exactly one target is needed (a
+        command on one version): then several selected targets are a usage error."""
+        from .targets import load_targets, target_names
+
+        declared = target_names(config_path=self.config_path)
+        if not declared:
+            if self.target_names:
+                raise click.UsageError(
+                    f"--target {', '.join(self.target_names)}: the config file declares no "
+                    "targets (declare them as [targets.NAME] in migrata.toml or "
+                    "[tool.migrata.targets.NAME] in pyproject.toml)"
+                )
+            return None
+        listed = ", ".join(declared)
+        unknown = [n for n in self.target_names if n not in declared]
+        if unknown:
+            raise click.UsageError(
+                f"unknown target {', '.join(map(repr, unknown))}; declared: {listed}"
+            )
+        count = len(set(self.target_names)) if self.target_names else len(declared)
+        if one is not None and count != 1:
+            raise click.UsageError(f"{one}: pick one with --target NAME (declared: {listed})")
+        given = [flag for key, flag in _ONE_DATABASE_FLAGS.items() if self.flags.get(key)]
+        if given and count != 1:
+            raise click.UsageError(
+                f"{', '.join(given)} names one database but {count} targets are selected: "
+                f"pick one with --target NAME (declared: {listed})"
+            )
+        return load_targets(
+            self.flags, names=self.target_names or None, config_path=self.config_path
+        )
+
+    def one_settings(self, command: str) -> Settings:
+        """The settings of a command that acts on one database: the one selected target's,
+        or, without targets, the usual ones."""
+        targets = self.targets(one=f"`{command}` acts on one database")
+        return targets[0].settings if targets is not None else self.settings
+
+    def migrator(
+        self,
+        settings: Settings | None = None,
+        *,
+        on_step: Callable[..., None] | None = None,
+        **overrides: Any,
+    ) -> Any:
         from .migrator import Migrator
 
-        s = self.settings
-        if not s.database_url:
-            raise ConfigError(
-                "no database URL: pass --database-url/-u, or set MIGRATA_DATABASE_URL or "
-                "DATABASE_URL"
-            )
-        _install_redaction(s.database_url)
-        options: dict[str, Any] = {
-            "table": s.table,
-            "schema": s.schema,
-            "service": s.service,
-            "lock_timeout": s.lock_timeout,
-            "allow_out_of_order": s.allow_out_of_order,
-            "on_step": on_step,
-            "layout": s.layout,
-        }
-        options.update(self.session_sql())
+        options = migrator_options(settings if settings is not None else self.settings)
+        _install_redaction(options["url"])
+        options["on_step"] = on_step
         options.update(overrides)
-        if s.package:
-            return Migrator(s.database_url, package=s.package, **options)
-        return Migrator(s.database_url, directory=s.dir, **options)
-
-    def session_sql(self) -> dict[str, Any]:
-        """The session SQL settings as Migrator options (a file is read here, once)."""
-        s = self.settings
-        if s.session_sql_file:
-            try:
-                with open(s.session_sql_file, encoding="utf-8") as handle:
-                    text = handle.read()
-            except OSError as exc:
-                raise ConfigError(
-                    f"session SQL file {s.session_sql_file!r} cannot be read: {exc.strerror}"
-                ) from None
-            return {"session_sql": text, "session_sql_path": s.session_sql_file}
-        if s.session_sql:
-            where = f"{s.config_file}: session_sql" if s.config_file else "session_sql"
-            return {"session_sql": s.session_sql, "session_sql_path": where}
-        return {}
+        return Migrator(**options)
 
     def say(self, text: str | None) -> None:
         if text is not None and self.verbosity >= 0:
@@ -162,10 +191,26 @@ pass_ctx = click.make_pass_decorator(_Context)
     "--lock-timeout", type=float, help="Seconds to wait for the migration lock [default: 60]."
 )
 @click.option(
+    "--require-lock",
+    is_flag=True,
+    default=None,
+    help="Refuse to run where the engine offers no migration lock, instead of warning.",
+)
+@click.option("--cluster", help="ClickHouse: the cluster migrata's own tables are created ON.")
+@click.option("--history-engine", help="ClickHouse: the table engine of migrata's own tables.")
+@click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False),
     help="Config file (migrata.toml or pyproject.toml).",
+)
+@click.option(
+    "--target",
+    "target",
+    multiple=True,
+    metavar="NAME",
+    help="Run on this target of the config file only (repeatable, or comma-separated) "
+    "[env: MIGRATA_TARGET; default: every declared target].",
 )
 @click.option("-v", "--verbose", count=True, help="More output (-vv for debug logs).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
@@ -182,7 +227,11 @@ def cli(
     session_sql_file: str | None,
     service: str | None,
     lock_timeout: float | None,
+    require_lock: bool | None,
+    cluster: str | None,
+    history_engine: str | None,
     config_path: str | None,
+    target: tuple[str, ...],
     verbose: int,
     quiet: bool,
 ) -> None:
@@ -191,6 +240,9 @@ def cli(
     Settings come from flags, then MIGRATA_* environment variables, then [tool.migrata] in
     pyproject.toml or migrata.toml, then defaults. Exit codes: 0 ok, 1 migration failed,
     2 usage/config error, 3 validation problem, 4 lock timeout, 5 pending (status --exit-code).
+
+    When the config file declares targets (several databases), up, status, validate and plan
+    run on each in turn; --target NAME picks some.
     """
     verbosity = -1 if quiet else verbose
     _setup_logging(verbosity)
@@ -204,8 +256,15 @@ def cli(
         "session_sql_file": session_sql_file,
         "service": service,
         "lock_timeout": lock_timeout,
+        "require_lock": require_lock,
+        "cluster": cluster,
+        "history_engine": history_engine,
     }
-    ctx.obj = _Context(flags=flags, config_path=config_path, verbosity=verbosity)
+    names = target or (os.environ.get("MIGRATA_TARGET", ""),)
+    selected = tuple(n.strip() for value in names for n in value.split(",") if n.strip())
+    ctx.obj = _Context(
+        flags=flags, config_path=config_path, verbosity=verbosity, target_names=selected
+    )
 
 
 def _progress(ctx: _Context) -> Callable[..., None]:
@@ -215,6 +274,66 @@ def _progress(ctx: _Context) -> Callable[..., None]:
         ctx.say(render_event(event))
 
     return on_step
+
+
+_T = TypeVar("_T")
+
+
+def _scrubbed(text: str) -> str:
+    for scrub in _SECRETS:
+        text = scrub(text)
+    return text
+
+
+def _error_text(outcome: TargetOutcome[Any]) -> str | None:
+    return _scrubbed(str(outcome.error)) if outcome.error is not None else None
+
+
+def _on_each(
+    ctx: _Context,
+    targets: tuple[Target, ...],
+    run: Callable[[Target], _T],
+    *,
+    keep_going: bool,
+    header: bool,
+) -> tuple[TargetOutcome[_T], ...]:
+    """``run`` on every target in turn (see :func:`migrata.targets.run_targets`); with
+    ``header``, a header line per target before its output and a ``failed:`` line after it
+    when it fails (the whole error comes at the end)."""
+    from .output import target_header
+    from .targets import run_targets
+
+    def each(target: Target) -> _T:
+        if header:
+            ctx.say(target_header(target.name, target.database, target.settings.service))
+        try:
+            return run(target)
+        except MigrataError as exc:
+            if header:
+                first = _scrubbed(str(exc)).strip().splitlines()
+                ctx.say(f"failed: {first[0] if first else type(exc).__name__}")
+            raise
+
+    return run_targets(targets, each, keep_going=keep_going)
+
+
+def _finish(outcomes: tuple[TargetOutcome[Any], ...], code: int = 0) -> None:
+    """Raise TargetsFailed when a target failed (exit code: the worst of theirs and
+    ``code``); else exit with ``code`` when it is not 0."""
+    from .targets import TargetsFailed, worst_exit_code
+
+    if any(o.error is not None for o in outcomes):
+        failure = TargetsFailed(outcomes)
+        failure.exit_code = worst_exit_code([failure.exit_code, code])
+        raise failure
+    if code:
+        sys.exit(code)
+
+
+def _say_targets_json(ctx: _Context, entries: list[dict[str, Any]]) -> None:
+    from .output import to_json
+
+    ctx.say(to_json({"targets": entries}))
 
 
 @cli.command()
@@ -232,6 +351,11 @@ def _progress(ctx: _Context) -> Callable[..., None]:
     metavar="VERSION",
     help="Continue VERSION, which failed outside a transaction, from the statement that failed.",
 )
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="With several targets: go on with the next target after one fails (exit code: the worst).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
 def up(
@@ -241,14 +365,47 @@ def up(
     allow_out_of_order: bool | None,
     single_transaction: bool,
     resume: str | None,
+    keep_going: bool,
     as_json: bool,
 ) -> None:
-    """Apply pending migrations."""
-    from .output import render_report, report_json, to_json
+    """Apply pending migrations (on every target of the config file, in order: the first
+    failure stops the run unless --keep-going)."""
+    from .output import render_report, report_json, target_json, to_json
 
     overrides: dict[str, Any] = {"single_transaction": single_transaction}
     if allow_out_of_order:
         overrides["allow_out_of_order"] = True
+    one = "--to names a version of one database" if to else None
+    if resume:
+        one = "--resume names a version of one database"
+    targets = ctx.targets(one=one)
+    if targets is not None:
+
+        def run(target: Target) -> Any:
+            migrator = ctx.migrator(
+                target.settings, on_step=None if as_json else _progress(ctx), **overrides
+            )
+            ctx.warn(migrator.warnings())
+            report = migrator.up(to=to, dry_run=dry_run, resume=resume)
+            if not as_json:
+                ctx.say(render_report(report))
+            return report
+
+        outcomes = _on_each(ctx, targets, run, keep_going=keep_going, header=not as_json)
+        if as_json:
+            _say_targets_json(
+                ctx,
+                [
+                    target_json(
+                        o,
+                        {"report": report_json(o.result) if o.result is not None else None},
+                        error=_error_text(o),
+                    )
+                    for o in outcomes
+                ],
+            )
+        _finish(outcomes)
+        return
     migrator = ctx.migrator(on_step=None if as_json else _progress(ctx), **overrides)
     ctx.warn(migrator.warnings())
     report = migrator.up(to=to, dry_run=dry_run, resume=resume)
@@ -272,7 +429,8 @@ def down(
 
     if sum(x is not None and x is not False for x in (steps, to, revert_all or None)) > 1:
         raise click.UsageError("give at most one of --steps, --to and --all")
-    migrator = ctx.migrator(on_step=None if as_json else _progress(ctx))
+    settings = ctx.one_settings("down")
+    migrator = ctx.migrator(settings, on_step=None if as_json else _progress(ctx))
     report = migrator.down(steps=steps, to=to, all=revert_all, dry_run=dry_run)
     ctx.say(to_json(report_json(report)) if as_json else render_report(report))
 
@@ -281,7 +439,7 @@ def down(
 @pass_ctx
 def redo(ctx: _Context) -> None:
     """Revert the newest migration and apply it again."""
-    migrator = ctx.migrator(on_step=_progress(ctx))
+    migrator = ctx.migrator(ctx.one_settings("redo"), on_step=_progress(ctx))
     migrator.redo()
 
 
@@ -295,6 +453,10 @@ def status(ctx: _Context, as_json: bool, exit_code: bool) -> None:
     """Show every migration's state. Takes no lock and creates nothing."""
     from .output import render_status, status_json, to_json
 
+    targets = ctx.targets()
+    if targets is not None:
+        _status_targets(ctx, targets, as_json=as_json, exit_code=exit_code)
+        return
     migrator = ctx.migrator()
     entries = migrator.status()
     problems = migrator.problems(entries)
@@ -332,6 +494,79 @@ def status(ctx: _Context, as_json: bool, exit_code: bool) -> None:
             sys.exit(ExitCode.PENDING)
 
 
+def _status_targets(
+    ctx: _Context, targets: tuple[Target, ...], *, as_json: bool, exit_code: bool
+) -> None:
+    """``status`` over several targets: each one, even after one fails (it reads only)."""
+    from .output import render_status, status_json, target_json, target_status_header
+    from .targets import worst_exit_code
+
+    def run(target: Target) -> tuple[int, dict[str, Any] | None]:
+        try:
+            migrator = ctx.migrator(target.settings)
+            entries = migrator.status()
+            problems = migrator.problems(entries)
+            source = migrator.discover()
+        except MigrataError:
+            if not as_json:
+                ctx.say(
+                    target_status_header(target.name, target.database, target.settings.service)
+                    + ": failed (the error is below)"
+                )
+            raise
+        code = ExitCode.OK
+        if problems:
+            code = ExitCode.VALIDATION
+        elif any(e.state.value == "pending" for e in entries):
+            code = ExitCode.PENDING
+        if as_json:
+            document = status_json(
+                entries,
+                database=target.database,
+                layout=source.layout,
+                problems=problems,
+                also=source.also,
+                warnings=source.warnings,
+                ignored=source.ignored,
+            )
+            return code, document
+        ctx.say(
+            target_status_header(
+                target.name,
+                target.database,
+                target.settings.service,
+                entries=entries,
+                problems=problems,
+            )
+        )
+        ctx.warn(source.warnings)
+        ctx.say(
+            render_status(
+                entries,
+                database=target.database,
+                layout=source.layout,
+                problems=problems,
+                also=source.also if ctx.verbosity > 0 else (),
+            )
+        )
+        if ctx.verbosity > 0:
+            for path in source.ignored:
+                ctx.say(f"ignored: {path}")
+        return code, None
+
+    outcomes = _on_each(ctx, targets, run, keep_going=True, header=False)
+    if as_json:
+        _say_targets_json(
+            ctx,
+            [
+                target_json(o, o.result[1] if o.result is not None else None, error=_error_text(o))
+                for o in outcomes
+            ],
+        )
+    worst = worst_exit_code(o.result[0] for o in outcomes if o.result is not None)
+    _finish(outcomes, worst if exit_code else 0)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_ctx
@@ -339,7 +574,7 @@ def history(ctx: _Context, as_json: bool) -> None:
     """Show the audit log: every applied, reverted, failed, marked and resolved event."""
     from .output import audit_json, render_audit, to_json
 
-    events = ctx.migrator().audit_log()
+    events = ctx.migrator(ctx.one_settings("history")).audit_log()
     ctx.say(to_json(audit_json(events)) if as_json else render_audit(events))
 
 
@@ -348,8 +583,33 @@ def history(ctx: _Context, as_json: bool) -> None:
 @pass_ctx
 def validate(ctx: _Context, as_json: bool) -> None:
     """Check the folder against the history; exit 3 when something is wrong."""
-    from .output import render_validation, to_json, validation_json
+    from .output import render_validation, target_json, to_json, validation_json
 
+    targets = ctx.targets()
+    if targets is not None:
+
+        def run(target: Target) -> Any:
+            result = ctx.migrator(target.settings).validate()
+            if not as_json:
+                ctx.say(render_validation(result))
+            return result
+
+        outcomes = _on_each(ctx, targets, run, keep_going=True, header=not as_json)
+        if as_json:
+            _say_targets_json(
+                ctx,
+                [
+                    target_json(
+                        o,
+                        validation_json(o.result) if o.result is not None else None,
+                        error=_error_text(o),
+                    )
+                    for o in outcomes
+                ],
+            )
+        invalid = any(o.result is not None and not o.result.is_valid for o in outcomes)
+        _finish(outcomes, ExitCode.VALIDATION if invalid else 0)
+        return
     result = ctx.migrator().validate()
     ctx.say(to_json(validation_json(result)) if as_json else render_validation(result))
     if not result.is_valid:
@@ -363,8 +623,43 @@ def validate(ctx: _Context, as_json: bool) -> None:
 def plan(ctx: _Context, to: str | None, as_json: bool) -> None:
     """Print the exact SQL that `up` would run."""
     from .errors import ValidationFailed
-    from .output import plan_json, render_plan, to_json
+    from .output import plan_json, render_plan, target_header, target_json, to_json
 
+    targets = ctx.targets(one="--to names a version of one database" if to else None)
+    if targets is not None:
+
+        def run(target: Target) -> Any:
+            if not as_json:
+                header = target_header(target.name, target.database, target.settings.service)
+                click.echo(f"-- {header}")
+            migrator = ctx.migrator(target.settings)
+            source = migrator.discover()
+            ctx.warn(source.warnings)
+            result, steps = migrator.plan_statements(to=to)
+            if result.problems:
+                raise ValidationFailed(result.problems)
+            if not as_json:
+                text = render_plan(
+                    result, steps, history_table=target.settings.table, layout=source.layout
+                )
+                click.echo(text, nl=False)
+            return steps
+
+        outcomes = _on_each(ctx, targets, run, keep_going=True, header=False)
+        if as_json:
+            _say_targets_json(
+                ctx,
+                [
+                    target_json(
+                        o,
+                        {"steps": plan_json(o.result) if o.result is not None else None},
+                        error=_error_text(o),
+                    )
+                    for o in outcomes
+                ],
+            )
+        _finish(outcomes)
+        return
     migrator = ctx.migrator()
     source = migrator.discover()
     ctx.warn(source.warnings)
@@ -402,7 +697,7 @@ def resolve(ctx: _Context, version: str, outcome: str | None) -> None:
     """Clear a failed migration after a human has checked the database."""
     if outcome is None:
         raise click.UsageError("say what you found: --applied or --rolled-back")
-    ctx.migrator().resolve(version, applied=outcome == "applied")
+    ctx.migrator(ctx.one_settings("resolve")).resolve(version, applied=outcome == "applied")
     ctx.say(f"resolved {version} as {outcome}")
 
 
@@ -411,7 +706,7 @@ def resolve(ctx: _Context, version: str, outcome: str | None) -> None:
 @pass_ctx
 def mark_applied(ctx: _Context, version: str) -> None:
     """Record VERSION as applied without running it (kept in the audit log)."""
-    ctx.migrator().mark_applied(version)
+    ctx.migrator(ctx.one_settings("mark-applied")).mark_applied(version)
     ctx.say(f"marked {version} as applied")
 
 
@@ -420,7 +715,7 @@ def mark_applied(ctx: _Context, version: str) -> None:
 @pass_ctx
 def unmark(ctx: _Context, version: str) -> None:
     """Forget VERSION in the history without running its down SQL (kept in the audit log)."""
-    ctx.migrator().unmark(version)
+    ctx.migrator(ctx.one_settings("unmark")).unmark(version)
     ctx.say(f"unmarked {version}")
 
 
@@ -456,7 +751,7 @@ def adopt(
     """
     from .output import adoption_json, render_adoption, to_json
 
-    migrator = ctx.migrator()
+    migrator = ctx.migrator(ctx.one_settings("adopt"))
     adoption = migrator.adopt(
         source,
         table=foreign_table,
@@ -484,7 +779,7 @@ def baseline(ctx: _Context, version: str, dry_run: bool) -> None:
     but no history at all."""
     from .output import render_baseline
 
-    recorded = ctx.migrator().baseline(version, dry_run=dry_run)
+    recorded = ctx.migrator(ctx.one_settings("baseline")).baseline(version, dry_run=dry_run)
     ctx.say(render_baseline(recorded, dry_run=dry_run))
 
 
@@ -506,7 +801,8 @@ def new(ctx: _Context, name: str, numbering: str | None, down: bool) -> None:
     from .discovery import create_migration
 
     sequential = None if numbering is None else numbering == "sequential"
-    created = create_migration(ctx.settings.dir, name, sequential=sequential, down=down)
+    settings = ctx.one_settings("new")
+    created = create_migration(settings.dir, name, sequential=sequential, down=down)
     for path in created.paths:
         ctx.say(f"created {path}")
 

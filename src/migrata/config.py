@@ -17,7 +17,15 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["ENV_VARS", "Settings", "load_settings"]
+__all__ = [
+    "ENV_VARS",
+    "Settings",
+    "coerce_setting",
+    "file_entries",
+    "load_settings",
+    "migrator_options",
+    "read_config_table",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,12 @@ class Settings:
     session_sql: str | None = None
     #: A file holding that SQL (``--session-sql FILE``); relative to the config file.
     session_sql_file: str | None = None
+    #: Refuse to run where the engine offers no migration lock, instead of warning.
+    require_lock: bool = False
+    #: ClickHouse: the cluster migrata's own tables are created ON.
+    cluster: str | None = None
+    #: ClickHouse: the table engine of migrata's own tables.
+    history_engine: str | None = None
     #: The config file the settings were read from, if any (for messages).
     config_file: str | None = None
 
@@ -53,6 +67,9 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "allow_out_of_order": ("MIGRATA_ALLOW_OUT_OF_ORDER",),
     "layout": ("MIGRATA_LAYOUT",),
     "session_sql_file": ("MIGRATA_SESSION_SQL",),
+    "require_lock": ("MIGRATA_REQUIRE_LOCK",),
+    "cluster": ("MIGRATA_CLUSTER",),
+    "history_engine": ("MIGRATA_HISTORY_ENGINE",),
 }
 
 _FILE_KEYS = {f.name for f in fields(Settings)} - {"config_file"} | {"url", "directory"}
@@ -83,12 +100,15 @@ def load_settings(
     for name, value in flags.items():
         if value is not None:
             merged[name] = value
-    return replace(settings, **{k: _coerce(k, v, source) for k, v in merged.items()})
+    return replace(settings, **{k: coerce_setting(k, v, source) for k, v in merged.items()})
 
 
-def _read_file(
-    folder: Path, explicit: str | os.PathLike[str] | None, env: Mapping[str, str]
-) -> tuple[dict[str, Any], str | None]:
+def read_config_table(
+    folder: Path, explicit: str | os.PathLike[str] | None
+) -> tuple[Mapping[str, Any], Path] | None:
+    """The migrata table of the config file and the file's path: ``explicit``, else
+    ``migrata.toml`` then ``pyproject.toml`` (with a ``[tool.migrata]`` table) in ``folder``;
+    None when there is none. Raises ConfigError for a missing explicit file or invalid TOML."""
     if explicit is not None:
         path = Path(explicit)
         if not path.is_file():
@@ -111,23 +131,42 @@ def _read_file(
                 continue
         else:
             table = data
-        return _validate_file(table, path, env, relative_to=explicit is not None), str(path)
-    return {}, None
+        return table, path
+    return None
+
+
+def _read_file(
+    folder: Path, explicit: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> tuple[dict[str, Any], str | None]:
+    found = read_config_table(folder, explicit)
+    if found is None:
+        return {}, None
+    table, path = found
+    return _validate_file(table, path, env, relative_to=explicit is not None), str(path)
+
+
+def file_entries(table: Mapping[str, Any], path: Path) -> dict[str, tuple[str, Any]]:
+    """The top-level settings of a config table as ``{setting: (key as written, value)}``,
+    ``env:`` values not yet read; the ``targets`` table is left out (see
+    :mod:`migrata.targets`). Raises ConfigError naming the file and an unknown key."""
+    entries: dict[str, tuple[str, Any]] = {}
+    for key, value in table.items():
+        if key in {"targets"}:
+            continue  # several databases in one run: migrata.targets reads them
+        normal = key.replace("-", "_")
+        if normal not in _FILE_KEYS:
+            raise ConfigError(
+                f"{path}: unknown setting {key!r}; known: {', '.join(sorted(_FILE_KEYS))}"
+            )
+        entries[_ALIASES.get(normal, normal)] = (key, value)
+    return entries
 
 
 def _validate_file(
     table: Mapping[str, Any], path: Path, env: Mapping[str, str], *, relative_to: bool
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for key, value in table.items():
-        if key in {"targets"}:
-            continue  # reserved for several databases in one run
-        normal = key.replace("-", "_")
-        if normal not in _FILE_KEYS:
-            raise ConfigError(
-                f"{path}: unknown setting {key!r}; known: {', '.join(sorted(_FILE_KEYS))}"
-            )
-        normal = _ALIASES.get(normal, normal)
+    for normal, (key, value) in file_entries(table, path).items():
         if isinstance(value, str) and value.startswith("env:"):
             variable = value[4:]
             if variable not in env:
@@ -142,7 +181,8 @@ def _validate_file(
     return values
 
 
-def _coerce(name: str, value: Any, source: str | None) -> Any:
+def coerce_setting(name: str, value: Any, source: str | None) -> Any:
+    """``value`` as the type of setting ``name``; raises ConfigError mentioning ``source``."""
     where = f" (from {source})" if source else ""
     if name == "lock_timeout":
         try:
@@ -154,7 +194,7 @@ def _coerce(name: str, value: Any, source: str | None) -> Any:
         if number < 0:
             raise ConfigError(f"lock_timeout must be zero or more, got {value!r}{where}")
         return number
-    if name == "allow_out_of_order":
+    if name in {"allow_out_of_order", "require_lock"}:
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
@@ -162,7 +202,50 @@ def _coerce(name: str, value: Any, source: str | None) -> Any:
             return True
         if text in {"0", "false", "no", "off", ""}:
             return False
-        raise ConfigError(f"allow_out_of_order must be true or false, got {value!r}{where}")
+        raise ConfigError(f"{name} must be true or false, got {value!r}{where}")
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{name} must be a string, got {value!r}{where}")
     return value
+
+
+def migrator_options(settings: Settings) -> dict[str, Any]:
+    """The keywords of ``Migrator(**options)`` for ``settings`` (the session SQL file is read
+    here, once). Raises ConfigError when there is no database URL or that file cannot be read."""
+    if not settings.database_url:
+        raise ConfigError(
+            "no database URL: pass --database-url/-u, or set MIGRATA_DATABASE_URL or DATABASE_URL"
+        )
+    options: dict[str, Any] = {
+        "url": settings.database_url,
+        "table": settings.table,
+        "schema": settings.schema,
+        "service": settings.service,
+        "lock_timeout": settings.lock_timeout,
+        "allow_out_of_order": settings.allow_out_of_order,
+        "layout": settings.layout,
+        "require_lock": settings.require_lock,
+        "cluster": settings.cluster,
+        "history_engine": settings.history_engine,
+    }
+    if settings.package:
+        options["package"] = settings.package
+    else:
+        options["directory"] = settings.dir
+    options.update(_session_sql_options(settings))
+    return options
+
+
+def _session_sql_options(settings: Settings) -> dict[str, Any]:
+    if settings.session_sql_file:
+        try:
+            with open(settings.session_sql_file, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise ConfigError(
+                f"session SQL file {settings.session_sql_file!r} cannot be read: {exc.strerror}"
+            ) from None
+        return {"session_sql": text, "session_sql_path": settings.session_sql_file}
+    if settings.session_sql:
+        where = f"{settings.config_file}: session_sql" if settings.config_file else "session_sql"
+        return {"session_sql": settings.session_sql, "session_sql_path": where}
+    return {}

@@ -6,7 +6,7 @@ JSON keys match the dataclass fields of :mod:`migrata.models`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from .models import (
     Validation,
     Version,
 )
+from .targets import TargetOutcome
 
 __all__ = [
     "audit_json",
@@ -36,6 +37,9 @@ __all__ = [
     "render_validation",
     "report_json",
     "status_json",
+    "target_header",
+    "target_json",
+    "target_status_header",
     "to_json",
     "validation_json",
 ]
@@ -174,6 +178,58 @@ def render_status(
     for p in problems:
         lines.append(f"problem: {p.message} -> {p.next_step}")
     return "\n".join(lines)
+
+
+# -- several targets -------------------------------------------------------------------------
+
+#: The service a target has when its config names none (see Settings.service).
+_DEFAULT_SERVICE = "default"
+
+
+def target_header(name: str, database: str, service: str) -> str:
+    """The line before a target's output: ``== target main (postgresql://app:***@db/app)``,
+    with ``, service NAME`` when the target has its own service. ``database`` is redacted."""
+    extra = f", service {service}" if service != _DEFAULT_SERVICE else ""
+    return f"== target {name} ({database}{extra})"
+
+
+def target_status_header(
+    name: str,
+    database: str,
+    service: str,
+    *,
+    entries: Sequence[StatusEntry] | None = None,
+    problems: Sequence[Problem] = (),
+) -> str:
+    """The line before a target's status: ``== target billing (service billing): current
+    0003, 2 pending`` (the redacted database instead of the service when it has none of its
+    own; the database is on the next line either way)."""
+    label = f"service {service}" if service != _DEFAULT_SERVICE else database
+    line = f"== target {name} ({label})"
+    if entries is None:
+        return line
+    current = _current(entries)
+    pending = sum(1 for e in entries if e.state is State.PENDING)
+    line += f": current {current.text if current else 'none'}, {pending} pending"
+    if problems:
+        line += f", {len(problems)} problem(s)"
+    return line
+
+
+def target_json(
+    outcome: TargetOutcome[Any], payload: Mapping[str, Any] | None, *, error: str | None
+) -> dict[str, Any]:
+    """One target of a command's ``{"targets": [...]}`` document: the outcome's fields, then
+    the command's usual object (absent when the target failed). ``error`` is the outcome's
+    error, already scrubbed of secrets."""
+    return {
+        "name": outcome.name,
+        "service": outcome.service,
+        "database": outcome.database,
+        "state": outcome.state,
+        "error": error,
+        **(payload or {}),
+    }
 
 
 # -- run reports ------------------------------------------------------------------------------

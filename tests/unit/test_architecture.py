@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
     # urls sits at the bottom (not beside config): backends need it to connect and redact.
     {"models", "errors", "sqltext", "exitcodes", "split", "urls"},
     {"backends"},
-    {"layouts", "discovery", "planner", "history", "foreign", "runner", "config"},
+    {"layouts", "discovery", "planner", "history", "foreign", "runner", "config", "targets"},
     {"migrator"},
     {"cli", "output", "testing", "__init__", "__main__"},
 ]
