@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from .backends.base import Backend, Query, QueryFailed, actor
 from .errors import ConfigError
@@ -175,21 +176,7 @@ class History:
             if self.backend.is_missing_table(failure):
                 return HistoryState(exists=False, layout_version=None, applied=())
             raise
-        applied = tuple(
-            Applied(
-                version=Version.parse(r[0]),
-                name=r[1],
-                checksum=r[2],
-                applied_at=r[3],
-                execution_ms=r[4],
-                applied_by=r[5],
-                success=bool(r[6]),
-                statements_done=r[7],
-                statements_total=r[8],
-                error=r[9],
-            )
-            for r in rows
-        )
+        applied = _applied_rows(rows)
         if located:
             self._pin(located[0])
         layout = int(meta[0][0]) if meta else None
@@ -372,6 +359,26 @@ class History:
         )
 
 
+def _applied_rows(rows: list[tuple[Any, ...]]) -> tuple[Applied, ...]:
+    """Applied values from rows of (version, name, checksum, applied_at, execution_ms,
+    applied_by, success, statements_done, statements_total, error)."""
+    return tuple(
+        Applied(
+            version=Version.parse(r[0]),
+            name=r[1],
+            checksum=r[2],
+            applied_at=r[3],
+            execution_ms=r[4],
+            applied_by=r[5],
+            success=bool(r[6]),
+            statements_done=r[7],
+            statements_total=r[8],
+            error=r[9],
+        )
+        for r in rows
+    )
+
+
 class EventHistory(History):
     """The history as events: every write appends a whole row, and the newest row per
     (service, version) is the state (``argMax`` by ``seq``; a revert appends a ``deleted``
@@ -488,21 +495,7 @@ class EventHistory(History):
             if self.backend.is_missing_table(failure):
                 return HistoryState(exists=False, layout_version=None, applied=())
             raise
-        applied = tuple(
-            Applied(
-                version=Version.parse(r[0]),
-                name=r[1],
-                checksum=r[2],
-                applied_at=r[3],
-                execution_ms=r[4],
-                applied_by=r[5],
-                success=bool(r[6]),
-                statements_done=r[7],
-                statements_total=r[8],
-                error=r[9],
-            )
-            for r in rows
-        )
+        applied = _applied_rows(rows)
         layout = int(meta[0][0]) if meta else None
         return HistoryState(exists=True, layout_version=layout, applied=applied)
 
