@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 from .backends import connection_dialect, open_backend, wrap_connection
 from .backends.base import Backend, Query, QueryFailed
@@ -685,6 +685,42 @@ def _dry_report(plan: Plan) -> RunReport:
         ),
         dry_run=True,
     )
+
+
+@overload
+def migrate(
+    url: str | None = None,
+    *,
+    directory: str | os.PathLike[str] | None = None,
+    package: str | None = None,
+    connection: Any = None,
+    config: None = None,
+    targets: None = None,
+    keep_going: bool = False,
+    **options: Any,
+) -> RunReport | None: ...
+
+
+@overload
+def migrate(
+    url: None = None,
+    *,
+    config: str | os.PathLike[str],
+    targets: Sequence[str] | None = None,
+    keep_going: bool = False,
+    **options: Any,
+) -> dict[str, RunReport] | None: ...
+
+
+@overload
+def migrate(
+    url: None = None,
+    *,
+    config: str | os.PathLike[str] | None = None,
+    targets: Sequence[str],
+    keep_going: bool = False,
+    **options: Any,
+) -> dict[str, RunReport] | None: ...
 
 
 def migrate(
