@@ -43,6 +43,53 @@ class Database:
         migration with DDL runs statement by statement and writes a "started" event)."""
         return self.backend_class().capabilities.transactional_ddl
 
+    @property
+    def transactional(self) -> bool:
+        """Whether this engine has transactions at all. ClickHouse has none: there every
+        migration, data-only ones too, runs statement by statement ("started" row and event,
+        progress after each statement), and a failure keeps what ran before it (failed at k
+        of n; ``up`` refuses until ``resolve`` or ``up --resume``)."""
+        return self.engine != "clickhouse"
+
+    @property
+    def event_history(self) -> bool:
+        """Whether migrata keeps the history as appended events here (ClickHouse): the table
+        holds several rows per version, the newest (by ``seq``) being the state."""
+        return self.backend_class().capabilities.history == "events"
+
+    def history(self, columns: str = "version", table: str = "migrata_history") -> list[tuple]:  # type: ignore[type-arg]
+        """The history's current rows, ``columns`` (a comma-separated list) of each, ordered
+        by service and version: read as migrata reads it (on ClickHouse the newest row per
+        version, and none for a version whose newest row is a deletion)."""
+        names = [c.strip() for c in columns.split(",")]
+        if not self.event_history:
+            return self.query(f"SELECT {columns} FROM {table} ORDER BY service, version")
+        keys = {"service", "version"}
+        select = ", ".join(c if c in keys else f"argMax({c}, seq)" for c in names)
+        return self.query(
+            f"SELECT {select} FROM {table} GROUP BY service, version "
+            "HAVING argMax(deleted, seq) = 0 ORDER BY service, version"
+        )
+
+    def user_tables(self) -> set[str]:
+        """``schema.table`` (SQLite: ``table``) of every table in this test's database."""
+        if self.engine == "sqlite":
+            rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return {r[0] for r in rows}
+        if self.engine in {"mysql", "clickhouse"}:
+            # A schema is a database there: only this test's.
+            current = "DATABASE()" if self.engine == "mysql" else "currentDatabase()"
+            where = f"table_schema = {current}"
+        else:
+            where = (
+                "table_schema NOT IN ('pg_catalog', 'information_schema') "
+                "AND table_schema NOT LIKE 'pg_temp%'"
+            )
+        rows = self.query(
+            f"SELECT table_schema, table_name FROM information_schema.tables WHERE {where}"
+        )
+        return {f"{schema}.{name}" for schema, name in rows}
+
     def backend_class(self) -> type:
         if self.engine == "mysql":
             from migrata.backends.mysql import MySQLBackend
@@ -226,14 +273,49 @@ def sqlite_db(tmp_path: Path) -> Database:
     return Database("sqlite", f"sqlite:///{tmp_path / 'test.db'}")
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+_FIXTURES = {
+    "sqlite": "sqlite_db",
+    "postgresql": "postgres_db",
+    "mysql": "mysql_db",
+    "clickhouse": "clickhouse_db",
+}
+
+
+@pytest.fixture(params=list(_FIXTURES))
 def db(request: pytest.FixtureRequest) -> Database:
     """Every engine in turn: the contract suite runs once per engine."""
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_db")  # type: ignore[no-any-return]
-    if request.param == "mysql":
-        return request.getfixturevalue("mysql_db")  # type: ignore[no-any-return]
-    return request.getfixturevalue("postgres_db")  # type: ignore[no-any-return]
+    return request.getfixturevalue(_FIXTURES[request.param])  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def server_db(request: pytest.FixtureRequest) -> Database:
+    """Every engine another process can open while this one holds it: for tests that run
+    migrata in subprocesses (chdb's data folder belongs to one process)."""
+    return request.getfixturevalue(_FIXTURES[request.param])  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def adoptable_db(request: pytest.FixtureRequest) -> Database:
+    """Every engine where migrata can adopt other tools' history tables (``migrata adopt``,
+    migrata.foreign): adopting on ClickHouse is not implemented."""
+    return request.getfixturevalue(_FIXTURES[request.param])  # type: ignore[no-any-return]
+
+
+def create_index(engine: str, name: str, table: str, columns: str) -> str:
+    """``CREATE INDEX name ON table (columns)`` in ``engine``'s dialect: ClickHouse's are
+    data-skipping indexes, which need a TYPE."""
+    sql = f"CREATE INDEX {name} ON {table} ({columns})"
+    return f"{sql} TYPE minmax" if engine == "clickhouse" else sql
+
+
+def drop_index(engine: str, name: str, table: str) -> str:
+    """``DROP INDEX name`` in ``engine``'s dialect: MySQL/MariaDB and ClickHouse name the
+    table too."""
+    return (
+        f"DROP INDEX {name} ON {table}"
+        if engine in {"mysql", "clickhouse"}
+        else (f"DROP INDEX {name}")
+    )
 
 
 def write_migrations(folder: Path, files: dict[str, str]) -> Path:

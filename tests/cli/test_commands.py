@@ -17,24 +17,28 @@ from cli_support import (  # noqa: F401 - fixtures are found by name
     run_process,
 )
 
-from conftest import Database, write_migrations
+from conftest import Database, create_index, drop_index, write_migrations
 
-THREE = {
-    "0001_users.up.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n",
-    "0001_users.down.sql": "DROP TABLE users;\n",
-    "0002_posts.up.sql": (
-        "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER);\n"
-        "CREATE INDEX posts_user ON posts (user_id);\n"
-    ),
-    "0002_posts.down.sql": "DROP INDEX posts_user;\nDROP TABLE posts;\n",
-    "0003_tags.up.sql": "CREATE TABLE tags (id INTEGER PRIMARY KEY);\n",
-    "0003_tags.down.sql": "DROP TABLE tags;\n",
-}
+
+def three(engine: str) -> dict[str, str]:
+    """Three migrations with down SQL in ``engine``'s dialect (how an index is created and
+    dropped differs: see conftest's ``create_index`` and ``drop_index``)."""
+    return {
+        "0001_users.up.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n",
+        "0001_users.down.sql": "DROP TABLE users;\n",
+        "0002_posts.up.sql": (
+            "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER);\n"
+            f"{create_index(engine, 'posts_user', 'posts', 'user_id')};\n"
+        ),
+        "0002_posts.down.sql": f"{drop_index(engine, 'posts_user', 'posts')};\nDROP TABLE posts;\n",
+        "0003_tags.up.sql": "CREATE TABLE tags (id INTEGER PRIMARY KEY);\n",
+        "0003_tags.down.sql": "DROP TABLE tags;\n",
+    }
+
+
+THREE = three("sqlite")  # PostgreSQL's as well
 #: MySQL/MariaDB names the table of the index to drop.
-THREE_MYSQL = {
-    **THREE,
-    "0002_posts.down.sql": "DROP INDEX posts_user ON posts;\nDROP TABLE posts;\n",
-}
+THREE_MYSQL = three("mysql")
 
 COMMANDS = [
     "new",
@@ -54,8 +58,8 @@ COMMANDS = [
 @pytest.fixture
 def folder(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """THREE, in the dialect of the test's ``db`` engine (SQLite's for tests without one)."""
-    engine = request.getfixturevalue("db").engine if "db" in request.fixturenames else None
-    return write_migrations(tmp_path / "migrations", THREE_MYSQL if engine == "mysql" else THREE)
+    engine = request.getfixturevalue("db").engine if "db" in request.fixturenames else "sqlite"
+    return write_migrations(tmp_path / "migrations", three(engine))
 
 
 def states(run_cli, url: str, folder: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]

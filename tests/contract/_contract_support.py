@@ -45,9 +45,28 @@ def extra_mysql_database(like_url: str) -> Iterator[str]:
 
 
 @contextmanager
+def extra_clickhouse_database(like_url: str) -> Iterator[str]:
+    """A second fresh database in the chdb engine of ``like_url`` (a ``chdb://…?database=``
+    URL of this process's folder; dropped afterwards). migrata creates it when it connects."""
+    import clickhouse_connect
+
+    folder = like_url.removeprefix("chdb://").partition("?")[0]
+    name = f"migrata_t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"chdb://{folder}?database={name}"
+    finally:
+        admin = clickhouse_connect.get_client(dsn=f"chdb://{folder}")
+        admin.command(f"DROP DATABASE IF EXISTS `{name}` SYNC")
+
+
+@contextmanager
 def extra_database(engine: str, like_url: str) -> Iterator[str]:
-    """A second fresh database on the server of ``like_url`` ("postgresql" or "mysql")."""
-    make = extra_mysql_database if engine == "mysql" else extra_postgres_database
+    """A second fresh database on the server of ``like_url`` ("postgresql", "mysql" or
+    "clickhouse": chdb's engine of this process)."""
+    make = {
+        "mysql": extra_mysql_database,
+        "clickhouse": extra_clickhouse_database,
+    }.get(engine, extra_postgres_database)
     with make(like_url) as url:
         yield url
 
@@ -72,9 +91,10 @@ def run_events(db: Any, event: str, version: str, *, ddl: bool = True) -> list[t
 
     On an engine whose DDL is not transactional (MySQL/MariaDB) a migration with DDL runs
     statement by statement, so a "started" event comes before its "applied" (or "reverted")
-    one; a data-only migration, like every migration elsewhere, writes just that event.
+    one; on an engine without transactions (ClickHouse) every migration does. A data-only
+    migration on MySQL, like every migration elsewhere, writes just that event.
     """
-    if ddl and not db.transactional_ddl:
+    if not db.transactional or (ddl and not db.transactional_ddl):
         return [("started", version), (event, version)]
     return [(event, version)]
 

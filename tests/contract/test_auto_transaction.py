@@ -38,7 +38,7 @@ def states(run_cli, db: Database, folder: Path) -> dict[str, dict]:  # type: ign
 
 
 def history_rows(db: Database) -> list[tuple]:
-    return db.query("SELECT version, success FROM migrata_history ORDER BY version")
+    return db.history("version, success")
 
 
 def audit_events(db: Database) -> list[tuple]:
@@ -49,8 +49,9 @@ def user_tables(db: Database) -> set[str]:
     if db.engine == "sqlite":
         rows = db.query("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {r[0] for r in rows}
-    if db.engine == "mysql":
-        where = "table_schema = DATABASE()"  # a schema is a database there: only this test's
+    if db.engine in {"mysql", "clickhouse"}:
+        # A schema is a database there: only this test's.
+        where = f"table_schema = {'DATABASE()' if db.engine == 'mysql' else 'currentDatabase()'}"
     else:
         where = "table_schema NOT IN ('pg_catalog', 'information_schema')"
     rows = db.query(f"SELECT table_schema, table_name FROM information_schema.tables WHERE {where}")
@@ -201,30 +202,38 @@ OWN_TRANSACTION_BROKEN_DATA = (
 def test_a_failure_inside_the_files_transaction_rolls_it_back(
     run_cli, db: Database, tmp_path: Path
 ) -> None:
+    """Where there are no transactions (ClickHouse) the file's own BEGIN is what fails (the
+    server knows no such statement): the statements before it stay, the migration is failed
+    at statement 3 of 6, and ``up`` refuses until it is resolved."""
     own = OWN_TRANSACTION_BROKEN if db.transactional_ddl else OWN_TRANSACTION_BROKEN_DATA
     files = {
         "0001_base.sql": "CREATE TABLE base (a INTEGER);\n",
         "0002_own.sql": own,
         "0003_after.sql": "CREATE TABLE after_t (a INTEGER);\n",
     }
+    failing = 5 if db.transactional else 3  # ClickHouse: the BEGIN
     folder = write_migrations(tmp_path / "migrations", files)
     result = run_cli("-u", db.url, "-d", folder, "up")
     assert result.code == 1, result.output
-    assert f"{folder / '0002_own.sql'}:5:" in result.err
-    assert "statement 5 of 6" in result.err
+    assert f"{folder / '0002_own.sql'}:{failing}:" in result.err
+    assert f"statement {failing} of 6" in result.err
+    if not db.transactional:
+        assert "BEGIN" in result.err
     assert db.table_exists("base")
     assert db.table_exists("before_tx")  # ran before the file's BEGIN
     if db.transactional_ddl:
         assert not db.table_exists("in_tx")  # inside the file's transaction: rolled back
     else:
-        assert db.query("SELECT COUNT(*) FROM in_tx") == [(0,)]  # the INSERT: rolled back
+        # The INSERT: rolled back (ClickHouse: never ran, the BEGIN before it failed).
+        assert db.query("SELECT COUNT(*) FROM in_tx") == [(0,)]
     assert not db.table_exists("after_t")
     found = states(run_cli, db, folder)
     assert found["0002"]["state"] == "failed"
-    assert (found["0002"]["statements_done"], found["0002"]["statements_total"]) == (4, 6)
+    done = failing - 1
+    assert (found["0002"]["statements_done"], found["0002"]["statements_total"]) == (done, 6)
     assert found["0003"]["state"] == "pending"
     text = run_cli("-u", db.url, "-d", folder, "status")
-    assert "at statement 5 of 6" in text.out
+    assert f"at statement {failing} of 6" in text.out
     blocked = run_cli("-u", db.url, "-d", folder, "up")
     assert blocked.code == 3
     assert "resolve 0002" in blocked.err
@@ -235,6 +244,8 @@ def test_a_failure_inside_the_files_transaction_rolls_it_back(
     if not db.transactional_ddl:  # in_tx was made before the BEGIN, and stays
         fixed = fixed.replace("CREATE TABLE in_tx", "CREATE TABLE IF NOT EXISTS in_tx")
     fixed = fixed.replace("no_such_table", "in_tx")
+    if not db.transactional:  # no transaction to manage: the file's own goes
+        fixed = fixed.replace("BEGIN;\n", "").replace("COMMIT;\n", "")
     (folder / "0002_own.sql").write_text(fixed, encoding="utf-8")
     again = run_cli("-u", db.url, "-d", folder, "up")
     assert again.code == 0, again.output
@@ -274,11 +285,17 @@ REFUSED_IN_ONE_TRANSACTION = {
     "postgresql": "CREATE INDEX CONCURRENTLY first_a ON first (a);\n",
     "sqlite": "PRAGMA foreign_keys = OFF;\nCREATE TABLE second (a INTEGER);\n",
     "mysql": "ALTER TABLE first ADD COLUMN b INTEGER;\n",  # DDL commits implicitly
+    "clickhouse": "ALTER TABLE first ADD COLUMN b INTEGER;\n",  # no transactions at all
 }
 OWN_TRANSACTION = "BEGIN;\nCREATE TABLE second (a INTEGER);\nCOMMIT;\n"
 #: Where DDL commits implicitly, that would be the reason given: the file's transaction is
 #: data only there.
 OWN_TRANSACTION_DATA = "BEGIN;\nINSERT INTO first (a) VALUES (1);\nCOMMIT;\n"
+#: Without transactions (ClickHouse) a file has none to manage (the server refuses BEGIN):
+#: a data-only file stands in for it, refused all the same.
+NO_TRANSACTION_DATA = "INSERT INTO first (a) VALUES (1);\n"
+#: Why each migration is refused where there are no transactions.
+NO_TRANSACTION_NOTE = "ClickHouse has no transactions, so this migration runs statement by"
 #: Why 0002_second cannot be part of the one transaction.
 REFUSAL_NOTE = {
     ("postgresql", "refused statement"): "CREATE INDEX CONCURRENTLY (line 1) cannot run inside",
@@ -288,6 +305,8 @@ REFUSAL_NOTE = {
         (engine, "own transaction"): "manages its own transaction (BEGIN at line 1)"
         for engine in ("postgresql", "sqlite", "mysql")
     },
+    ("clickhouse", "refused statement"): NO_TRANSACTION_NOTE,
+    ("clickhouse", "own transaction"): NO_TRANSACTION_NOTE,
 }
 
 
@@ -297,6 +316,8 @@ def test_single_transaction_is_refused_before_anything_runs(
 ) -> None:
     if kind == "refused statement":
         second = REFUSED_IN_ONE_TRANSACTION[db.engine]
+    elif not db.transactional:
+        second = NO_TRANSACTION_DATA
     else:
         second = OWN_TRANSACTION if db.transactional_ddl else OWN_TRANSACTION_DATA
     files = {
@@ -311,10 +332,14 @@ def test_single_transaction_is_refused_before_anything_runs(
     refused = dict(re.findall(r"^\s*- (\d{4}_\w+): (.*)$", result.err, re.MULTILINE))
     if db.transactional_ddl:
         assert list(refused) == ["0002_second"]
-    else:  # every step with DDL is refused: each would commit on its own
+    elif db.transactional:  # every step with DDL is refused: each would commit on its own
         assert list(refused) == ["0001_first", "0002_second", "0003_third"]
         for name in ("0001_first", "0003_third"):
             assert refused[name].startswith("CREATE TABLE (line 1) commits implicitly")
+    else:  # no transactions: every step is refused
+        assert list(refused) == ["0001_first", "0002_second", "0003_third"]
+        for name in ("0001_first", "0003_third"):
+            assert refused[name].startswith(NO_TRANSACTION_NOTE)
     assert refused["0002_second"].startswith(REFUSAL_NOTE[(db.engine, kind)])
     # Nothing ran, and not even the history table was created.
     assert user_tables(db) == set()
@@ -473,14 +498,30 @@ SAVEPOINTS = (
 def test_a_migration_using_savepoints_applies_in_one_transaction(
     run_cli, db: Database, tmp_path: Path
 ) -> None:
-    # ROLLBACK TO SAVEPOINT does not end a transaction: the file needs migrata's.
+    """ROLLBACK TO SAVEPOINT does not end a transaction: the file needs migrata's. Without
+    transactions (ClickHouse) there is none to give it: the plan says so, and the first
+    SAVEPOINT fails (the server knows no such statement) before any row is written."""
     folder = write_migrations(
         tmp_path / "migrations",
         {"0001_table.sql": "CREATE TABLE sp_t (a INTEGER);\n", "0002_savepoints.sql": SAVEPOINTS},
     )
     planned = run_cli("-u", db.url, "-d", folder, "plan", "--json")
     assert planned.code == 0, planned.output
-    assert json.loads(planned.out)[1]["transactional"] is True
+    step = json.loads(planned.out)[1]
+    assert step["transactional"] is db.transactional
+    if not db.transactional:
+        assert step["transaction_note"].startswith(NO_TRANSACTION_NOTE)
+        failed = run_cli("-u", db.url, "-d", folder, "up")
+        assert failed.code == 1, failed.output
+        assert f"{folder / '0002_savepoints.sql'}:1:1" in failed.err
+        assert "statement 1 of 5" in failed.err
+        assert db.query("SELECT count() FROM sp_t") == [(0,)]
+        found = states(run_cli, db, folder)
+        assert found["0001"]["state"] == "applied"
+        assert found["0002"]["state"] == "failed"
+        assert (found["0002"]["statements_done"], found["0002"]["statements_total"]) == (0, 5)
+        assert run_cli("-u", db.url, "-d", folder, "up").code == 3
+        return
     result = run_cli("-u", db.url, "-d", folder, "up")
     assert result.code == 0, result.output
     assert db.query("SELECT a FROM sp_t") == [(2,)]
@@ -500,12 +541,15 @@ def test_a_statement_that_moves_the_history_away_stops_the_run_with_a_clear_erro
 ) -> None:
     # Outside a transaction each statement is recorded as it completes; when that record
     # cannot be written the run stops there, naming the file, what ran and the next step.
+    rename = (
+        "RENAME TABLE migrata_history TO stolen_history"
+        if db.engine == "clickhouse"
+        else "ALTER TABLE migrata_history RENAME TO stolen_history"
+    )
     files = {
         "0001_base.sql": "CREATE TABLE base (a INTEGER);\n",
         "0002_rename.sql": (
-            "-- migrata: no-transaction\n"
-            "ALTER TABLE migrata_history RENAME TO stolen_history;\n"
-            "CREATE TABLE never_made (a INTEGER);\n"
+            f"-- migrata: no-transaction\n{rename};\nCREATE TABLE never_made (a INTEGER);\n"
         ),
     }
     folder = write_migrations(tmp_path / "migrations", files)

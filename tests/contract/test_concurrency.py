@@ -1,5 +1,5 @@
 """Replicas starting at once: N processes run ``up`` on one database, exactly one applies each
-migration (on every engine); the lock is polled (never a blocking wait that deadlocks CREATE
+migration (on every engine other processes can open); the lock is polled (never a blocking wait that deadlocks CREATE
 INDEX CONCURRENTLY), times out with the holder named (PostgreSQL, MySQL/MariaDB, SQLite), and
 reading commands never wait for it."""
 
@@ -98,7 +98,11 @@ def finish(group: Group, *, timeout: float = 120) -> list[tuple[str, Any]]:
 
 
 @pytest.mark.slow
-def test_ten_processes_apply_each_migration_exactly_once(db, tmp_path: Path) -> None:
+def test_ten_processes_apply_each_migration_exactly_once(server_db, tmp_path: Path) -> None:
+    """Ten processes, so every engine another process can open (not chdb, whose folder one
+    process holds; ClickHouse's runs in one process are serialised by a mutex, tested with
+    threads in test_clickhouse.py)."""
+    db = server_db
     d = write_migrations(tmp_path / "migrations", CONCURRENT_FILES)
     group = start_processes(10, db.url, d)
     collected = finish(group)

@@ -1,5 +1,10 @@
 """Other tools' history tables on real databases: each created as the tool creates it
-(foreign_tables.py), then found, read and matched by migrata.foreign."""
+(foreign_tables.py), then found, read and matched by migrata.foreign.
+
+``db`` here is conftest's ``adoptable_db``: SQLite, PostgreSQL and MySQL/MariaDB. Adopting
+another tool's history on ClickHouse is not implemented (foreign_tables.py knows no ClickHouse
+DDL either), so ClickHouse is not among this module's engines.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,12 @@ from migrata.sqltext import checksum
 A = "CREATE TABLE a (id int);\n"
 B = "CREATE TABLE b (\r\n    id int\r\n);\r\n"  # CRLF, as a Windows checkout has it
 C = "CREATE TABLE c (id int);\n"
+
+
+@pytest.fixture
+def db(adoptable_db: Database) -> Database:
+    """This module's engines: those where migrata adopts other tools' history tables."""
+    return adoptable_db
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
 """The life of a migrations folder against every engine: up, status, down, redo, validate,
 drift, failures, marks, services, library use.
 
-Every test runs once per engine (the ``db`` fixture) and uses SQL that SQLite, PostgreSQL and
-MySQL/MariaDB all accept. Where an engine whose DDL commits implicitly (``db.transactional_ddl``
-is false) behaves differently by design, the test asserts that engine's behaviour: a migration
-with DDL runs statement by statement there, with a "started" audit event and a "statement" step
-event per statement.
+Every test runs once per engine (the ``db`` fixture) and uses SQL that SQLite, PostgreSQL,
+MySQL/MariaDB and ClickHouse all accept (CREATE INDEX through ``create_index``: ClickHouse's
+need a TYPE). Where an engine whose DDL commits implicitly (``db.transactional_ddl`` is false)
+behaves differently by design, the test asserts that engine's behaviour: a migration with DDL
+runs statement by statement there, with a "started" audit event and a "statement" step event
+per statement. On an engine without transactions (``db.transactional`` is false: ClickHouse)
+every migration, data-only ones too, runs that way, and a failure keeps the statements before
+it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 import pytest
 from _contract_support import applied_events, mysql_connect, run_events
 
-from conftest import write_migrations
+from conftest import _FIXTURES, Database, create_index, write_migrations
 from migrata import (
     Direction,
     MigrationFailed,
@@ -30,24 +33,30 @@ from migrata import (
     ValidationFailed,
     migrate,
 )
-from migrata.errors import MissingDownMigration, PlanError, UnknownVersion
+from migrata.errors import ConfigError, MissingDownMigration, PlanError, UnknownVersion
 
 # ------------------------------------------------------------------------------ helpers
 
-BASIC = {
-    "0001_users.up.sql": (
-        "CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL);\n"
-        "CREATE INDEX users_name ON users (name);\n"
-    ),
-    "0001_users.down.sql": "DROP TABLE users;\n",
-    "0002_posts.up.sql": "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL);\n",
-    "0002_posts.down.sql": "DROP TABLE posts;\n",
-    "0003_tags.up.sql": (
-        "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT);\n"
-        "INSERT INTO users (id, name) VALUES (1, 'ada');\n"
-    ),
-    "0003_tags.down.sql": "DROP TABLE tags;\nDELETE FROM users;\n",
-}
+
+def basic(engine: str) -> dict[str, str]:
+    """Three migrations with down SQL, in ``engine``'s dialect."""
+    return {
+        "0001_users.up.sql": (
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL);\n"
+            f"{create_index(engine, 'users_name', 'users', 'name')};\n"
+        ),
+        "0001_users.down.sql": "DROP TABLE users;\n",
+        "0002_posts.up.sql": (
+            "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL);\n"
+        ),
+        "0002_posts.down.sql": "DROP TABLE posts;\n",
+        "0003_tags.up.sql": (
+            "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT);\n"
+            "INSERT INTO users (id, name) VALUES (1, 'ada');\n"
+        ),
+        # ClickHouse's DELETE needs a WHERE clause.
+        "0003_tags.down.sql": "DROP TABLE tags;\nDELETE FROM users WHERE 1 = 1;\n",
+    }
 
 
 def folder(tmp_path: Path, files: dict[str, str], name: str = "migrations") -> Path:
@@ -56,10 +65,7 @@ def folder(tmp_path: Path, files: dict[str, str], name: str = "migrations") -> P
 
 def history(db, table: str = "migrata_history") -> list[tuple]:
     """(service, version, name, checksum, success, execution_ms, applied_by) rows."""
-    return db.query(
-        "SELECT service, version, name, checksum, success, execution_ms, applied_by "
-        f"FROM {table} ORDER BY service, version"
-    )
+    return db.history("service, version, name, checksum, success, execution_ms, applied_by", table)
 
 
 def versions_in_history(db, table: str = "migrata_history") -> list[str]:
@@ -86,7 +92,7 @@ def step_events(db, version: str, statements: int) -> list[tuple[str, str]]:
 
 
 def test_up_applies_all_and_records_history(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     report = Migrator(db.url, directory=d).up()
 
     assert isinstance(report, RunReport)
@@ -115,7 +121,7 @@ def test_up_applies_all_and_records_history(db, tmp_path: Path) -> None:
 
 
 def test_up_twice_is_a_no_op(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     Migrator(db.url, directory=d).up()
     again = Migrator(db.url, directory=d).up()
     assert again.steps == ()
@@ -123,7 +129,7 @@ def test_up_twice_is_a_no_op(db, tmp_path: Path) -> None:
 
 
 def test_status_pending_then_applied(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d)
     before = m.status()
     assert [(e.version.text, e.name, e.state) for e in before] == [
@@ -143,7 +149,7 @@ def test_status_pending_then_applied(db, tmp_path: Path) -> None:
 
 
 def test_up_to_target(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d)
     report = m.up(to="0002")
     assert report.versions == ("0001", "0002")
@@ -154,7 +160,7 @@ def test_up_to_target(db, tmp_path: Path) -> None:
 
 
 def test_up_to_unknown_target_is_refused(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     with pytest.raises(ValidationFailed) as info:
         Migrator(db.url, directory=d).up(to="0042")
     assert [p.code for p in info.value.problems] == ["unknown-target"]
@@ -165,7 +171,7 @@ def test_up_to_unknown_target_is_refused(db, tmp_path: Path) -> None:
 
 
 def test_down_default_reverts_one(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d)
     m.up()
     report = m.down()
@@ -179,7 +185,7 @@ def test_down_default_reverts_one(db, tmp_path: Path) -> None:
 
 
 def test_down_steps(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d)
     m.up()
     assert m.down(steps=2).versions == ("0003", "0002")
@@ -189,7 +195,7 @@ def test_down_steps(db, tmp_path: Path) -> None:
 
 
 def test_down_to_keeps_the_target(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d)
     m.up()
     assert m.down(to="0001").versions == ("0003", "0002")
@@ -199,7 +205,7 @@ def test_down_to_keeps_the_target(db, tmp_path: Path) -> None:
 
 
 def test_down_all(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d)
     m.up()
     assert m.down(all=True).versions == ("0003", "0002", "0001")
@@ -212,12 +218,12 @@ def test_down_all(db, tmp_path: Path) -> None:
 
 
 def test_down_with_nothing_applied_does_nothing(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     assert Migrator(db.url, directory=d).down().steps == ()
 
 
 def test_redo(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d)
     m.up()
     db.query("INSERT INTO tags (id, label) VALUES (7, 'x')")
@@ -233,7 +239,7 @@ def test_redo(db, tmp_path: Path) -> None:
 
 
 def test_redo_with_nothing_applied(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     with pytest.raises(PlanError):
         Migrator(db.url, directory=d).redo()
 
@@ -265,7 +271,7 @@ def test_down_missing_down_sql_refused_before_anything_runs(db, tmp_path: Path) 
 
 
 def test_validate_fields(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d)
     fresh = m.validate()
     assert fresh.applied == ()
@@ -289,7 +295,7 @@ def test_validate_fields(db, tmp_path: Path) -> None:
 
 
 def test_dry_run_changes_nothing(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d)
     report = m.up(dry_run=True)
     assert report.dry_run
@@ -309,11 +315,12 @@ def test_dry_run_changes_nothing(db, tmp_path: Path) -> None:
 
 
 def test_edited_applied_file_stops_up(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, {k: v for k, v in BASIC.items() if not k.startswith("0003")})
+    files = basic(db.engine)
+    d = folder(tmp_path, {k: v for k, v in files.items() if not k.startswith("0003")})
     Migrator(db.url, directory=d).up()
     edited = d / "0001_users.up.sql"
     edited.write_bytes(b"CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);\n")
-    write_migrations(d, {"0003_tags.up.sql": BASIC["0003_tags.up.sql"]})
+    write_migrations(d, {"0003_tags.up.sql": files["0003_tags.up.sql"]})
 
     m = Migrator(db.url, directory=d)
     assert states(m)["0001"] is State.CHANGED
@@ -330,9 +337,11 @@ def test_edited_applied_file_stops_up(db, tmp_path: Path) -> None:
 
 
 def test_crlf_and_bom_copy_has_no_drift(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     Migrator(db.url, directory=d).up()
-    windows = {name: "\ufeff" + text.replace("\n", "\r\n") for name, text in BASIC.items()}
+    windows = {
+        name: "\ufeff" + text.replace("\n", "\r\n") for name, text in basic(db.engine).items()
+    }
     copy = folder(tmp_path, windows, name="windows-copy")
     assert (copy / "0001_users.up.sql").read_bytes().startswith(b"\xef\xbb\xbf")
     assert b"\r\n" in (copy / "0001_users.up.sql").read_bytes()
@@ -345,7 +354,7 @@ def test_crlf_and_bom_copy_has_no_drift(db, tmp_path: Path) -> None:
 
 
 def test_deleted_applied_file_is_missing(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     Migrator(db.url, directory=d).up()
     (d / "0002_posts.up.sql").unlink()
     (d / "0002_posts.down.sql").unlink()
@@ -420,7 +429,7 @@ FAILING_PLAN = {
     "0001_one.sql": "CREATE TABLE one (id INTEGER);\n",
     "0002_two.sql": "CREATE TABLE two (id INTEGER);\n",
     "0003_three.sql": (
-        "-- fills two, then fails (data only: one transaction on every engine)\n"
+        "-- fills two, then fails (data only: one transaction on every engine that has them)\n"
         "INSERT INTO two (id) VALUES (3);\n"
         "INSERT INTO missing_table (id) VALUES (1);\n"
     ),
@@ -440,38 +449,66 @@ MISSING_TABLE_COLUMN = {
     "sqlite": 1,
     "postgresql": 13,  # PostgreSQL reports the position of the name
     "mysql": 1,
+    "clickhouse": 1,  # ClickHouse gives no position: the start of the statement
 }
 
 
 def test_failure_mid_plan(db, tmp_path: Path) -> None:
+    """A data-only migration is one transaction, rolled back with its failure. Without
+    transactions (ClickHouse) the INSERT before the failure stays, the row says "failed at
+    statement 2 of 2", and ``up`` refuses until the failure is resolved."""
     d = folder(tmp_path, FAILING_PLAN)
     m = Migrator(db.url, directory=d)
     with pytest.raises(MigrationFailed) as info:
         m.up()
     error = info.value
     assert error.version == "0003"
-    assert error.transactional is True
+    assert error.transactional is db.transactional
     assert error.statement_index == 2 and error.statement_count == 2
     assert error.applied == ("0001", "0002")
 
     assert db.table_exists("one") and db.table_exists("two")
-    assert db.query("SELECT COUNT(*) FROM two") == [(0,)], (
-        "the first statement of 0003 was not rolled back"
-    )
     assert not db.table_exists("four")
-    assert versions_in_history(db) == ["0001", "0002"]
-    assert states(m) == {
-        "0001": State.APPLIED,
-        "0002": State.APPLIED,
-        "0003": State.PENDING,
-        "0004": State.PENDING,
-    }
     audit = m.audit_log()
-    assert [(e.event, e.version) for e in audit] == [
-        *applied_events(db, "0001", "0002"),
-        ("failed", "0003"),
-    ]
     assert "missing_table" in (audit[-1].detail or "")
+    if db.transactional:
+        assert db.query("SELECT COUNT(*) FROM two") == [(0,)], (
+            "the first statement of 0003 was not rolled back"
+        )
+        assert versions_in_history(db) == ["0001", "0002"]
+        assert states(m) == {
+            "0001": State.APPLIED,
+            "0002": State.APPLIED,
+            "0003": State.PENDING,
+            "0004": State.PENDING,
+        }
+        assert [(e.event, e.version) for e in audit] == [
+            *applied_events(db, "0001", "0002"),
+            ("failed", "0003"),
+        ]
+    else:
+        # Nothing rolls back: the INSERT ran and stays; the row says how far 0003 got.
+        assert db.query("SELECT id FROM two") == [(3,)]
+        assert versions_in_history(db) == ["0001", "0002", "0003"]
+        assert "statement 2 of 2" in str(error) and "resolve 0003" in str(error)
+        assert states(m) == {
+            "0001": State.APPLIED,
+            "0002": State.APPLIED,
+            "0003": State.FAILED,
+            "0004": State.PENDING,
+        }
+        row = next(e for e in m.status() if e.version.text == "0003").applied
+        assert row is not None and not row.success
+        assert (row.statements_done, row.statements_total) == (1, 2)
+        assert [(e.event, e.version) for e in audit] == [
+            *applied_events(db, "0001", "0002"),
+            ("started", "0003"),
+            ("failed", "0003"),
+        ]
+        with pytest.raises(ValidationFailed) as refused:
+            Migrator(db.url, directory=d).up()
+        assert [(p.code, str(p.version)) for p in refused.value.problems] == [("failed", "0003")]
+        assert not db.table_exists("four")
 
     # path:line:col of the failing statement, its first line, the database's message
     path = str(d / "0003_three.sql")
@@ -483,7 +520,9 @@ def test_failure_mid_plan(db, tmp_path: Path) -> None:
     assert "missing_table" in error.db_message
     assert error.db_message.strip() in text
 
-    # fixed, the rest applies
+    # fixed, the rest applies (without transactions: once the failure is resolved)
+    if not db.transactional:
+        Migrator(db.url, directory=d).resolve("0003", applied=False)
     (d / "0003_three.sql").write_bytes(b"CREATE TABLE three (id INTEGER);\n")
     assert Migrator(db.url, directory=d).up().versions == ("0003", "0004")
 
@@ -544,7 +583,8 @@ def test_failure_after_ddl_mid_plan(db, tmp_path: Path) -> None:
 
 
 def test_single_transaction_all_or_nothing(db, tmp_path: Path) -> None:
-    # Data only, so the plan can be one transaction on every engine.
+    """Data only, so the plan can be one transaction on every engine that has transactions.
+    Without them (ClickHouse) it is refused before anything runs."""
     for table in ("one", "two", "three", "four"):
         db.query(f"CREATE TABLE {table} (id INTEGER)")
     files = {
@@ -556,6 +596,17 @@ def test_single_transaction_all_or_nothing(db, tmp_path: Path) -> None:
         "0004_four.sql": "INSERT INTO four (id) VALUES (4);\n",
     }
     d = folder(tmp_path, files)
+    if not db.transactional:
+        with pytest.raises(ValidationFailed) as refused:
+            Migrator(db.url, directory=d, single_transaction=True).up()
+        assert [(p.code, str(p.version)) for p in refused.value.problems] == [
+            ("no-transaction", v) for v in ("0001", "0002", "0003", "0004")
+        ]
+        assert "the plan cannot run as one transaction" in str(refused.value)
+        for table in ("one", "two", "three", "four"):
+            assert db.query(f"SELECT COUNT(*) FROM {table}") == [(0,)], table
+        assert not db.table_exists("migrata_history")
+        return
     with pytest.raises(MigrationFailed) as info:
         Migrator(db.url, directory=d, single_transaction=True).up()
     assert info.value.version == "0003"
@@ -628,7 +679,7 @@ def test_postgres_fresh_database_read_with_a_slow_client(
     postgres_db, tmp_path: Path, monkeypatch
 ) -> None:
     _slow_pipeline_execute(monkeypatch)
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(postgres_db.engine))
     m = Migrator(postgres_db.url, directory=d)
     assert [e.state for e in m.status()] == [State.PENDING] * 3
     assert m.up().versions == ("0001", "0002", "0003")
@@ -662,7 +713,7 @@ def test_postgres_failed_migration_with_a_slow_client_is_migration_failed(
 
 
 def test_mark_applied_and_unmark(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d)
     m.mark_applied("0001")
     assert not db.table_exists("users"), "mark_applied must not run the migration"
@@ -734,7 +785,7 @@ def test_services_are_isolated(db, tmp_path: Path) -> None:
 
 
 def test_custom_table_name(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     m = Migrator(db.url, directory=d, table="schema_log")
     m.up()
     assert db.table_exists("schema_log")
@@ -748,7 +799,8 @@ def test_custom_table_name(db, tmp_path: Path) -> None:
 
 
 def test_on_step_events_in_order(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, {k: v for k, v in BASIC.items() if not k.startswith("0003")})
+    files = basic(db.engine)
+    d = folder(tmp_path, {k: v for k, v in files.items() if not k.startswith("0003")})
     seen: list[StepEvent] = []
     Migrator(db.url, directory=d, on_step=seen.append).up()
     expected = step_events(db, "0001", 2) + step_events(db, "0002", 1)
@@ -779,7 +831,9 @@ def test_on_step_failed_event(db, tmp_path: Path) -> None:
     assert [(e.kind, e.version) for e in seen] == [
         *step_events(db, "0001", 1),
         *step_events(db, "0002", 1),
-        ("started", "0003"),  # data only: one transaction everywhere, no statement events
+        ("started", "0003"),
+        # Data only: one transaction, no statement events, wherever there are transactions.
+        *([] if db.transactional else [("statement", "0003")]),
         ("failed", "0003"),
     ]
     assert seen[-1].error and "missing_table" in seen[-1].error
@@ -789,8 +843,16 @@ def test_on_step_failed_event(db, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------ library use
 
 
-def test_existing_connection_is_borrowed(db, tmp_path: Path) -> None:
-    d = folder(tmp_path, BASIC)
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def borrowable_db(request: pytest.FixtureRequest) -> Database:
+    """Every engine whose driver connection migrata can borrow (``Migrator(connection=)``:
+    psycopg 3, PyMySQL, sqlite3; a clickhouse-connect client is refused, see below)."""
+    return request.getfixturevalue(_FIXTURES[request.param])  # type: ignore[no-any-return]
+
+
+def test_existing_connection_is_borrowed(borrowable_db: Database, tmp_path: Path) -> None:
+    db = borrowable_db
+    d = folder(tmp_path, basic(db.engine))
     if db.engine == "sqlite":
         conn = sqlite3.connect(db.url.split("sqlite:///", 1)[1])  # default isolation level
         isolation = conn.isolation_level
@@ -837,11 +899,25 @@ def test_existing_connection_is_borrowed(db, tmp_path: Path) -> None:
     assert [e.state for e in Migrator(db.url, directory=d).status()][:2] == [State.APPLIED] * 2
 
 
+def test_a_clickhouse_client_is_not_borrowed(clickhouse_db: Database, tmp_path: Path) -> None:
+    """``connection=`` takes the DB-API connections the README lists; a clickhouse-connect
+    client is refused with that list, before anything runs, and stays usable."""
+    d = folder(tmp_path, basic(clickhouse_db.engine))
+    client = clickhouse_db.connect()
+    with pytest.raises(ConfigError) as info:
+        Migrator(connection=client, directory=d).up()
+    assert "unsupported connection type" in str(info.value)
+    assert "psycopg 3, PyMySQL or sqlite3 connection, or a URL" in str(info.value)
+    assert client.query("SELECT 1").result_rows == [(1,)]
+    assert not clickhouse_db.table_exists("migrata_history")
+    assert not clickhouse_db.table_exists("users")
+
+
 def test_migrate_applies_and_reads_url_from_env(db, tmp_path: Path, monkeypatch) -> None:
     for name in ("MIGRATA_DISABLE", "DISABLE_EMBEDDED_MIGRATIONS", "MIGRATA_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", db.url)
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     report = migrate(directory=d)
     assert isinstance(report, RunReport)
     assert report.versions == ("0001", "0002", "0003")
@@ -858,7 +934,7 @@ def test_migrate_disabled_by_env(
     monkeypatch.delenv("MIGRATA_DISABLE", raising=False)
     monkeypatch.delenv("DISABLE_EMBEDDED_MIGRATIONS", raising=False)
     monkeypatch.setenv(variable, value)
-    d = folder(tmp_path, BASIC)
+    d = folder(tmp_path, basic(db.engine))
     assert migrate(db.url, directory=d) is None
     for table in ("users", "migrata_history", "migrata_history_audit", "migrata_history_meta"):
         assert not db.table_exists(table), table
@@ -872,7 +948,7 @@ def test_migrations_from_a_package(db, tmp_path: Path, monkeypatch) -> None:
         {
             f"{package}/__init__.py": "",
             f"{package}/migrations/__init__.py": "",
-            **{f"{package}/migrations/{name}": text for name, text in BASIC.items()},
+            **{f"{package}/migrations/{name}": text for name, text in basic(db.engine).items()},
         },
     )
     monkeypatch.syspath_prepend(str(root))

@@ -7,6 +7,10 @@ sent something (a client→server direction switch on one connection).
 Where DDL commits implicitly (MySQL/MariaDB) a migration with DDL runs statement by statement,
 so the budget of one round trip per migration is measured there with data-only migrations,
 and DDL migrations have a budget of their own: one round trip per statement.
+
+ClickHouse (at the end): chdb runs in-process, with no network for the proxy. Every call of a
+clickhouse-connect client's request methods is one HTTP request to a server, so there the
+requests are counted on the client instead; migrata makes the same calls on chdb.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from urllib.parse import urlsplit
 import pytest
 from _contract_support import extra_database, mysql_connect, with_port
 
-from conftest import Database, write_migrations
+from conftest import Database, create_index, write_migrations
 from migrata import Migrator, State
+from migrata.backends import open_backend
+from migrata.urls import parse_url
 
 UPSTREAM = ("127.0.0.1", 5432)
 DEFAULT_PORT = {"postgresql": 5432, "mysql": 3306}
@@ -145,14 +151,14 @@ def proxy(server: Database) -> Iterator[CountingProxy]:
         p.close()
 
 
-def ddl_folder(root: Path, count: int) -> Path:
+def ddl_folder(root: Path, count: int, engine: str = "postgresql") -> Path:
     """``count`` migrations of three statements each: CREATE TABLE, CREATE INDEX, INSERT."""
     return write_migrations(
         root,
         {
             f"{n:04d}_table_{n}.sql": (
                 f"CREATE TABLE rt_{n} (id INTEGER PRIMARY KEY, label VARCHAR(20));\n"
-                f"CREATE INDEX rt_{n}_label ON rt_{n} (label);\n"
+                f"{create_index(engine, f'rt_{n}_label', f'rt_{n}', 'label')};\n"
                 f"INSERT INTO rt_{n} (id, label) VALUES (1, 'x');\n"
             )
             for n in range(1, count + 1)
@@ -349,3 +355,135 @@ def test_proxy_counts_what_it_should(server: Database, proxy: CountingProxy) -> 
 
     _, batch = measure(proxy, batched)
     assert batch - zero == 1
+
+
+# ------------------------------------------------------------------ ClickHouse: requests
+
+#: The methods of a clickhouse-connect client that send a request (the others build contexts
+#: or settings); one called by another is still the one request.
+REQUEST_METHODS = (
+    "command",
+    "query",
+    "raw_query",
+    "raw_stream",
+    "raw_insert",
+    "insert",
+    "data_insert",
+    "ping",
+    "query_arrow",
+    "query_df",
+    "query_np",
+)
+
+
+class CountingRequests:
+    """Counts the requests of every clickhouse-connect client of ``client_type``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, client_type: type) -> None:
+        self.requests = 0
+        self._depth = 0
+        for name in REQUEST_METHODS:
+            monkeypatch.setattr(client_type, name, self._counted(getattr(client_type, name)))
+
+    def _counted(self, original: Callable[..., object]) -> Callable[..., object]:
+        def call(client: object, *args: object, **kwargs: object) -> object:
+            if self._depth == 0:
+                self.requests += 1
+            self._depth += 1
+            try:
+                return original(client, *args, **kwargs)
+            finally:
+                self._depth -= 1
+
+        return call
+
+    def measure(self, action: Callable[[], object]) -> int:
+        before = self.requests
+        action()
+        return self.requests - before
+
+
+@pytest.fixture
+def requests(clickhouse_db: Database, monkeypatch: pytest.MonkeyPatch) -> CountingRequests:
+    client = clickhouse_db.connect()
+    return CountingRequests(monkeypatch, type(client))
+
+
+def clickhouse_handshake(requests: CountingRequests, url: str) -> int:
+    """Requests of a bare connect + close, as migrata connects."""
+    return requests.measure(lambda: open_backend(parse_url(url)).close())
+
+
+#: Statements per migration of ``ddl_folder``.
+K = 3
+
+
+def test_clickhouse_up_costs_each_statement_and_its_progress_row(
+    clickhouse_db: Database, requests: CountingRequests, tmp_path: Path
+) -> None:
+    """No transactions and no multi-statement requests: each statement is its own request,
+    followed by its progress row; per migration four history writes besides (the "started"
+    row and event, the "applied" row and event)."""
+    db = clickhouse_db
+    many = ddl_folder(tmp_path / "many", N, db.engine)
+    one = ddl_folder(tmp_path / "one", 1, db.engine)
+    with extra_database(db.engine, db.url) as other:
+        rt_one = requests.measure(lambda: Migrator(other, directory=one).up())
+    rt_many = requests.measure(lambda: Migrator(db.url, directory=many).up())
+    assert [e.state for e in Migrator(db.url, directory=many).status()] == [State.APPLIED] * N
+    noop = requests.measure(lambda: Migrator(db.url, directory=many).up())
+    handshake = clickhouse_handshake(requests, db.url)
+    difference = rt_many - rt_one
+    print(
+        f"\nrequests of up() on clickhouse (calls of the client):"
+        f"\n  connect+close alone           {handshake}"
+        f"\n  up() of 1 migration           {rt_one}"
+        f"\n  up() of {N} migrations         {rt_many}"
+        f"\n  difference, {N - 1} migrations     {difference} "
+        f"= {difference / (N - 1):.2f} per migration of {K} statements"
+        f"\n  up() with nothing to do       {noop}"
+    )
+    assert (N - 1) * K <= difference <= (N - 1) * (2 * K + 4)
+    # Nothing to do: the history read (the layout row, then the rows) and nothing else.
+    assert noop - handshake <= 2
+
+
+def test_clickhouse_status_costs_two_requests_whatever_the_history(
+    clickhouse_db: Database, requests: CountingRequests, tmp_path: Path
+) -> None:
+    db = clickhouse_db
+    small = ddl_folder(tmp_path / "small", 1, db.engine)
+    big = ddl_folder(tmp_path / "big", N, db.engine)
+    with extra_database(db.engine, db.url) as other:
+        Migrator(other, directory=small).up()
+        status_small = requests.measure(Migrator(other, directory=small).status)
+    Migrator(db.url, directory=big).up()
+    handshake = clickhouse_handshake(requests, db.url)
+    status_big = requests.measure(Migrator(db.url, directory=big).status)
+    fresh = requests.measure(Migrator(db.url, directory=big, table="never_created").status)
+    print(
+        f"\nrequests of status() on clickhouse:"
+        f"\n  connect+close alone           {handshake}"
+        f"\n  status(), 1 applied           {status_small}"
+        f"\n  status(), {N} applied          {status_big}"
+        f"\n  status(), no history table    {fresh}"
+    )
+    assert status_big == status_small
+    assert status_big - handshake <= 2
+    assert fresh - handshake <= 2
+    assert [e.state for e in Migrator(db.url, directory=big).status()] == [State.APPLIED] * N
+
+
+def test_clickhouse_counting_counts_what_it_should(
+    clickhouse_db: Database, requests: CountingRequests
+) -> None:
+    """The instrument itself: k queries on one client are k requests, and a method that calls
+    another (insert calls data_insert) is still one."""
+    client = clickhouse_db.connect()
+    assert requests.measure(lambda: [client.query("SELECT 1") for _ in range(5)]) == 5
+    assert (
+        requests.measure(lambda: client.command("CREATE TABLE counted (a Int32) ENGINE = Memory"))
+        == 1
+    )
+    assert requests.measure(lambda: client.insert("counted", [[1], [2]], column_names=["a"])) == 1
+    assert client.query("SELECT count() FROM counted").result_rows == [(2,)]

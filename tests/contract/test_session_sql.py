@@ -19,7 +19,9 @@ from cli_support import clean_cli_state, run_cli  # noqa: F401
 SEARCH_PATH = "SET search_path TO app, public;\n"
 
 # Proof that the session SQL ran, and how often, on this connection: a row per run in a
-# temporary table (MySQL spells it TEMPORARY; PostgreSQL and SQLite take TEMP as well).
+# temporary table (MySQL and ClickHouse spell it TEMPORARY; PostgreSQL and SQLite take TEMP as
+# well). ClickHouse's temporary tables belong to the client's session, as elsewhere to the
+# connection.
 _COUNTER = (
     "CREATE {temp} TABLE IF NOT EXISTS session_runs (n INTEGER);\n"
     "INSERT INTO session_runs (n) VALUES (1);\n"
@@ -27,7 +29,7 @@ _COUNTER = (
 
 
 def counter(db: Database) -> str:
-    return _COUNTER.format(temp="TEMPORARY" if db.engine == "mysql" else "TEMP")
+    return _COUNTER.format(temp="TEMPORARY" if db.engine in {"mysql", "clickhouse"} else "TEMP")
 
 
 def counted(name: str) -> str:
@@ -65,26 +67,13 @@ def schema_of(db: Database, table: str) -> set[str]:
 
 
 def history_versions(db: Database, table: str = "migrata_history") -> list[str]:
-    return [r[0] for r in db.query(f"SELECT version FROM {table} ORDER BY version")]
+    return [r[0] for r in db.history("version", table)]
 
 
 def user_tables(db: Database) -> set[str]:
-    if db.engine == "sqlite":
-        rows = db.query("SELECT name FROM sqlite_master WHERE type = 'table'")
-    elif db.engine == "mysql":
-        # `||` is OR on MySQL; the test's database is its schema (other databases are other
-        # tests').
-        rows = db.query(
-            "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES "
-            "WHERE TABLE_SCHEMA = DATABASE()"
-        )
-    else:
-        rows = db.query(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
-            "AND table_schema NOT LIKE 'pg_temp%'"
-        )
-    return {r[0] for r in rows}
+    # On MySQL and ClickHouse the test's database is its schema (other databases are other
+    # tests').
+    return db.user_tables()
 
 
 # ------------------------------------------------------------------ runs before each migration
@@ -110,13 +99,12 @@ def test_without_session_sql_nothing_extra_runs(run_cli, db: Database, tmp_path:
     assert result.code == 1
     assert "session_runs" in result.err
     assert not db.table_exists("seen_1")
-    rows = db.query(
-        "SELECT version, success, statements_done FROM migrata_history ORDER BY version"
-    )
+    rows = db.history("version, success, statements_done")
     if db.transactional_ddl:
         assert rows == []  # the failed migration rolled back with its history row
     else:
-        # DDL commits as it runs: the "started" row stays, failed before its first statement.
+        # DDL commits as it runs (ClickHouse: nothing is transactional): the "started" row
+        # stays, failed before its first statement.
         assert [(v, bool(ok), done) for v, ok, done in rows] == [("0001", False, 0)]
 
 
@@ -200,6 +188,7 @@ SYNTAX_ERRORS = {
     "sqlite": "SELECT 1;\nSELECT 'never closed;\n",
     # Found by migrata's splitter, like the mysql client's: the server never sees it.
     "mysql": "SELECT 1;\nSELECT 'never closed;\n",
+    "clickhouse": "SELECT 1;\nSELECT 'never closed;\n",  # migrata's splitter too
 }
 
 
@@ -235,6 +224,7 @@ RUNTIME_ERRORS = {
     "postgresql": ("SELECT 1;\nSET no_such_parameter = 1;\n", "no_such_parameter"),
     "sqlite": ("SELECT 1;\nINSERT INTO no_such_table (a) VALUES (1);\n", "no_such_table"),
     "mysql": ("SELECT 1;\nSET SESSION no_such_variable = 1;\n", "no_such_variable"),
+    "clickhouse": ("SELECT 1;\nSET no_such_setting = 1;\n", "no_such_setting"),
 }
 
 
@@ -270,6 +260,10 @@ THIRD_TIME_FAILS = {
     ),
 }
 THIRD_TIME_FAILS["postgresql"] = THIRD_TIME_FAILS["sqlite"]
+THIRD_TIME_FAILS["clickhouse"] = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS guard (n INTEGER, CONSTRAINT small CHECK n < 2);\n"
+    "INSERT INTO guard (n) SELECT count(*) FROM guard;\n"
+)
 
 
 @pytest.mark.parametrize("second", ["transactional", "no-transaction"])
@@ -292,7 +286,7 @@ def test_session_sql_failing_before_a_migration_runs_none_of_it(
     assert db.table_exists("one_t")
     assert not db.table_exists("two_t")
     # Migration 1 is recorded; migration 2 has no row at all (not even a failed one).
-    rows = db.query("SELECT version, success FROM migrata_history ORDER BY version")
+    rows = db.history("version, success")
     assert [(v, bool(s)) for v, s in rows] == [("0001", True)]
     events = db.query("SELECT version, event FROM migrata_history_audit ORDER BY id")
     assert not [e for e in events if e[0] == "0002"]
