@@ -224,12 +224,7 @@ class Runner:
                 )
             except QueryFailed as failure:
                 self._rollback()
-                raise ExecutionError(
-                    f"{step.script.path}: statement {index + 1} of {len(stmts)} ran, but "
-                    f"recording that in the history failed: {self._scrub(failure.message)}; "
-                    "check the database, then `migrata resolve "
-                    f"{migration.version} --applied` or `--rolled-back`"
-                ) from None
+                raise self._unrecorded(step, index, len(stmts), failure) from None
             self._emit("statement", step, position, count, total=len(stmts), done=index + 1)
         elapsed = int((time.perf_counter() - started) * 1000)
         self._atomic(self._record(step, len(stmts), execution_ms=elapsed))
@@ -287,14 +282,20 @@ class Runner:
                     ) from None
                 if failure.index == at:
                     self._record_failure(step, stmts, index, failure, results)
-                raise ExecutionError(
-                    f"{step.script.path}: statement {index + 1} of {len(stmts)} ran, but "
-                    f"recording that in the history failed: {self._scrub(failure.message)}; "
-                    "check the database, then `migrata resolve "
-                    f"{migration.version} --applied` or `--rolled-back`"
-                ) from None
+                raise self._unrecorded(step, index, len(stmts), failure) from None
             prefix = []
             self._emit("statement", step, position, count, total=len(stmts), done=index + 1)
+
+    def _unrecorded(
+        self, step: Step, index: int, total: int, failure: QueryFailed
+    ) -> ExecutionError:
+        """The error of a statement that ran outside a transaction but whose history write
+        failed."""
+        return ExecutionError(
+            f"{step.script.path}: statement {index + 1} of {total} ran, but recording that in "
+            f"the history failed: {self._scrub(failure.message)}; check the database, then "
+            f"`migrata resolve {step.version} --applied` or `--rolled-back`"
+        )
 
     def _record_failure(
         self,
