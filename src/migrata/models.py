@@ -94,6 +94,32 @@ class Statement:
 
 
 @dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Time limits of a migration, in seconds; None leaves the limit to the next layer (a
+    file's directive wins over the run's settings, which win over the defaults), and 0 means
+    no limit.
+
+    ``statement``: one statement (PostgreSQL ``statement_timeout``, MariaDB
+    ``max_statement_time``…). ``migration``: the whole migration, enforced by cancelling what
+    runs. ``lock``: how long a statement may wait for a lock before it gives way and the
+    migration is retried (PostgreSQL ``lock_timeout``, MySQL ``lock_wait_timeout``, SQLite's
+    busy timeout).
+    """
+
+    statement: float | None = None
+    migration: float | None = None
+    lock: float | None = None
+
+    def over(self, base: Timeouts) -> Timeouts:
+        """These limits, with ``base``'s where these say nothing."""
+        return Timeouts(
+            statement=self.statement if self.statement is not None else base.statement,
+            migration=self.migration if self.migration is not None else base.migration,
+            lock=self.lock if self.lock is not None else base.lock,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Script:
     """The text of one direction (up or down) of a migration."""
 
@@ -109,6 +135,11 @@ class Script:
     #: Why the script runs the way it does, for plans (``CREATE INDEX CONCURRENTLY at line 3
     #: cannot run in a transaction``); None for the default.
     transaction_note: str | None = None
+    #: The environments this script is for (``-- migrata: environments=dev,test``); None:
+    #: every environment. Only the up script's count: they limit the whole migration.
+    environments: tuple[str, ...] | None = None
+    #: Time limits its directives set (``-- migrata: statement-timeout=10min``).
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +164,17 @@ class Migration:
     @property
     def transactional(self) -> bool:
         return self.up.transactional
+
+    @property
+    def environments(self) -> tuple[str, ...] | None:
+        """The environments this migration is for; None: every environment."""
+        return self.up.environments
+
+    def applies_to(self, environment: str | None) -> bool:
+        """Whether this migration runs in ``environment`` (None: no environment is set, so a
+        migration limited to some environments does not run)."""
+        envs = self.up.environments
+        return envs is None or (environment is not None and environment in envs)
 
     @property
     def repeatable(self) -> bool:
@@ -168,6 +210,9 @@ class State(str, enum.Enum):
     MISSING = "missing"  # applied, but the file is gone
     FAILED = "failed"  # a history row with success = false
     SKIPPED = "skipped"  # in the folder, but migrata cannot run it (a goose .go migration)
+    #: In the folder, limited to environments the current one is not (seed data in
+    #: production): never applied here, and not pending.
+    NOT_APPLICABLE = "not-applicable"
 
     def __str__(self) -> str:
         return self.value
@@ -265,6 +310,8 @@ class Validation:
     pending: tuple[str, ...]
     failed: tuple[str, ...]
     problems: tuple[Problem, ...]
+    #: Versions limited to other environments than the current one.
+    not_applicable: tuple[str, ...] = ()
 
     @property
     def is_valid(self) -> bool:

@@ -115,6 +115,8 @@ def script_from_text(
         first_line=first_line,
         explicit_transaction=explicit,
         transaction_note=note,
+        environments=directives.environments,
+        timeouts=directives.timeouts,
     )
 
 
