@@ -27,12 +27,17 @@ __all__ = ["compute_status", "find_problems", "plan_down", "plan_up", "validate"
 
 
 def compute_status(
-    migrations: Sequence[Migration], applied: Sequence[Applied]
+    migrations: Sequence[Migration],
+    applied: Sequence[Applied],
+    *,
+    environment: str | None = None,
 ) -> tuple[StatusEntry, ...]:
     """The state of every version known to the folder or the history, in version order.
 
     Repeatable migrations (after every versioned one) are pending whenever their checksum
-    differs from the one applied; a migration migrata cannot run (``skip_reason``) is skipped.
+    differs from the one applied; a migration migrata cannot run (``skip_reason``) is skipped;
+    one limited to environments that do not include ``environment`` (None: no environment is
+    set) is not applicable, unless the history has it (then it is what the history says).
     """
     rows = {a.version: a for a in applied}
     files = {m.version: m for m in migrations}
@@ -47,6 +52,8 @@ def compute_status(
             assert migration is not None
             if migration.skip_reason is not None:
                 state = State.SKIPPED
+            elif not migration.applies_to(environment):
+                state = State.NOT_APPLICABLE
             else:
                 state = State.PENDING
                 out_of_order = (
@@ -137,15 +144,16 @@ def plan_up(
     allow_out_of_order: bool = False,
     single_transaction: bool = False,
     resume: str | None = None,
+    environment: str | None = None,
 ) -> Plan:
     """Pending migrations up to ``target`` (inclusive), oldest first, and what stops them.
 
     Repeatable migrations come after every versioned one, and only when no ``target`` is
     given (they may depend on the newest versions). ``resume`` names a migration that failed
     outside a transaction: it runs again from the statement that failed, instead of stopping
-    the plan.
+    the plan. Migrations limited to other environments than ``environment`` are left out.
     """
-    entries = compute_status(migrations, applied)
+    entries = compute_status(migrations, applied, environment=environment)
     resumed = _resume_entry(resume, entries)
     problems = list(find_problems(entries, allow_out_of_order=allow_out_of_order))
     if isinstance(resumed, Problem):
@@ -288,17 +296,23 @@ def validate(
     applied: Sequence[Applied],
     *,
     allow_out_of_order: bool = False,
+    environment: str | None = None,
 ) -> Validation:
     """What `migrata validate` reports: versions by state, and every problem."""
-    entries = compute_status(migrations, applied)
+    entries = compute_status(migrations, applied, environment=environment)
     return Validation(
         applied=tuple(
             e.version.text for e in entries if e.applied is not None and e.applied.success
         ),
-        expected=tuple(m.version.text for m in sorted(migrations, key=lambda m: m.version)),
+        expected=tuple(
+            m.version.text
+            for m in sorted(migrations, key=lambda m: m.version)
+            if m.applies_to(environment)
+        ),
         pending=tuple(e.version.text for e in entries if e.state is State.PENDING),
         failed=tuple(e.version.text for e in entries if e.state is State.FAILED),
         problems=find_problems(entries, allow_out_of_order=allow_out_of_order),
+        not_applicable=tuple(e.version.text for e in entries if e.state is State.NOT_APPLICABLE),
     )
 
 
