@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .models import Timeouts
+from .sqltext import ENVIRONMENT_NAME, parse_duration, parse_environments
 
 __all__ = [
     "ENV_VARS",
+    "PATH_SETTINGS",
     "Settings",
     "coerce_setting",
     "file_entries",
@@ -26,6 +29,12 @@ __all__ = [
     "migrator_options",
     "read_config_table",
 ]
+
+
+#: Defaults of the deployment settings (documented in the README, "Deploying").
+DEFAULT_SEEDS_ENVIRONMENTS: tuple[str, ...] = ("dev", "test")
+DEFAULT_DDL_LOCK_TIMEOUT = 5.0
+DEFAULT_DDL_LOCK_RETRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,26 @@ class Settings:
     cluster: str | None = None
     #: ClickHouse: the table engine of migrata's own tables.
     history_engine: str | None = None
+    #: The current environment (``--env``): migrations limited to other environments (seed
+    #: data) are not applicable. None: no environment, so no such migration runs.
+    environment: str | None = None
+    #: A folder of seed migrations, merged with the main ones but only for ``seeds_environments``.
+    seeds_dir: str | None = None
+    seeds_environments: tuple[str, ...] = DEFAULT_SEEDS_ENVIRONMENTS
+    #: Time limits per migration, in seconds (0: none; None: the server's own setting); a
+    #: file's directive wins.
+    statement_timeout: float | None = None
+    migration_timeout: float | None = None
+    #: How long a statement may wait for a table lock before it gives way (0: forever), and
+    #: how many times a migration that gave way is tried again.
+    ddl_lock_timeout: float = DEFAULT_DDL_LOCK_TIMEOUT
+    ddl_lock_retries: int = DEFAULT_DDL_LOCK_RETRIES
+    #: Seconds to wait for the database to accept connections (0: try once).
+    wait: float = 0.0
+    #: Create the database named in the URL when it does not exist (``up``).
+    create_database: bool = False
+    #: PostgreSQL extensions created (IF NOT EXISTS) before migrations run.
+    extensions: tuple[str, ...] = ()
     #: The config file the settings were read from, if any (for messages).
     config_file: str | None = None
 
@@ -70,10 +99,27 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "require_lock": ("MIGRATA_REQUIRE_LOCK",),
     "cluster": ("MIGRATA_CLUSTER",),
     "history_engine": ("MIGRATA_HISTORY_ENGINE",),
+    "environment": ("MIGRATA_ENV",),
+    "seeds_dir": ("MIGRATA_SEEDS_DIR",),
+    "seeds_environments": ("MIGRATA_SEEDS_ENVIRONMENTS",),
+    "statement_timeout": ("MIGRATA_STATEMENT_TIMEOUT",),
+    "migration_timeout": ("MIGRATA_MIGRATION_TIMEOUT",),
+    "ddl_lock_timeout": ("MIGRATA_DDL_LOCK_TIMEOUT",),
+    "ddl_lock_retries": ("MIGRATA_DDL_LOCK_RETRIES",),
+    "wait": ("MIGRATA_WAIT",),
+    "create_database": ("MIGRATA_CREATE_DATABASE",),
+    "extensions": ("MIGRATA_EXTENSIONS",),
 }
 
-_FILE_KEYS = {f.name for f in fields(Settings)} - {"config_file"} | {"url", "directory"}
-_ALIASES = {"url": "database_url", "directory": "dir"}
+_FILE_KEYS = {f.name for f in fields(Settings)} - {"config_file"} | {
+    "url",
+    "directory",
+    "env",
+    "seeds",
+}
+_ALIASES = {"url": "database_url", "directory": "dir", "env": "environment", "seeds": "seeds_dir"}
+#: Settings holding a path, relative to the config file when written there.
+PATH_SETTINGS = frozenset({"dir", "session_sql_file", "seeds_dir"})
 
 
 def load_settings(
@@ -174,7 +220,7 @@ def _validate_file(
                     f"{path}: {key} = {value!r} but the environment variable {variable} is not set"
                 )
             value = env[variable]
-        relative = normal in {"dir", "session_sql_file"} and relative_to
+        relative = normal in PATH_SETTINGS and relative_to
         if relative and isinstance(value, str) and not os.path.isabs(value):
             value = str(path.parent / value)
         values[normal] = value
@@ -184,6 +230,34 @@ def _validate_file(
 def coerce_setting(name: str, value: Any, source: str | None) -> Any:
     """``value`` as the type of setting ``name``; raises ConfigError mentioning ``source``."""
     where = f" (from {source})" if source else ""
+    if name in _DURATIONS:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}{where}") from None
+    if name == "ddl_lock_retries":
+        try:
+            count = int(str(value).strip()) if not isinstance(value, bool) else -1
+        except ValueError:
+            count = -1
+        if count < 0:
+            raise ConfigError(f"{name} must be a whole number, zero or more, got {value!r}{where}")
+        return count
+    if name in {"seeds_environments", "extensions"}:
+        items = _list(name, value, where)
+        if name == "seeds_environments":
+            try:
+                return parse_environments(",".join(items))
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}{where}") from None
+        return items
+    if name == "environment" and value is not None:
+        if not isinstance(value, str) or not ENVIRONMENT_NAME.match(value.strip()):
+            raise ConfigError(
+                f"environment must be a name (letters, digits, '_', '.', '-'), got "
+                f"{value!r}{where}"
+            )
+        return value.strip()
     if name == "lock_timeout":
         try:
             number = float(value)
@@ -194,7 +268,7 @@ def coerce_setting(name: str, value: Any, source: str | None) -> Any:
         if number < 0:
             raise ConfigError(f"lock_timeout must be zero or more, got {value!r}{where}")
         return number
-    if name in {"allow_out_of_order", "require_lock"}:
+    if name in {"allow_out_of_order", "require_lock", "create_database"}:
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
@@ -206,6 +280,20 @@ def coerce_setting(name: str, value: Any, source: str | None) -> Any:
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{name} must be a string, got {value!r}{where}")
     return value
+
+
+_DURATIONS = frozenset({"statement_timeout", "migration_timeout", "ddl_lock_timeout", "wait"})
+
+
+def _list(name: str, value: Any, where: str) -> tuple[str, ...]:
+    """A list setting written as a TOML array or a comma-separated string."""
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(v.strip() for v in value if v.strip())
+    raise ConfigError(
+        f"{name} must be a list of names or a comma-separated string, got {value!r}{where}"
+    )
 
 
 def migrator_options(settings: Settings) -> dict[str, Any]:
@@ -226,7 +314,19 @@ def migrator_options(settings: Settings) -> dict[str, Any]:
         "require_lock": settings.require_lock,
         "cluster": settings.cluster,
         "history_engine": settings.history_engine,
+        "environment": settings.environment,
+        "timeouts": Timeouts(
+            statement=settings.statement_timeout,
+            migration=settings.migration_timeout,
+            lock=settings.ddl_lock_timeout,
+        ),
+        "lock_retries": settings.ddl_lock_retries,
+        "wait": settings.wait,
+        "create_database": settings.create_database,
+        "extensions": settings.extensions,
     }
+    if settings.seeds_dir:
+        options["seeds"] = (settings.seeds_dir, settings.seeds_environments)
     if settings.package:
         options["package"] = settings.package
     else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .errors import AmbiguousLayout, ConfigError, DiscoveryError
+from .errors import AmbiguousLayout, ConfigError, DiscoveryError, DuplicateVersion
 from .layouts import READERS, native
 from .layouts.base import DISTINCTIVE, FITS, NO, Entry, ReadResult
 from .models import Migration
@@ -26,14 +26,56 @@ def discover_migrations(
     *,
     package: str | None = None,
     layout: str | None = None,
+    seeds: tuple[str | os.PathLike[str], Sequence[str]] | None = None,
 ) -> ReadResult:
     """Read every migration of a folder (or of a package's resources), sorted by version.
 
-    The layout is detected from the folder's contents unless ``layout`` names one. Raises
-    ConfigError when the folder or package does not exist or the layout is unknown,
-    AmbiguousLayout when the folder fits layouts that read it differently, and a
-    DiscoveryError subclass naming the file for any file that cannot be read as a migration.
+    The layout is detected from the folder's contents unless ``layout`` names one. ``seeds``
+    is ``(folder, environments)``: a second folder whose migrations join the others, each
+    limited to those environments unless its file names its own (``-- migrata:
+    environments=…``). Raises ConfigError when a folder or package does not exist or the
+    layout is unknown, AmbiguousLayout when the folder fits layouts that read it differently,
+    DuplicateVersion when a seed has the version of a migration, and a DiscoveryError subclass
+    naming the file for any file that cannot be read as a migration.
     """
+    result = _discover(directory, package, layout)
+    if seeds is None:
+        return result
+    folder, environments = seeds
+    if not Path(folder).is_dir():
+        raise ConfigError(
+            f"seeds folder {str(folder)!r} does not exist: create it, or remove seeds_dir "
+            "from the settings"
+        )
+    seeded = _discover(folder, None, None)
+    return _merge_seeds(result, seeded, tuple(environments))
+
+
+def _merge_seeds(main: ReadResult, seeds: ReadResult, environments: tuple[str, ...]) -> ReadResult:
+    by_version = {m.version: m for m in main.migrations}
+    merged = list(main.migrations)
+    for seed in seeds.migrations:
+        clash = by_version.get(seed.version)
+        if clash is not None:
+            raise DuplicateVersion(
+                f"version {seed.version} is also used by {clash.up.path}; give the seed a "
+                "version of its own",
+                path=seed.up.path,
+            )
+        if seed.up.environments is None:
+            seed = replace(seed, up=replace(seed.up, environments=environments))
+        merged.append(seed)
+    return replace(
+        main,
+        migrations=tuple(sorted(merged, key=lambda m: m.version)),
+        ignored=main.ignored + seeds.ignored,
+        warnings=main.warnings + seeds.warnings,
+    )
+
+
+def _discover(
+    directory: str | os.PathLike[str] | None, package: str | None, layout: str | None
+) -> ReadResult:
     base, entries = _entries(directory, package)
     if layout is not None:
         reader = READERS.get(layout)

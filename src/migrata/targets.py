@@ -36,7 +36,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from .config import ENV_VARS, Settings, coerce_setting, file_entries, read_config_table
+from .config import (
+    ENV_VARS,
+    PATH_SETTINGS,
+    Settings,
+    coerce_setting,
+    file_entries,
+    read_config_table,
+)
 from .errors import ConfigError, MigrataError, MigrationFailed
 from .exitcodes import ExitCode
 from .models import RunReport
@@ -59,28 +66,40 @@ __all__ = [
 TARGET_KEYS: tuple[str, ...] = (
     "allow_out_of_order",
     "cluster",
+    "create_database",
     "database_url",
+    "ddl_lock_retries",
+    "ddl_lock_timeout",
     "dir",
     "directory",
+    "extensions",
     "history_engine",
     "layout",
     "lock_timeout",
+    "migration_timeout",
     "package",
     "require_lock",
     "schema",
+    "seeds",
+    "seeds_dir",
+    "seeds_environments",
     "service",
     "session_sql",
     "session_sql_file",
+    "statement_timeout",
     "table",
     "url",
+    "wait",
 )
-_ALIASES = {"url": "database_url", "directory": "dir"}
+_ALIASES = {"url": "database_url", "directory": "dir", "seeds": "seeds_dir"}
 
 #: Settings that name one database: set per target, never for several targets at once.
 PER_DATABASE: frozenset[str] = frozenset(
-    {"database_url", "dir", "package", "service", "session_sql_file"}
+    {"database_url", "dir", "package", "service", "session_sql_file", "seeds_dir"}
 )
-_PATHS = {"dir", "session_sql_file"}
+_PATHS = PATH_SETTINGS
+#: Settings that may be written as a TOML array.
+_LISTS = frozenset({"seeds_environments", "extensions"})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 T = TypeVar("T")
@@ -323,7 +342,8 @@ def _target_entries(
                 f"{path}: target {name!r} ({section}) sets {setting} twice ({entries[setting][0]}"
                 f" and {key}): keep one"
             )
-        if not isinstance(value, str | bool | int | float):
+        listed = isinstance(value, list) and setting in _LISTS
+        if not (isinstance(value, str | bool | int | float) or listed):
             raise ConfigError(
                 f"{path}: target {name!r} ({section}): {key} must be a string, number or "
                 f"boolean, not a {type(value).__name__}"
