@@ -25,6 +25,7 @@ bug and keeps its traceback.
     │   ├── LockTimeout             another run holds the migration lock
     │   └── LockUnavailable         no lock on this engine, and --require-lock
     ├── ConnectionFailed            the database could not be reached
+    │   └── WaitTimeout             it did not accept connections within --wait
     └── ExecutionError
         └── MigrationFailed         a statement failed; carries file:line:col and the DB message
 """
@@ -203,9 +204,42 @@ class LockTimeout(LockError):
 
 
 class ConnectionFailed(MigrataError):
-    """The database could not be reached; the message never carries a password."""
+    """The database could not be reached; the message never carries a password.
+
+    ``transient`` says whether trying again may help (connection refused, a name not yet
+    resolvable, a server starting up); ``missing_database`` that the server answered but the
+    database named in the URL does not exist. ``reason`` is the driver's text, scrubbed.
+    """
 
     exit_code = ExitCode.USAGE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        missing_database: bool = False,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.missing_database = missing_database
+        self.reason = reason if reason is not None else message
+
+
+class WaitTimeout(ConnectionFailed):
+    """The database did not accept connections within the time ``--wait`` allowed."""
+
+    def __init__(self, database: str, timeout: float, attempts: int, reason: str) -> None:
+        super().__init__(
+            f"{database} did not accept connections within {timeout:g}s ({attempts} "
+            f"attempt(s)); the last error: {reason}; check that the server is running and "
+            "the URL's host and port, or raise --wait",
+            transient=True,
+            reason=reason,
+        )
+        self.timeout = timeout
+        self.attempts = attempts
 
 
 class ExecutionError(MigrataError):

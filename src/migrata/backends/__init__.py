@@ -14,6 +14,8 @@ __all__ = [
     "Query",
     "QueryFailed",
     "connection_dialect",
+    "create_database",
+    "drop_database",
     "open_backend",
     "wrap_connection",
 ]
@@ -38,6 +40,42 @@ def open_backend(url: DatabaseURL, *, connect_timeout: float = 10) -> Backend:
 
         return MySQLBackend.connect(url, connect_timeout=connect_timeout)
     raise ConfigError(f"no backend for engine {url.engine!r}")
+
+
+def _module(url: DatabaseURL) -> Any:
+    if url.engine == "postgresql":
+        from . import postgres
+
+        return postgres
+    if url.engine == "sqlite":
+        from . import sqlite
+
+        return sqlite
+    if url.engine == "clickhouse":
+        from . import clickhouse
+
+        return clickhouse
+    if url.engine == "mysql":
+        from . import mysql
+
+        return mysql
+    raise ConfigError(f"no backend for engine {url.engine!r}")
+
+
+def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
+    """Create the database ``url`` names, connecting to the server without it (PostgreSQL: its
+    maintenance database); False when it exists already. SQLite creates the file and its
+    folder. Raises ConnectionFailed, ConfigError or ExecutionError (refused by the server)."""
+    created: bool = _module(url).create_database(url, connect_timeout=connect_timeout)
+    return created
+
+
+def drop_database(url: DatabaseURL, *, force: bool = False, connect_timeout: float = 10) -> bool:
+    """Drop the database ``url`` names; False when it does not exist. ``force`` ends other
+    sessions using it where the engine needs that (PostgreSQL). The server's own databases
+    are refused (ConfigError)."""
+    dropped: bool = _module(url).drop_database(url, force=force, connect_timeout=connect_timeout)
+    return dropped
 
 
 def connection_dialect(connection: Any) -> str | None:

@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from ..models import Timeouts
+
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
@@ -28,6 +30,10 @@ class Capabilities:
     #: How the history is kept: "rows" updated in place, or "events" appended, the newest per
     #: version winning (ClickHouse, where UPDATE and DELETE are heavy mutations).
     history: str = "rows"
+    #: :meth:`Backend.cancel` can stop the running statement from another thread (the
+    #: migration timeout's watchdog); without it the runner caps each statement's own time
+    #: limit by what is left of the migration's.
+    cancel: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +91,16 @@ class Backend(abc.ABC):
         and an explicit transaction opened by the batch is left for :meth:`rollback`.
         """
 
-    def execute_transaction(self, queries: Sequence[Query]) -> None:
+    def execute_transaction(
+        self, queries: Sequence[Query], *, locate_lock_timeouts: bool = True
+    ) -> None:
         """Run a batch that starts with BEGIN, ends with COMMIT and returns no rows.
 
         The fastest way the engine has (PostgreSQL: one simple-protocol message); on failure
         raises QueryFailed with the index of the failing query, like :meth:`run`, and leaves
-        the transaction for :meth:`rollback`.
+        the transaction for :meth:`rollback`. Where finding that index costs running the
+        batch again, ``locate_lock_timeouts=False`` skips it for a lock timeout (the batch is
+        about to be retried): the index is then -1.
         """
         self.run(queries)
 
@@ -116,6 +126,33 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def is_missing_table(self, failure: QueryFailed) -> bool:
         """True when ``failure`` says a table does not exist."""
+
+    def timeout_queries(self, timeouts: Timeouts, *, local: bool) -> list[Query]:
+        """Queries that make ``timeouts.statement`` and ``timeouts.lock`` the limits of what
+        follows on this connection (seconds; 0 is no limit; None is the session's default, as
+        if migrata had set nothing): for the open transaction only with ``local`` where the
+        engine can scope them so, else for the session. Each call states the whole wish, so
+        a backend that keeps session values remembers them and sends only the differences; a
+        backend whose limits live in the client sets them here and returns no query. Default:
+        no limits at all."""
+        return []
+
+    def lock_timeout_applies(self, sql: str) -> bool:
+        """Whether the lock timeout should govern ``sql`` when it runs outside a transaction.
+        PostgreSQL says no for the statements that must run outside one (CREATE INDEX
+        CONCURRENTLY, VACUUM…): their locks block no reader or writer, and they wait for older
+        transactions by design."""
+        return True
+
+    def is_lock_timeout(self, failure: QueryFailed) -> bool:
+        """True when ``failure`` is a statement that gave up waiting for a lock (and changed
+        nothing), so the migration may be tried again."""
+        return False
+
+    def cancel(self) -> None:
+        """Stop the statement running on this connection; called from another thread (the
+        migration timeout's watchdog). The statement then fails as cancelled. Default: does
+        nothing (see ``capabilities.cancel``)."""
 
     def elapsed_ms_sql(self) -> str:
         """SQL for the milliseconds since the current transaction began."""
@@ -172,6 +209,11 @@ def actor() -> str:
     except (KeyError, OSError):
         user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+def milliseconds(seconds: float) -> int:
+    """``seconds`` as whole milliseconds, at least 1 for a positive duration."""
+    return max(1, round(seconds * 1000)) if seconds > 0 else 0
 
 
 def poll_intervals(timeout: float) -> Iterator[float]:

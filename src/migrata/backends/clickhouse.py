@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import ConfigError, ConnectionFailed, LockTimeout, MissingDriver
+from ..errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
+from ..models import Timeouts
 from ..urls import DatabaseURL
 from .base import Backend, Capabilities, Query, QueryFailed, actor
 
@@ -32,6 +33,17 @@ _MISSING = {60, 81}  # UNKNOWN_TABLE, UNKNOWN_DATABASE
 _PREFIX = re.compile(r"^(?:Code: (\d+)\. )?(?:DB::Exception: )?", re.DOTALL)
 _TRAILER = re.compile(r"\s*\(version [^)]*\)\s*$")
 _URL_OPTIONS = {"secure", "verify", "ca_cert", "client_cert", "client_cert_key", "compress"}
+
+#: Connection errors worth trying again (the server is not there yet, or not ready).
+_TRANSIENT = re.compile(
+    r"connection refused|failed to resolve|name or service not known|temporary failure in name "
+    r"resolution|timed out|max retries exceeded|connection reset|remote end closed|"
+    r"network is unreachable|no route to host|too many simultaneous|server is shutting down",
+    re.IGNORECASE,
+)
+_UNKNOWN_DATABASE = 81
+#: Databases ``drop-database`` refuses to drop.
+_PROTECTED = frozenset({"system", "default", "information_schema"})
 
 _LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -101,7 +113,7 @@ def connect_arguments(url: DatabaseURL) -> dict[str, Any]:
 class ClickHouseBackend(Backend):
     dialect = "clickhouse"
     capabilities = Capabilities(
-        transactional_ddl=False, pipelining=False, lock="none", history="events"
+        transactional_ddl=False, pipelining=False, lock="none", history="events", cancel=False
     )
     placeholder = "%s"
     timestamp_type = "DateTime64(6, 'UTC')"
@@ -118,8 +130,14 @@ class ClickHouseBackend(Backend):
         self.path = path
         if path is not None:
             self.capabilities = Capabilities(
-                transactional_ddl=False, pipelining=False, lock="process", history="events"
+                transactional_ddl=False,
+                pipelining=False,
+                lock="process",
+                history="events",
+                cancel=False,
             )
+        #: Per-query settings carrying the time limits (ClickHouse enforces them itself).
+        self._settings: dict[str, Any] = {}
         version = str(client.query("SELECT version()").result_rows[0][0])
         numbers = [int(n) for n in re.findall(r"\d+", version)[:3]] + [0, 0, 0]
         self.server_version = numbers[0] * 10000 + numbers[1] * 100 + numbers[2]
@@ -127,41 +145,30 @@ class ClickHouseBackend(Backend):
 
     @classmethod
     def connect(cls, url: DatabaseURL, *, connect_timeout: float = 10) -> ClickHouseBackend:
-        driver = _clickhouse_connect()
         arguments = connect_arguments(url)
         chdb = "dsn" in arguments
         database = arguments.get("database")
-        try:
-            if chdb:
-                # chdb creates what it is pointed at, like SQLite: the database too.
-                client = driver.get_client(dsn=arguments["dsn"])
-                if database:
-                    client.command(f"CREATE DATABASE IF NOT EXISTS {_quote(database)}")
-                    client = driver.get_client(dsn=arguments["dsn"], database=database)
-            else:
-                client = driver.get_client(
-                    **arguments,
-                    connect_timeout=max(1, int(connect_timeout)),
-                    client_name=f"migrata {actor()}",
-                    autogenerate_session_id=True,
-                )
-        except Exception as exc:  # noqa: BLE001 - the driver raises several unrelated types
-            reason = url.scrub(_text(exc))
-        else:
-            path = (urlsplit(url.raw).path or ":memory:") if chdb else None
-            return cls(client, owned=True, display_name=url.redacted, path=path)
-        # Raised outside the handler so that the driver's exception is not kept as context.
-        raise ConnectionFailed(f"cannot connect to {url.redacted}: {reason}")
+        if chdb and database:
+            # chdb creates what it is pointed at, like SQLite: the database too.
+            _client(url, {"dsn": arguments["dsn"]}, connect_timeout).command(
+                f"CREATE DATABASE IF NOT EXISTS {_quote(database)}"
+            )
+        client = _client(url, arguments, connect_timeout)
+        path = (urlsplit(url.raw).path or ":memory:") if chdb else None
+        return cls(client, owned=True, display_name=url.redacted, path=path)
 
     def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
         results: list[list[tuple[Any, ...]]] = []
         for index, query in enumerate(queries):
             try:
+                settings = self._settings or None
                 if _ROWS.match(query.sql):
-                    result = self.client.query(query.sql, parameters=query.params)
+                    result = self.client.query(
+                        query.sql, parameters=query.params, settings=settings
+                    )
                     results.append([tuple(row) for row in result.result_rows])
                 else:
-                    self.client.command(query.sql, parameters=query.params)
+                    self.client.command(query.sql, parameters=query.params, settings=settings)
                     results.append([])
             except self._driver.driver.exceptions.Error as exc:
                 code = getattr(exc, "code", None)
@@ -175,7 +182,9 @@ class ClickHouseBackend(Backend):
                 ) from exc
         return results
 
-    def execute_transaction(self, queries: Sequence[Query]) -> None:
+    def execute_transaction(
+        self, queries: Sequence[Query], *, locate_lock_timeouts: bool = True
+    ) -> None:
         """No transactions: the queries between BEGIN and COMMIT run one by one."""
         inner = list(queries[1:-1])
         try:
@@ -186,6 +195,16 @@ class ClickHouseBackend(Backend):
 
     def rollback(self) -> None:
         """Nothing to roll back: ClickHouse has no transactions."""
+
+    def timeout_queries(self, timeouts: Timeouts, *, local: bool) -> list[Query]:
+        # The statement limit is sent with every query as a setting (0: none), and ClickHouse
+        # enforces it. The lock limit is left alone: ClickHouse's table locks do not queue
+        # readers behind DDL the way PostgreSQL's and MySQL's do, and a lock that timed out
+        # there is not known to have changed nothing, so it could not be retried.
+        self._settings = {}
+        if timeouts.statement is not None:
+            self._settings["max_execution_time"] = timeouts.statement
+        return []
 
     def is_missing_table(self, failure: QueryFailed) -> bool:
         return failure.sqlstate is not None and int(failure.sqlstate) in _MISSING
@@ -233,6 +252,81 @@ class ClickHouseBackend(Backend):
                 self.client.close()
             except Exception:  # noqa: BLE001 - closing an HTTP pool cannot matter here
                 return
+
+
+def _client(url: DatabaseURL, arguments: dict[str, Any], connect_timeout: float) -> Any:
+    """A clickhouse-connect client; raises ConnectionFailed saying whether trying again may
+    help and whether the database is missing (never the password)."""
+    driver = _clickhouse_connect()
+    try:
+        if "dsn" in arguments:
+            return driver.get_client(**arguments)
+        return driver.get_client(
+            **arguments,
+            connect_timeout=max(1, int(connect_timeout)),
+            client_name=f"migrata {actor()}",
+            autogenerate_session_id=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - the driver raises several unrelated types
+        code = getattr(exc, "code", None)
+        reason = url.scrub(_text(exc))
+    # Raised outside the handler so that the driver's exception is not kept as context.
+    missing = code == _UNKNOWN_DATABASE or "UNKNOWN_DATABASE" in reason
+    hint = "; create it, or pass --create-database (`migrata create-database`)" if missing else ""
+    raise ConnectionFailed(
+        f"cannot connect to {url.redacted}: {reason}{hint}",
+        transient=not missing and bool(_TRANSIENT.search(reason)),
+        missing_database=missing,
+        reason=reason,
+    )
+
+
+def _server(url: DatabaseURL, connect_timeout: float) -> tuple[Any, str]:
+    """A client without a current database, and the URL's database name."""
+    arguments = connect_arguments(url)
+    name = arguments.pop("database", None)
+    if not name:
+        raise ConfigError(
+            f"{url.redacted} names no database: add it as the path (/app), or "
+            "?database=app for chdb"
+        )
+    return _client(url, arguments, connect_timeout), str(name)
+
+
+def _database_exists(client: Any, name: str) -> bool:
+    rows = client.query("SELECT 1 FROM system.databases WHERE name = %s", parameters=(name,))
+    return bool(rows.result_rows)
+
+
+def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
+    """Create the database the URL names; False when it exists."""
+    client, name = _server(url, connect_timeout)
+    try:
+        if _database_exists(client, name):
+            return False
+        client.command(f"CREATE DATABASE IF NOT EXISTS {_quote(name)}")
+    except Exception as exc:  # noqa: BLE001 - the driver raises several unrelated types
+        reason = url.scrub(_text(exc))
+    else:
+        return True
+    raise ExecutionError(f"cannot create database {name!r} on {url.redacted}: {reason}")
+
+
+def drop_database(url: DatabaseURL, *, force: bool = False, connect_timeout: float = 10) -> bool:
+    """Drop the database the URL names (``SYNC``: its data is gone when this returns); False
+    when it does not exist."""
+    client, name = _server(url, connect_timeout)
+    if name.lower() in _PROTECTED:
+        raise ConfigError(f"refusing to drop {name!r}: it is one of the server's own databases")
+    try:
+        if not _database_exists(client, name):
+            return False
+        client.command(f"DROP DATABASE IF EXISTS {_quote(name)} SYNC")
+    except Exception as exc:  # noqa: BLE001 - the driver raises several unrelated types
+        reason = url.scrub(_text(exc))
+    else:
+        return True
+    raise ExecutionError(f"cannot drop database {name!r} on {url.redacted}: {reason}")
 
 
 def _quote(name: str) -> str:

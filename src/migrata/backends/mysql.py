@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,9 +25,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import ConfigError, ConnectionFailed, LockTimeout, MissingDriver
+from ..errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
+from ..models import Timeouts
 from ..urls import DatabaseURL
-from .base import Backend, Capabilities, Query, QueryFailed
+from .base import Backend, Capabilities, Query, QueryFailed, milliseconds
 
 logger = logging.getLogger("migrata")
 
@@ -34,6 +36,13 @@ logger = logging.getLogger("migrata")
 DEFAULT_SOCKET = "/run/mysqld/mysqld.sock"
 
 _NO_SUCH_TABLE = {1146, 1049}  # ER_NO_SUCH_TABLE, ER_BAD_DB_ERROR
+#: Connection errors worth trying again: can't connect (TCP, socket, unknown host), lost
+#: during the handshake, too many connections, the server shutting down.
+_TRANSIENT = {2002, 2003, 2005, 2006, 2013, 1040, 1053, 1203}
+_BAD_DATABASE = 1049
+_A_YEAR = 31536000
+#: Databases ``drop-database`` refuses to drop.
+_PROTECTED = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
 _CALL = re.compile(r"^\s*CALL\b", re.IGNORECASE)
 _NEAR_AT_LINE = re.compile(r"near '(.*)' at line (\d+)$", re.DOTALL)
 _BATCH_START = "@migrata_batch_start"
@@ -136,6 +145,9 @@ class MySQLBackend(Backend):
         self.is_mariadb = "mariadb" in info.lower()
         self._multi = bool(connection.client_flag & CLIENT.MULTI_STATEMENTS)
         self._restore_autocommit: bool | None = None
+        self._saved_settings: dict[str, str] | None = None
+        #: Session variables set by this run (absent: the server's default).
+        self._session_values: dict[str, str] = {}
         if not connection.get_autocommit():
             if self._in_transaction():
                 connection.commit()
@@ -145,25 +157,18 @@ class MySQLBackend(Backend):
 
     @classmethod
     def connect(cls, url: DatabaseURL, *, connect_timeout: float = 10) -> MySQLBackend:
-        pymysql = _pymysql()
+        _pymysql()  # a clear error when the driver is not installed
         from pymysql.constants import CLIENT
 
         arguments = connect_arguments(url)
-        try:
-            connection = pymysql.connect(
-                **arguments,
-                autocommit=True,
-                client_flag=CLIENT.MULTI_STATEMENTS,
-                connect_timeout=max(1, int(connect_timeout)),
-                conv=_conversions(),
-                program_name="migrata",
-            )
-        except pymysql.MySQLError as exc:
-            reason = url.scrub(_message(exc)).strip()
-        else:
-            return cls(connection, owned=True, display_name=url.redacted)
-        # Raised outside the handler so that the driver's exception is not kept as context.
-        raise ConnectionFailed(f"cannot connect to {url.redacted}: {reason}")
+        connection = _connect(
+            url,
+            arguments,
+            connect_timeout,
+            client_flag=CLIENT.MULTI_STATEMENTS,
+            conv=_conversions(),
+        )
+        return cls(connection, owned=True, display_name=url.redacted)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -222,6 +227,16 @@ class MySQLBackend(Backend):
         session — its open transaction and the migration lock — until then; killed, it rolls
         the transaction back and releases the lock at once, as PostgreSQL's cancel does.
         """
+        self._kill_from_aside("CONNECTION")
+        with contextlib.suppress(Exception):
+            self.connection.close()
+
+    def cancel(self) -> None:
+        """Stop the running statement (``KILL QUERY`` from a second connection): it fails with
+        [1317] and the session, its transaction and the migration lock stay."""
+        self._kill_from_aside("QUERY")
+
+    def _kill_from_aside(self, what: str) -> None:
         import ssl
 
         c = self.connection
@@ -242,14 +257,12 @@ class MySQLBackend(Backend):
             )
             try:
                 with killer.cursor() as cursor:
-                    cursor.execute("KILL CONNECTION %s", (thread,))
+                    cursor.execute(f"KILL {what} %s", (thread,))
             finally:
                 killer.close()
         except (self._pymysql.MySQLError, OSError):
             # The interrupt matters more; the server ends the session when it next writes.
-            logger.debug("could not kill the interrupted session %s", thread, exc_info=True)
-        with contextlib.suppress(Exception):
-            c.close()
+            logger.debug("could not kill %s of session %s", what, thread, exc_info=True)
 
     def _cursor(self) -> Any:
         # A plain cursor whatever the connection's default (a borrowed one may use DictCursor).
@@ -273,6 +286,47 @@ class MySQLBackend(Backend):
                 shown = shown.split("\n;\n", 1)[0][:80]
                 message = f"{message[: near.start(1)]}{shown}…' at line {near.group(2)}"
         return QueryFailed(index, message, str(code) if code is not None else None, position)
+
+    def timeout_queries(self, timeouts: Timeouts, *, local: bool) -> list[Query]:
+        # MySQL has no transaction-local settings: these last for the session, so the values
+        # set are remembered and only changes are sent (a borrowed connection gets its own
+        # values back on close).
+        wanted: dict[str, str | None] = {
+            "lock_wait_timeout": None,  # metadata locks: DDL behind a long query
+            "innodb_lock_wait_timeout": None,  # row locks
+            self._statement_variable: None,
+        }
+        if timeouts.lock is not None:
+            # Whole seconds; 0 means "as long as it takes" (the servers' default: a year).
+            wait = str(max(1, math.ceil(timeouts.lock)) if timeouts.lock > 0 else _A_YEAR)
+            wanted["lock_wait_timeout"] = wanted["innodb_lock_wait_timeout"] = wait
+        if timeouts.statement is not None:
+            wanted[self._statement_variable] = (
+                f"{timeouts.statement:g}"  # MariaDB: seconds, every statement
+                if self.is_mariadb
+                else str(milliseconds(timeouts.statement))  # MySQL: ms, SELECT only
+            )
+        changes = {n: v for n, v in wanted.items() if self._session_values.get(n) != v}
+        if changes and not self._owned and self._saved_settings is None:
+            names = list(wanted)
+            row = self.fetch("SELECT " + ", ".join(f"@@SESSION.{n}" for n in names))[0]
+            self._saved_settings = {n: str(v) for n, v in zip(names, row, strict=True)}
+        for name, value in changes.items():
+            if value is None:
+                self._session_values.pop(name, None)
+            else:
+                self._session_values[name] = value
+        return [
+            Query(f"SET SESSION {name} = {'DEFAULT' if value is None else value}")
+            for name, value in changes.items()
+        ]
+
+    @property
+    def _statement_variable(self) -> str:
+        return "max_statement_time" if self.is_mariadb else "max_execution_time"
+
+    def is_lock_timeout(self, failure: QueryFailed) -> bool:
+        return failure.sqlstate == "1205"  # ER_LOCK_WAIT_TIMEOUT (row and metadata locks)
 
     def rollback(self) -> None:
         if self._in_transaction():
@@ -367,7 +421,16 @@ class MySQLBackend(Backend):
                 self.connection.close()
             except self._pymysql.MySQLError:
                 pass
-        elif self._restore_autocommit is not None and self.connection.open:
+            return
+        if not self.connection.open:
+            return
+        if self._saved_settings:
+            with contextlib.suppress(self._pymysql.MySQLError, QueryFailed):
+                self.rollback()
+                self.run(
+                    [Query(f"SET SESSION {n} = {v}") for n, v in self._saved_settings.items()]
+                )
+        if self._restore_autocommit is not None:
             self.connection.autocommit(self._restore_autocommit)
 
 
@@ -410,3 +473,100 @@ def _conversions() -> dict[Any, Any]:
     table = dict(conversions)
     table[FIELD_TYPE.DATETIME] = utc
     return table
+
+
+# -- connecting, creating and dropping databases ------------------------------------------------
+
+
+def _connect(
+    url: DatabaseURL, arguments: dict[str, Any], connect_timeout: float, **extra: Any
+) -> Any:
+    """A PyMySQL connection (autocommit); raises ConnectionFailed saying whether trying again
+    may help and whether the database is missing (never the password)."""
+    pymysql = _pymysql()
+    try:
+        return pymysql.connect(
+            **arguments,
+            autocommit=True,
+            connect_timeout=max(1, int(connect_timeout)),
+            program_name="migrata",
+            **extra,
+        )
+    except pymysql.MySQLError as exc:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        reason = url.scrub(_message(exc)).strip()
+    # Raised outside the handler so that the driver's exception is not kept as context.
+    missing = code == _BAD_DATABASE
+    hint = "; create it, or pass --create-database (`migrata create-database`)" if missing else ""
+    raise ConnectionFailed(
+        f"cannot connect to {url.redacted}: {reason}{hint}",
+        transient=code in _TRANSIENT,
+        missing_database=missing,
+        reason=reason,
+    )
+
+
+def _server(url: DatabaseURL, connect_timeout: float) -> tuple[Any, str]:
+    """A connection to the server without a current database, and the URL's database name."""
+    arguments = connect_arguments(url)
+    name = arguments.pop("database", None)
+    if not name:
+        raise ConfigError(f"{url.redacted} names no database: add it as the URL's path (/app)")
+    return _connect(url, arguments, connect_timeout), str(name)
+
+
+def _exists(connection: Any, name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,))
+        return cursor.fetchone() is not None
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
+    """Create the database the URL names (the server's default character set); False when it
+    exists. Raises ConnectionFailed, or ExecutionError when the server refuses."""
+    pymysql = _pymysql()
+    connection, name = _server(url, connect_timeout)
+    try:
+        if _exists(connection, name):
+            return False
+        try:
+            with connection.cursor() as cursor:
+                # IF NOT EXISTS: another run may create it between the check and here.
+                cursor.execute(f"CREATE DATABASE IF NOT EXISTS {_quote(name)}")
+        except pymysql.MySQLError as exc:
+            reason = url.scrub(_message(exc))
+        else:
+            return True
+    finally:
+        connection.close()
+    raise ExecutionError(
+        f"cannot create database {name!r} on {url.redacted}: {reason}; create it as a user "
+        "that may, or grant CREATE to the URL's user"
+    )
+
+
+def drop_database(url: DatabaseURL, *, force: bool = False, connect_timeout: float = 10) -> bool:
+    """Drop the database the URL names; False when it does not exist. (``force`` changes
+    nothing here: MySQL drops a database other sessions use, waiting for their locks.)"""
+    pymysql = _pymysql()
+    connection, name = _server(url, connect_timeout)
+    if name.lower() in _PROTECTED:
+        connection.close()
+        raise ConfigError(f"refusing to drop {name!r}: it is one of the server's own databases")
+    try:
+        if not _exists(connection, name):
+            return False
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {_quote(name)}")
+        except pymysql.MySQLError as exc:
+            reason = url.scrub(_message(exc))
+        else:
+            return True
+    finally:
+        connection.close()
+    raise ExecutionError(f"cannot drop database {name!r} on {url.redacted}: {reason}")

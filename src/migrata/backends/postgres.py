@@ -13,14 +13,30 @@ from __future__ import annotations
 import bisect
 import hashlib
 import os
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ConnectionFailed, LockTimeout, MissingDriver
+from ..errors import ConfigError, ConnectionFailed, LockTimeout, MissingDriver
+from ..models import Timeouts
 from ..urls import DatabaseURL
-from .base import Backend, Capabilities, Query, QueryFailed, actor, poll_intervals
+from .base import Backend, Capabilities, Query, QueryFailed, actor, milliseconds, poll_intervals
+
+#: What libpq says when a server is not there yet, or not ready: worth trying again.
+_TRANSIENT = re.compile(
+    r"connection refused|failed to resolve host|could not translate host name|name or service "
+    r"not known|temporary failure in name resolution|no address associated|timeout expired|"
+    r"timed out|starting up|shutting down|not yet accepting connections|in recovery mode|"
+    r"too many clients|too many connections|remaining connection slots|no route to host|"
+    r"network is unreachable|server closed the connection|connection reset|no such file or "
+    r"directory|could not receive data|server terminated",
+    re.IGNORECASE,
+)
+_MISSING_DATABASE = re.compile(r'database "[^"]*" does not exist', re.IGNORECASE)
+#: Databases ``drop-database`` refuses to drop.
+_PROTECTED = frozenset({"postgres", "template0", "template1"})
 
 
 def _psycopg() -> Any:
@@ -51,6 +67,9 @@ class PostgresBackend(Backend):
         self.display_name = display_name
         self.server_version = int(connection.info.server_version)
         self._restore_autocommit: bool | None = None
+        self._saved_settings: dict[str, str] | None = None
+        #: Time limits set for the session (outside a transaction) by this run.
+        self._session_values: dict[str, float] = {}
         self._mogrifier: Any = None
         if not connection.autocommit:
             if connection.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE:
@@ -60,23 +79,8 @@ class PostgresBackend(Backend):
 
     @classmethod
     def connect(cls, url: DatabaseURL, *, connect_timeout: float = 10) -> PostgresBackend:
-        psycopg = _psycopg()
-        name = f"migrata {actor()} pid {os.getpid()}"[:63]
-        try:
-            connection = psycopg.connect(
-                url.raw,
-                autocommit=True,
-                prepare_threshold=None,
-                application_name=name,
-                connect_timeout=max(1, int(connect_timeout)),
-            )
-        except psycopg.Error as exc:
-            reason = url.scrub(str(exc)).strip()
-        else:
-            return cls(connection, owned=True, display_name=url.redacted)
-        # Raised outside the handler so that the driver's exception, whose connection object
-        # knows the password, is not kept as __context__.
-        raise ConnectionFailed(f"cannot connect to {url.redacted}: {reason}")
+        connection = _connect(url, url.raw, connect_timeout)
+        return cls(connection, owned=True, display_name=url.redacted)
 
     def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
         psycopg = self._psycopg
@@ -113,7 +117,9 @@ class PostgresBackend(Backend):
             raise self._failure(index, error) from error
         return [c.fetchall() if c.description else [] for c in cursors]
 
-    def execute_transaction(self, queries: Sequence[Query]) -> None:
+    def execute_transaction(
+        self, queries: Sequence[Query], *, locate_lock_timeouts: bool = True
+    ) -> None:
         """One simple-protocol message for the whole transaction: the server parses and runs
         the statements back to back, as ``psql -1`` does, with no per-statement protocol
         overhead. Parameters of migrata's own queries are bound client-side as literals.
@@ -145,6 +151,9 @@ class PostgresBackend(Backend):
             failure.position = position - starts[index]
             raise failure from error
         self.rollback()
+        if not locate_lock_timeouts and getattr(error, "sqlstate", None) == "55P03":
+            # Replaying would wait for the lock once more, holding readers up again.
+            raise self._failure(-1, error) from error
         try:
             self.run(list(queries[:-1]))
         except QueryFailed as replayed:
@@ -175,6 +184,49 @@ class PostgresBackend(Backend):
         if diag is not None and diag.statement_position:
             position = int(diag.statement_position)
         return QueryFailed(index, text, getattr(exc, "sqlstate", None), position)
+
+    def timeout_queries(self, timeouts: Timeouts, *, local: bool) -> list[Query]:
+        wanted = {"statement_timeout": timeouts.statement, "lock_timeout": timeouts.lock}
+        queries = []
+        for name, value in wanted.items():
+            current = self._session_values.get(name)
+            if local:
+                # SET LOCAL ends with the transaction; TO DEFAULT undoes a session value set
+                # by an earlier migration outside a transaction.
+                if value is not None:
+                    queries.append(Query(f"SET LOCAL {name} = {milliseconds(value)}"))
+                elif current is not None:
+                    queries.append(Query(f"SET LOCAL {name} TO DEFAULT"))
+                continue
+            if value == current:
+                continue
+            if not self._owned and self._saved_settings is None:
+                # A borrowed connection gets its own settings back when migrata is done.
+                row = self.fetch(
+                    "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')"
+                )[0]
+                self._saved_settings = {"statement_timeout": row[0], "lock_timeout": row[1]}
+            if value is None:
+                queries.append(Query(f"RESET {name}"))
+                self._session_values.pop(name, None)
+            else:
+                queries.append(Query(f"SET {name} = {milliseconds(value)}"))
+                self._session_values[name] = value
+        return queries
+
+    def lock_timeout_applies(self, sql: str) -> bool:
+        from ..split.transactions import refused_in_transaction
+
+        return refused_in_transaction(sql, self.dialect, self.server_version) is None
+
+    def is_lock_timeout(self, failure: QueryFailed) -> bool:
+        return failure.sqlstate == "55P03"  # lock_not_available
+
+    def cancel(self) -> None:
+        try:
+            self.connection.cancel_safe(timeout=5)
+        except self._psycopg.Error:
+            pass  # the statement may have ended meanwhile; nothing to stop then
 
     def rollback(self) -> None:
         status = self.connection.info.transaction_status
@@ -275,7 +327,17 @@ class PostgresBackend(Backend):
     def close(self) -> None:
         if self._owned:
             self.connection.close()
-        elif self._restore_autocommit is not None and not self.connection.closed:
+            return
+        if self.connection.closed:
+            return
+        if self._saved_settings:
+            try:
+                self.rollback()
+                for name, value in self._saved_settings.items():
+                    self.fetch("SELECT set_config(%s, %s, false)", (name, value))
+            except self._psycopg.Error:
+                pass  # the caller's connection is broken: nothing left to restore
+        if self._restore_autocommit is not None:
             self.connection.autocommit = self._restore_autocommit
 
 
@@ -284,3 +346,128 @@ def _failed(cursor: Any) -> bool:
 
     result = cursor.pgresult
     return result is not None and result.status == pq.ExecStatus.FATAL_ERROR
+
+
+# -- connecting, creating and dropping databases ------------------------------------------------
+
+
+def _connect(url: DatabaseURL, conninfo: str, connect_timeout: float, **overrides: Any) -> Any:
+    """A psycopg connection (autocommit) to ``conninfo``; raises ConnectionFailed saying
+    whether trying again may help and whether the database is missing (never the password)."""
+    psycopg = _psycopg()
+    name = f"migrata {actor()} pid {os.getpid()}"[:63]
+    try:
+        return psycopg.connect(
+            conninfo,
+            autocommit=True,
+            prepare_threshold=None,
+            application_name=name,
+            connect_timeout=max(1, int(connect_timeout)),
+            **overrides,
+        )
+    except psycopg.Error as exc:
+        reason = url.scrub(" ".join(str(exc).split()))
+    # Raised outside the handler so that the driver's exception, whose connection object
+    # knows the password, is not kept as __context__.
+    missing = bool(_MISSING_DATABASE.search(reason))
+    hint = "; create it, or pass --create-database (`migrata create-database`)" if missing else ""
+    raise ConnectionFailed(
+        f"cannot connect to {url.redacted}: {reason}{hint}",
+        transient=not missing and bool(_TRANSIENT.search(reason)),
+        missing_database=missing,
+        reason=reason,
+    )
+
+
+def _database_name(url: DatabaseURL) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        name = conninfo_to_dict(url.raw).get("dbname")
+    except _psycopg().Error:
+        raise ConfigError(f"{url.redacted} is not a PostgreSQL URL libpq can read") from None
+    if not name:
+        raise ConfigError(f"{url.redacted} names no database: add it as the URL's path (/app)")
+    return str(name)
+
+
+def _maintenance(url: DatabaseURL, name: str, connect_timeout: float) -> Any:
+    """A connection to the server's maintenance database (``postgres``, else ``template1``),
+    as the URL's user, for creating or dropping ``name``."""
+    failure: ConnectionFailed | None = None
+    for maintenance in ("postgres", "template1"):
+        if maintenance == name:
+            continue
+        try:
+            return _connect(url, url.raw, connect_timeout, dbname=maintenance)
+        except ConnectionFailed as exc:
+            if exc.transient:
+                raise
+            failure = exc
+    if failure is None:
+        raise ConfigError(f"no maintenance database to connect to for creating or dropping {name!r}")
+    raise failure
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
+    """Create the database the URL names, owned by the URL's user; False when it exists.
+
+    Two runs creating it at once are fine: the loser finds it created. Raises
+    ConnectionFailed, or ExecutionError when the server refuses (no CREATEDB privilege).
+    """
+    from ..errors import ExecutionError
+
+    psycopg = _psycopg()
+    name = _database_name(url)
+    connection = _maintenance(url, name, connect_timeout)
+    try:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        try:
+            connection.execute(f"CREATE DATABASE {_quote(name)}")
+        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+            return False  # another run created it a moment ago
+        except psycopg.Error as exc:
+            reason = url.scrub(str(exc).strip())
+        else:
+            return True
+    finally:
+        connection.close()
+    raise ExecutionError(
+        f"cannot create database {name!r} on {url.redacted}: {reason}; create it as a role "
+        "that may (CREATEDB), or grant that to the URL's user"
+    )
+
+
+def drop_database(url: DatabaseURL, *, force: bool = False, connect_timeout: float = 10) -> bool:
+    """Drop the database the URL names; False when it does not exist. ``force`` ends the
+    other sessions connected to it (PostgreSQL 13+); without it their presence is an error
+    that says so."""
+    from ..errors import ExecutionError
+
+    psycopg = _psycopg()
+    name = _database_name(url)
+    if name in _PROTECTED:
+        raise ConfigError(f"refusing to drop {name!r}: it is one of the server's own databases")
+    connection = _maintenance(url, name, connect_timeout)
+    try:
+        if not connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone():
+            return False
+        suffix = " WITH (FORCE)" if force else ""
+        try:
+            connection.execute(f"DROP DATABASE IF EXISTS {_quote(name)}{suffix}")
+        except psycopg.errors.ObjectInUse as exc:
+            reason = url.scrub(str(exc).strip()) + "; pass --force to end those sessions"
+        except psycopg.Error as exc:
+            reason = url.scrub(str(exc).strip())
+        else:
+            return True
+    finally:
+        connection.close()
+    raise ExecutionError(f"cannot drop database {name!r} on {url.redacted}: {reason}")

@@ -16,9 +16,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ConnectionFailed, LockTimeout
+from ..errors import ConfigError, ConnectionFailed, LockTimeout
+from ..models import Timeouts
 from ..urls import DatabaseURL
-from .base import Backend, Capabilities, Query, QueryFailed, actor, poll_intervals
+from .base import Backend, Capabilities, Query, QueryFailed, actor, milliseconds, poll_intervals
+
+#: Files SQLite keeps beside a database, and the migration lock's.
+_SIDECARS = ("-wal", "-shm", "-journal", ".migrata.lock")
 
 
 class SQLiteBackend(Backend):
@@ -47,6 +51,11 @@ class SQLiteBackend(Backend):
         # SQLite has no transaction start time: the elapsed time of the running batch is
         # computed in this process and offered to SQL as a function.
         connection.create_function("migrata_elapsed_ms", 0, self._elapsed_ms)
+        #: The statement time limit (seconds), enforced here: SQLite has no server to do it.
+        self._statement_limit: float | None = None
+        self._deadline = 0.0
+        self._busy_default = int(connection.execute("PRAGMA busy_timeout").fetchone()[0])
+        self._busy_now = self._busy_default
 
     @classmethod
     def connect(cls, url: DatabaseURL) -> SQLiteBackend:
@@ -56,7 +65,9 @@ class SQLiteBackend(Backend):
             parent = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(parent):
                 raise ConnectionFailed(
-                    f"cannot open {url.raw}: folder {parent!r} does not exist; create it first"
+                    f"cannot open {url.raw}: folder {parent!r} does not exist; create it, or "
+                    "pass --create-database",
+                    missing_database=True,
                 )
         try:
             connection = sqlite3.connect(path, isolation_level=None, timeout=30)
@@ -67,7 +78,11 @@ class SQLiteBackend(Backend):
     def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
         results: list[list[tuple[Any, ...]]] = []
         self._batch_started = time.monotonic()
+        limit = self._statement_limit
         for index, query in enumerate(queries):
+            if limit:
+                self._deadline = time.monotonic() + limit
+                self.connection.set_progress_handler(self._over_time, 1000)
             try:
                 if query.params is None:
                     cursor = self.connection.execute(query.sql)
@@ -75,10 +90,38 @@ class SQLiteBackend(Backend):
                     cursor = self.connection.execute(query.sql, query.params)
                 results.append(cursor.fetchall() if cursor.description else [])
             except sqlite3.Error as exc:
+                message = str(exc)
+                if limit and message == "interrupted" and time.monotonic() >= self._deadline:
+                    message = f"interrupted: the statement ran longer than its {limit:g}s limit"
                 raise QueryFailed(
-                    index, str(exc), getattr(exc, "sqlite_errorname", None), None
+                    index, message, getattr(exc, "sqlite_errorname", None), None
                 ) from exc
+            finally:
+                if limit:
+                    self.connection.set_progress_handler(None, 0)
         return results
+
+    def _over_time(self) -> int:
+        return 1 if time.monotonic() >= self._deadline else 0
+
+    def timeout_queries(self, timeouts: Timeouts, *, local: bool) -> list[Query]:
+        self._statement_limit = timeouts.statement or None
+        # How long a write waits for another connection's lock (SQLITE_BUSY after that); in
+        # rollback-journal mode a waiting writer keeps new readers out, so it must give way.
+        if timeouts.lock is None:
+            wait = self._busy_default
+        else:
+            wait = milliseconds(timeouts.lock) if timeouts.lock > 0 else 2**31 - 1
+        if wait == self._busy_now:
+            return []
+        self._busy_now = wait
+        return [Query(f"PRAGMA busy_timeout = {wait}")]
+
+    def is_lock_timeout(self, failure: QueryFailed) -> bool:
+        return (failure.sqlstate or "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+    def cancel(self) -> None:
+        self.connection.interrupt()
 
     def rollback(self) -> None:
         if self.connection.in_transaction:
@@ -157,7 +200,10 @@ class SQLiteBackend(Backend):
     def close(self) -> None:
         if self._owned:
             self.connection.close()
-        elif self._restore_isolation is not None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.execute(f"PRAGMA busy_timeout = {self._busy_default}")
+        if self._restore_isolation is not None:
             self.connection.isolation_level = self._restore_isolation  # type: ignore[assignment]
 
 
@@ -175,3 +221,43 @@ def _unlock(handle: Any) -> None:
     import fcntl
 
     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _file(url: DatabaseURL) -> str:
+    assert url.path is not None
+    if url.path in {":memory:", ""}:
+        raise ConfigError(f"{url.raw} is an in-memory database: there is no file to create or drop")
+    return url.path
+
+
+def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
+    """Create the database file (and its folder); False when the file exists (or the
+    database lives in memory: each connection makes its own)."""
+    if url.path in {":memory:", ""}:
+        return False
+    path = _file(url)
+    if os.path.exists(path):
+        return False
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        sqlite3.connect(path).close()
+    except (OSError, sqlite3.Error) as exc:
+        raise ConnectionFailed(f"cannot create {url.raw}: {exc}") from None
+    return True
+
+
+def drop_database(url: DatabaseURL, *, force: bool = False, connect_timeout: float = 10) -> bool:
+    """Delete the database file and the files SQLite keeps beside it; False when there is no
+    such file."""
+    path = _file(url)
+    if not os.path.exists(path):
+        return False
+    try:
+        os.remove(path)
+        for suffix in _SIDECARS:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path + suffix)
+    except OSError as exc:
+        raise ConnectionFailed(f"cannot delete {url.raw}: {exc}") from None
+    return True

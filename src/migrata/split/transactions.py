@@ -157,6 +157,12 @@ def _mysql_head(sql: str) -> str:
     return _MYSQL_EXECUTABLE_COMMENT.sub("", sql.lstrip(), count=1)
 
 
+def refused_in_transaction(sql: str, dialect: str, server_version: int | None) -> str | None:
+    """What ``sql`` is (``CREATE INDEX CONCURRENTLY``…) when the engine refuses it inside a
+    transaction block, else None."""
+    return _refused_in_transaction(sql, dialect, server_version)
+
+
 def _refused_in_transaction(sql: str, dialect: str, server_version: int | None) -> str | None:
     if dialect == "sqlite":
         match = _SQLITE_NO_TRANSACTION.match(sql)
