@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, overload
 
-from .backends import connection_dialect, open_backend, wrap_connection
+from . import provision
+from .backends import connection_dialect, wrap_connection
 from .backends.base import Backend, Query, QueryFailed
+from .config import DEFAULT_DDL_LOCK_RETRIES, DEFAULT_DDL_LOCK_TIMEOUT
 from .discovery import discover_migrations
 from .errors import (
     AdoptionRefused,
@@ -28,6 +31,7 @@ from .errors import (
     UnknownVersion,
     ValidationFailed,
 )
+from .events import log_event
 from .foreign import TOOLS, Adoption, find_histories, plan_adoption
 from .history import History, HistoryState, open_history
 from .layouts.base import ReadResult
@@ -40,14 +44,17 @@ from .models import (
     Problem,
     RunReport,
     Script,
+    State,
     Statement,
     StatusEntry,
     Step,
     StepResult,
+    Timeouts,
     Validation,
     Version,
 )
 from .planner import compute_status, find_problems, plan_down, plan_up, validate
+from .provision import Patience
 from .runner import OnStep, Runner, write_history
 from .split import split_script
 from .split.transactions import decide_transaction
@@ -102,6 +109,13 @@ class Migrator:
         require_lock: bool = False,
         cluster: str | None = None,
         history_engine: str | None = None,
+        environment: str | None = None,
+        seeds: tuple[str | os.PathLike[str], Sequence[str]] | None = None,
+        timeouts: Timeouts | None = None,
+        lock_retries: int = DEFAULT_DDL_LOCK_RETRIES,
+        wait: float = 0,
+        create_database: bool = False,
+        extensions: Sequence[str] = (),
     ) -> None:
         if (url is None) == (connection is None):
             raise ConfigError(
@@ -132,6 +146,24 @@ class Migrator:
         #: ClickHouse: the cluster migrata's own tables are created ON, and their engine.
         self.cluster = cluster
         self.history_engine = history_engine
+        #: The current environment: migrations limited to others (seed data) do not run.
+        self.environment = environment
+        #: ``(folder, environments)`` of seed migrations, merged with the others.
+        self.seeds = seeds
+        #: The run's time limits (a file's directives win); the default gives DDL a lock
+        #: timeout so that it cannot queue every reader of a table behind a long query.
+        self.timeouts = timeouts if timeouts is not None else Timeouts(lock=DEFAULT_DDL_LOCK_TIMEOUT)
+        self.lock_retries = lock_retries
+        #: Seconds to wait for the database to accept connections (0: try once).
+        self.wait = wait
+        #: Create the database named in the URL before a writing run when it is missing.
+        self.create_database = create_database
+        self.extensions = tuple(extensions)
+        if self.extensions and self.dialect != "postgresql":
+            raise ConfigError(
+                f"extensions ({', '.join(self.extensions)}) are PostgreSQL's; this database is "
+                f"{self.dialect}: remove them from the settings"
+            )
         self._source: ReadResult | None = None
         self._session_statements: tuple[Statement, ...] | None = None
         self._server_version: int | None = None
@@ -142,7 +174,7 @@ class Migrator:
         """The migrations of the folder or package (read once per Migrator)."""
         if self._source is None:
             self._source = discover_migrations(
-                self.directory, package=self.package, layout=self.layout
+                self.directory, package=self.package, layout=self.layout, seeds=self.seeds
             )
         return self._source
 
@@ -166,7 +198,7 @@ class Migrator:
     def status(self) -> tuple[StatusEntry, ...]:
         """Each migration's state; one query, no lock, creates nothing."""
         migrations = self.migrations
-        return compute_status(migrations, self.applied())
+        return compute_status(migrations, self.applied(), environment=self.environment)
 
     def problems(self, entries: Sequence[StatusEntry]) -> tuple[Problem, ...]:
         """What in ``entries`` (from :meth:`status`) would stop ``up``; no I/O."""
@@ -179,10 +211,16 @@ class Migrator:
 
     def validate(self) -> Validation:
         migrations = self.migrations
-        return validate(migrations, self.applied(), allow_out_of_order=self.allow_out_of_order)
+        return validate(
+            migrations,
+            self.applied(),
+            allow_out_of_order=self.allow_out_of_order,
+            environment=self.environment,
+        )
 
     def is_up_to_date(self) -> bool:
-        """True when nothing is pending and nothing is wrong (for health endpoints)."""
+        """True when nothing is pending and nothing is wrong (for health endpoints): one
+        connection, one query, no lock. Migrations of other environments do not count."""
         result = self.validate()
         return result.is_valid and not result.pending
 
@@ -448,9 +486,12 @@ class Migrator:
     # -- internals --------------------------------------------------------------------------
 
     @contextmanager
-    def _session(self) -> Iterator[tuple[Backend, History]]:
+    def _session(self, *, writing: bool = False) -> Iterator[tuple[Backend, History]]:
         if self.url is not None:
-            backend = open_backend(self.url, connect_timeout=self.connect_timeout)
+            patience = Patience(self.wait, connect_timeout=self.connect_timeout)
+            if writing and self.create_database:
+                provision.create_database(self.url, patience)
+            backend = provision.open_when_ready(self.url, patience)
         else:
             backend = wrap_connection(self._connection)
         try:
@@ -484,10 +525,21 @@ class Migrator:
     @contextmanager
     def _locked(self) -> Iterator[tuple[Backend, History, HistoryState]]:
         """One connection, the migration lock, and the history read under it."""
-        with self._session() as (backend, history):
+        with self._session(writing=True) as (backend, history):
             if backend.capabilities.lock == "none":
                 self._without_lock(backend)
+            asked = time.monotonic()
             with backend.lock(self._lock_name(), self.lock_timeout):
+                waited = time.monotonic() - asked
+                log_event(
+                    "lock_acquired",
+                    "took the migration lock on %s after %.1fs",
+                    backend.display_name,
+                    waited,
+                    progress=waited >= 1,
+                    database=backend.display_name,
+                    waited_ms=round(waited * 1000),
+                )
                 yield backend, history, history.read()
 
     def _without_lock(self, backend: Backend) -> None:
@@ -515,6 +567,9 @@ class Migrator:
             plan = make_plan(state.applied)
             self._raise_problems(plan)
             plan, statements = self._prepare(plan)
+            if plan.direction is Direction.UP and self.extensions:
+                self._create_extensions(backend)
+            self._log_plan(plan, state.applied, backend.display_name)
             if not plan.steps:
                 if plan.direction is Direction.UP:
                     logger.info("nothing to apply: %s is up to date", backend.display_name)
@@ -524,9 +579,65 @@ class Migrator:
                     history.check_layout(state)
                     return RunReport(plan.direction, ())
             history.ensure(state)
-            return self._runner(backend, history).run(
+            started = time.perf_counter()
+            report = self._runner(backend, history).run(
                 plan, statements, single_transaction=self.single_transaction
             )
+            duration = (time.perf_counter() - started) * 1000
+            verb = "applied" if plan.direction is Direction.UP else "reverted"
+            log_event(
+                "run_finished",
+                "%s %d migration(s) in %.0f ms",
+                verb,
+                len(report.steps),
+                duration,
+                database=backend.display_name,
+                direction=plan.direction.value,
+                migrations=len(report.steps),
+                duration_ms=round(duration, 3),
+            )
+            return report
+
+    def _log_plan(
+        self, plan: Plan, applied: Sequence[Applied], database: str
+    ) -> None:
+        """The ``plan`` event: what this run is about to do, and what it leaves out."""
+        elsewhere: tuple[str, ...] = ()
+        if plan.direction is Direction.UP:
+            entries = compute_status(self.migrations, applied, environment=self.environment)
+            elsewhere = tuple(e.version.text for e in entries if e.state is State.NOT_APPLICABLE)
+        log_event(
+            "plan",
+            "%d migration(s) to %s on %s%s",
+            len(plan.steps),
+            "apply" if plan.direction is Direction.UP else "revert",
+            database,
+            f" ({len(elsewhere)} not applicable in environment {self.environment or '(none)'})"
+            if elsewhere
+            else "",
+            database=database,
+            direction=plan.direction.value,
+            versions=[step.version.text for step in plan.steps],
+            environment=self.environment,
+            not_applicable=list(elsewhere),
+        )
+
+    def _create_extensions(self, backend: Backend) -> None:
+        """CREATE EXTENSION IF NOT EXISTS for each configured extension, in one round trip."""
+        queries = [
+            Query(f"CREATE EXTENSION IF NOT EXISTS {backend.quote_identifier(name)}")
+            for name in self.extensions
+        ]
+        try:
+            backend.run(queries)
+        except QueryFailed as failure:
+            backend.rollback()
+            name = self.extensions[failure.index]
+            scrub = self.url.scrub if self.url is not None else (lambda text: text)
+            raise ExecutionError(
+                f"creating extension {name!r} failed: {scrub(failure.message)}; install it on "
+                "the server, or create it as a superuser (nothing was migrated)"
+            ) from None
 
     def _runner(self, backend: Backend, history: History) -> Runner:
         scrub = self.url.scrub if self.url is not None else (lambda text: text)
@@ -537,6 +648,8 @@ class Migrator:
             secrets=scrub,
             session=self._session_sql(),
             session_path=self.session_sql_path,
+            timeouts=self.timeouts,
+            lock_retries=self.lock_retries,
         )
 
     def _lock_name(self) -> str:
@@ -557,6 +670,7 @@ class Migrator:
             resume=resume,
             allow_out_of_order=self.allow_out_of_order,
             single_transaction=self.single_transaction,
+            environment=self.environment,
         )
 
     def _prepare(

@@ -4,19 +4,41 @@ A transactional migration is one batch — BEGIN, its statements, its history ro
 in one round trip where the backend pipelines. A migration that must run outside a transaction
 writes a "started" row, runs statement by statement recording progress, then records success;
 when it fails the row says "failed at statement k of n" until ``migrata resolve``.
+
+Time limits (:class:`~migrata.models.Timeouts`: the run's, or a file's directives) ride in the
+same round trip as the migration. A statement that gave up waiting for a lock (the lock
+timeout, so that DDL queued behind a long query gives way instead of blocking every reader
+behind it) changed nothing, so it is tried again after a growing pause, ``lock_retries`` times:
+a transactional migration from its BEGIN, a statement outside a transaction on its own. The
+migration timeout is a watchdog that cancels what runs when the time is up.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
 
 from .backends.base import Backend, Query, QueryFailed
 from .errors import ExecutionError, MigrationFailed
+from .events import log_event
 from .history import History
-from .models import Direction, Plan, RunReport, Statement, Step, StepEvent, StepResult, Version
+from .models import (
+    Direction,
+    Plan,
+    RunReport,
+    Statement,
+    Step,
+    StepEvent,
+    StepResult,
+    Timeouts,
+    Version,
+)
 from .sqltext import LineIndex
 
 logger = logging.getLogger("migrata")
@@ -30,6 +52,51 @@ class _Located:
 
     step: int
     statement: int | None
+
+
+#: The pause before the first retry of a migration that gave up waiting for a lock; it doubles
+#: for each retry, up to the longest (seconds), with jitter so that replicas spread out.
+RETRY_PAUSE = 1.0
+LONGEST_RETRY_PAUSE = 30.0
+
+
+class _Watchdog:
+    """Cancels the running statement when ``seconds`` have passed (the migration timeout);
+    ``fired`` says whether it did. A no-op without a limit or where the backend cannot
+    cancel (the runner caps each statement's own limit instead)."""
+
+    def __init__(self, backend: Backend, seconds: float | None) -> None:
+        self.backend = backend
+        self.seconds = seconds if seconds and backend.capabilities.cancel else None
+        self.fired = False
+        self._guard = threading.Lock()
+        self._active = False
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> Self:
+        if self.seconds:
+            self._active = True
+            self._timer = threading.Timer(self.seconds, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def _fire(self) -> None:
+        with self._guard:
+            if self._active:
+                self.fired = True
+                self.backend.cancel()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        with self._guard:
+            self._active = False
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def write_history(
@@ -53,6 +120,10 @@ class Runner:
         secrets: Callable[[str], str] = lambda text: text,
         session: Sequence[Statement] = (),
         session_path: str = "session SQL",
+        timeouts: Timeouts | None = None,
+        lock_retries: int = 0,
+        retry_pause: float = RETRY_PAUSE,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.backend = backend
         self.history = history
@@ -61,6 +132,14 @@ class Runner:
         #: Statements run on the connection before each migration (``--session-sql``).
         self.session = tuple(session)
         self.session_path = session_path
+        #: The run's time limits; a file's directives win over them.
+        self.timeouts = timeouts if timeouts is not None else Timeouts()
+        #: How many times a migration that gave up waiting for a lock is tried again.
+        self.lock_retries = lock_retries
+        self.retry_pause = retry_pause
+        self._sleep = sleep
+        #: Attempts of the step being run (1 unless it gave way to a lock).
+        self._attempts = 1
 
     def run(
         self,
@@ -80,6 +159,19 @@ class Runner:
         for position, step in enumerate(plan.steps, start=1):
             stmts = statements[(step.version, step.direction)]
             self._emit("started", step, position, len(plan.steps), total=len(stmts))
+            log_event(
+                "migration_started",
+                "%s %s_%s",
+                "applying" if step.direction is Direction.UP else "reverting",
+                step.version,
+                step.migration.name,
+                **self._fields(step),
+                position=position,
+                count=len(plan.steps),
+                statements=len(stmts),
+                transactional=step.script.transactional,
+            )
+            self._attempts = 1
             started = time.perf_counter()
             try:
                 if step.script.transactional:
@@ -110,13 +202,20 @@ class Runner:
                     step.script.transactional,
                 )
             )
-            logger.info(
+            verb = "applied" if step.direction is Direction.UP else "reverted"
+            log_event(
+                f"migration_{verb}",
                 "%s %s_%s (%d statements, %.1f ms)",
-                "applied" if step.direction is Direction.UP else "reverted",
+                verb,
                 step.version,
                 step.migration.name,
                 len(stmts),
                 duration,
+                **self._fields(step),
+                duration_ms=round(duration, 3),
+                statements=len(stmts),
+                transactional=step.script.transactional,
+                attempts=self._attempts,
             )
             self._emit(
                 "done",
@@ -134,34 +233,50 @@ class Runner:
     def _run_transactional(
         self, step: Step, stmts: Sequence[Statement], results: list[StepResult]
     ) -> None:
-        queries = [Query("BEGIN"), *self._session_queries()]
-        queries += [Query(s.sql) for s in stmts]
-        queries += self._record(step, len(stmts))
-        queries.append(Query("COMMIT"))
-        try:
-            self.backend.execute_transaction(queries)
-        except QueryFailed as failure:
-            self._rollback()
-            if 1 <= failure.index <= len(self.session):
-                raise self._session_failed(failure, failure.index - 1) from None
-            index = failure.index - 1 - len(self.session)
-            if failure.index == len(queries) - 1 and stmts:
-                # The COMMIT itself failed (a deferred constraint, a serialization failure):
-                # the migration failed as a whole; point at its last statement.
-                failure.message = f"at COMMIT: {failure.message}"
-                failure.position = None
-                index = len(stmts) - 1
-            if 0 <= index < len(stmts):
-                error = self._failed(step, stmts, index, failure, results)
-                self._audit_failure(step, error)
-                raise error from None
-            raise ExecutionError(
-                f"recording migration {step.version} in the history failed: "
-                f"{self._scrub(failure.message)}; it was rolled back"
-            ) from None
-        except BaseException:
-            self._rollback()
-            raise
+        limits = self._limits(step)
+        while True:
+            setup = self.backend.timeout_queries(limits, local=True)
+            queries = [Query("BEGIN"), *setup, *self._session_queries()]
+            first = len(queries)  # the index of the migration's first statement
+            queries += [Query(s.sql) for s in stmts]
+            queries += self._record(step, len(stmts))
+            queries.append(Query("COMMIT"))
+            watchdog = _Watchdog(self.backend, limits.migration)
+            try:
+                with watchdog:
+                    self.backend.execute_transaction(
+                        queries, locate_lock_timeouts=not self._may_retry()
+                    )
+                return
+            except QueryFailed as failure:
+                self._rollback()
+                if failure.index < 0 and self._gives_way(step, failure, limits, None, len(stmts)):
+                    continue
+                if 1 <= failure.index <= len(setup):
+                    raise self._limits_failed(failure) from None
+                if 1 <= failure.index < first:
+                    raise self._session_failed(failure, failure.index - 1 - len(setup)) from None
+                index = failure.index - first
+                if failure.index == len(queries) - 1 and stmts:
+                    # The COMMIT itself failed (a deferred constraint, a serialization
+                    # failure): the migration failed as a whole; point at its last statement.
+                    failure.message = f"at COMMIT: {failure.message}"
+                    failure.position = None
+                    index = len(stmts) - 1
+                if 0 <= index < len(stmts):
+                    if self._gives_way(step, failure, limits, index, len(stmts)):
+                        continue  # rolled back: the whole migration is tried again
+                    self._explain(failure, watchdog, limits)
+                    error = self._failed(step, stmts, index, failure, results)
+                    self._audit_failure(step, error)
+                    raise error from None
+                raise ExecutionError(
+                    f"recording migration {step.version} in the history failed: "
+                    f"{self._scrub(failure.message)}; it was rolled back"
+                ) from None
+            except BaseException:
+                self._rollback()
+                raise
 
     def _record(
         self,
@@ -186,46 +301,71 @@ class Runner:
         count: int,
         results: list[StepResult],
     ) -> None:
+        limits = self._limits(step)
         clock = self.backend.clock_sql()
         if (
             self.backend.capabilities.autocommit_batches
             and clock
             and len(stmts) > step.resume_after
         ):
-            self._run_batched(step, stmts, position, count, clock, results)
+            self._run_batched(step, stmts, position, count, clock, limits, results)
             return
         migration = step.migration
         started = time.perf_counter()
+        deadline = time.monotonic() + limits.migration if limits.migration else None
+        # The session's limits ride with the session SQL, or with the "started" row.
+        setup = self.backend.timeout_queries(self._statement_limits(limits, None, deadline), local=False)
         if self.session:
             try:
-                self.backend.run(self._session_queries())
+                self.backend.run([*setup, *self._session_queries()])
             except QueryFailed as failure:
                 self._rollback()
-                raise self._session_failed(failure, failure.index) from None
+                if failure.index < len(setup):
+                    raise self._limits_failed(failure) from None
+                raise self._session_failed(failure, failure.index - len(setup)) from None
+            setup = []
         skip = step.resume_after
         if skip:
-            self._atomic(self.history.resumed_queries(migration, done=skip, total=len(stmts)))
+            opening = self.history.resumed_queries(migration, done=skip, total=len(stmts))
         else:
-            self._atomic(
-                self.history.started_queries(
-                    migration, total=len(stmts), direction=str(step.direction)
-                )
+            opening = self.history.started_queries(
+                migration, total=len(stmts), direction=str(step.direction)
             )
-        for index in range(skip, len(stmts)):
-            statement = stmts[index]
-            try:
-                self.backend.run([Query(statement.sql)])
-            except QueryFailed as failure:
-                self._rollback()
-                self._record_failure(step, stmts, index, failure, results)
-            try:
-                self.backend.run(
-                    [self.history.progress_query(migration, done=index + 1, total=len(stmts))]
-                )
-            except QueryFailed as failure:
-                self._rollback()
-                raise self._unrecorded(step, index, len(stmts), failure) from None
-            self._emit("statement", step, position, count, total=len(stmts), done=index + 1)
+        self._atomic([*setup, *opening])
+        with _Watchdog(self.backend, limits.migration) as watchdog:
+            for index in range(skip, len(stmts)):
+                statement = stmts[index]
+                while True:
+                    try:
+                        if deadline is not None and time.monotonic() >= deadline:
+                            raise QueryFailed(
+                                0,
+                                "not started: the migration's time is up",
+                                None,
+                                None,
+                            )
+                        wish = self._statement_limits(limits, statement, deadline)
+                        changes = self.backend.timeout_queries(wish, local=False)
+                        if changes:
+                            self.backend.run(changes)
+                        self.backend.run([Query(statement.sql)])
+                        break
+                    except QueryFailed as failure:
+                        self._rollback()
+                        if self._gives_way(step, failure, limits, index, len(stmts)):
+                            continue  # it changed nothing: the same statement again
+                        if deadline is not None and time.monotonic() >= deadline:
+                            watchdog.fired = True
+                        self._explain(failure, watchdog, limits)
+                        self._record_failure(step, stmts, index, failure, results)
+                try:
+                    self.backend.run(
+                        [self.history.progress_query(migration, done=index + 1, total=len(stmts))]
+                    )
+                except QueryFailed as failure:
+                    self._rollback()
+                    raise self._unrecorded(step, index, len(stmts), failure) from None
+                self._emit_statement(step, position, count, index, len(stmts))
         elapsed = int((time.perf_counter() - started) * 1000)
         self._atomic(self._record(step, len(stmts), execution_ms=elapsed))
 
@@ -236,12 +376,13 @@ class Runner:
         position: int,
         count: int,
         clock: tuple[Query, str],
+        limits: Timeouts,
         results: Sequence[StepResult],
     ) -> None:
         """Statement by statement where each query of a batch commits on its own: every
         statement travels with the history write that follows it, so a migration of n
-        statements costs n round trips (the session SQL, the clock and the "started" row go
-        with the first one, the "applied" row with the last)."""
+        statements costs n round trips (the time limits, the session SQL, the clock and the
+        "started" row go with the first one, the "applied" row with the last)."""
         migration = step.migration
         start_clock, elapsed_sql = clock
         skip = step.resume_after
@@ -251,40 +392,51 @@ class Runner:
             opening = self.history.started_queries(
                 migration, total=len(stmts), direction=str(step.direction)
             )
+        setup = self.backend.timeout_queries(limits, local=False)
         prefix = [
+            *setup,
             *self._session_queries(),
             start_clock,
             Query("BEGIN"),
             *opening,
             Query("COMMIT"),
         ]
-        for index in range(skip, len(stmts)):
-            statement = stmts[index]
-            batch = [*prefix, Query(statement.sql)]
-            at = len(batch) - 1
-            if index == len(stmts) - 1:
-                record = self._record(step, len(stmts), elapsed_sql=elapsed_sql)
-                batch += [Query("BEGIN"), *record, Query("COMMIT")]
-            else:
-                batch.append(
-                    self.history.progress_query(migration, done=index + 1, total=len(stmts))
-                )
-            try:
-                self.backend.run(batch)
-            except QueryFailed as failure:
-                self._rollback()
-                if prefix and failure.index < len(self.session):
-                    raise self._session_failed(failure, failure.index) from None
-                if failure.index < at:
-                    raise ExecutionError(
-                        f"writing the history failed: {self._scrub(failure.message)}; "
-                        f"nothing of migration {migration.version} ran"
-                    ) from None
-                if failure.index == at:
-                    self._record_failure(step, stmts, index, failure, results)
-                raise self._unrecorded(step, index, len(stmts), failure) from None
-            prefix = []
-            self._emit("statement", step, position, count, total=len(stmts), done=index + 1)
+        with _Watchdog(self.backend, limits.migration) as watchdog:
+            index = skip
+            while index < len(stmts):
+                statement = stmts[index]
+                batch = [*prefix, Query(statement.sql)]
+                at = len(batch) - 1
+                if index == len(stmts) - 1:
+                    record = self._record(step, len(stmts), elapsed_sql=elapsed_sql)
+                    batch += [Query("BEGIN"), *record, Query("COMMIT")]
+                else:
+                    batch.append(
+                        self.history.progress_query(migration, done=index + 1, total=len(stmts))
+                    )
+                try:
+                    self.backend.run(batch)
+                except QueryFailed as failure:
+                    self._rollback()
+                    if prefix and failure.index < len(setup):
+                        raise self._limits_failed(failure) from None
+                    if prefix and failure.index < len(setup) + len(self.session):
+                        raise self._session_failed(failure, failure.index - len(setup)) from None
+                    if failure.index < at:
+                        raise ExecutionError(
+                            f"writing the history failed: {self._scrub(failure.message)}; "
+                            f"nothing of migration {migration.version} ran"
+                        ) from None
+                    if failure.index == at:
+                        if self._gives_way(step, failure, limits, index, len(stmts)):
+                            prefix = []  # it ran: the statement alone goes again
+                            continue
+                        self._explain(failure, watchdog, limits)
+                        self._record_failure(step, stmts, index, failure, results)
+                    raise self._unrecorded(step, index, len(stmts), failure) from None
+                prefix = []
+                self._emit_statement(step, position, count, index, len(stmts))
+                index += 1
 
     def _unrecorded(
         self, step: Step, index: int, total: int, failure: QueryFailed
@@ -337,7 +489,17 @@ class Runner:
         plan: Plan,
         statements: Mapping[tuple[Version, Direction], Sequence[Statement]],
     ) -> list[StepResult]:
-        queries = [Query("BEGIN"), *self._session_queries()]
+        # One transaction: the statement and lock limits of the run (each file's own cannot be
+        # scoped to its part), and the sum of the migrations' time limits.
+        limits = self.timeouts
+        spans = [self._limits(step).migration for step in plan.steps]
+        whole = Timeouts(
+            statement=limits.statement,
+            lock=limits.lock,
+            migration=sum(s for s in spans if s) if all(spans) else None,
+        )
+        setup = self.backend.timeout_queries(whole, local=True)
+        queries = [Query("BEGIN"), *setup, *self._session_queries()]
         located: list[_Located | None] = [None] * len(queries)
         for number, step in enumerate(plan.steps):
             stmts = statements[(step.version, step.direction)]
@@ -350,25 +512,41 @@ class Runner:
         queries.append(Query("COMMIT"))
         located.append(None)
         started = time.perf_counter()
-        try:
-            self.backend.execute_transaction(queries)
-        except QueryFailed as failure:
-            self._rollback()
-            if 1 <= failure.index <= len(self.session):
-                raise self._session_failed(failure, failure.index - 1) from None
-            where = located[failure.index]
-            if where is not None and where.statement is not None:
-                step = plan.steps[where.step]
-                stmts = statements[(step.version, step.direction)]
-                error = self._failed(step, stmts, where.statement, failure, [])
-                self._audit_failure(step, error)
-                raise error from None
-            raise ExecutionError(
-                f"the single transaction failed: {self._scrub(failure.message)}; it was rolled back"
-            ) from None
-        except BaseException:
-            self._rollback()
-            raise
+        while True:
+            watchdog = _Watchdog(self.backend, whole.migration)
+            try:
+                with watchdog:
+                    self.backend.execute_transaction(
+                        queries, locate_lock_timeouts=not self._may_retry()
+                    )
+                break
+            except QueryFailed as failure:
+                self._rollback()
+                if failure.index < 0 and self._gives_way(
+                    plan.steps[0], failure, whole, None, len(queries)
+                ):
+                    continue
+                if 1 <= failure.index <= len(setup):
+                    raise self._limits_failed(failure) from None
+                if 1 <= failure.index - len(setup) <= len(self.session):
+                    raise self._session_failed(failure, failure.index - 1 - len(setup)) from None
+                where = located[failure.index]
+                if where is not None and where.statement is not None:
+                    step = plan.steps[where.step]
+                    stmts = statements[(step.version, step.direction)]
+                    if self._gives_way(step, failure, whole, where.statement, len(stmts)):
+                        continue
+                    self._explain(failure, watchdog, whole)
+                    error = self._failed(step, stmts, where.statement, failure, [])
+                    self._audit_failure(step, error)
+                    raise error from None
+                raise ExecutionError(
+                    f"the single transaction failed: {self._scrub(failure.message)}; it was "
+                    "rolled back"
+                ) from None
+            except BaseException:
+                self._rollback()
+                raise
         duration = (time.perf_counter() - started) * 1000
         results = []
         for step in plan.steps:
@@ -383,10 +561,131 @@ class Runner:
                     True,
                 )
             )
+        for step, result in zip(plan.steps, results, strict=True):
+            verb = "applied" if step.direction is Direction.UP else "reverted"
+            log_event(
+                f"migration_{verb}",
+                "%s %s_%s (%d statements, in one transaction with the others)",
+                verb,
+                step.version,
+                step.migration.name,
+                result.statements,
+                **self._fields(step),
+                duration_ms=round(result.duration_ms, 3),
+                statements=result.statements,
+                transactional=True,
+                attempts=self._attempts,
+            )
         logger.info("applied %d migrations in one transaction (%.1f ms)", len(plan.steps), duration)
         return results
 
+    # -- time limits and retries ------------------------------------------------------------
+
+    def _limits(self, step: Step) -> Timeouts:
+        """The step's time limits: its file's directives over the run's settings."""
+        return step.script.timeouts.over(self.timeouts)
+
+    def _statement_limits(
+        self, limits: Timeouts, statement: Statement | None, deadline: float | None
+    ) -> Timeouts:
+        """The limits to set before ``statement`` runs outside a transaction: no lock limit for
+        a statement that waits by design (CREATE INDEX CONCURRENTLY…), and, where nothing can
+        cancel a statement, no more time than the migration has left."""
+        lock = limits.lock
+        if lock and statement is not None and not self.backend.lock_timeout_applies(statement.sql):
+            lock = 0.0
+        statement_limit = limits.statement
+        if deadline is not None and not self.backend.capabilities.cancel:
+            left = max(0.001, deadline - time.monotonic())
+            statement_limit = min(statement_limit, left) if statement_limit else left
+        return Timeouts(statement=statement_limit, lock=lock)
+
+    def _may_retry(self) -> bool:
+        return self._attempts <= self.lock_retries
+
+    def _gives_way(
+        self, step: Step, failure: QueryFailed, limits: Timeouts, index: int | None, total: int
+    ) -> bool:
+        """After a statement (``index``; None: not known) gave up waiting for a lock: pause
+        and say to try again (True), unless the retries are spent."""
+        if not self.backend.is_lock_timeout(failure) or not self._may_retry():
+            return False
+        pause = min(self.retry_pause * 2 ** (self._attempts - 1), LONGEST_RETRY_PAUSE)
+        pause *= random.uniform(0.5, 1.0)  # replicas retrying together spread out
+        which = f"statement {index + 1} of {total}" if index is not None else "a statement"
+        log_event(
+            "lock_timeout_retry",
+            "%s_%s: %s gave up waiting for a lock after %gs (%s); trying again in %.1fs "
+            "(retry %d of %d)",
+            step.version,
+            step.migration.name,
+            which,
+            limits.lock or 0,
+            self._scrub(failure.message),
+            pause,
+            self._attempts,
+            self.lock_retries,
+            level=logging.WARNING,
+            **self._fields(step),
+            statement_index=index + 1 if index is not None else None,
+            statement_count=total,
+            lock_timeout_s=limits.lock,
+            retry=self._attempts,
+            retries=self.lock_retries,
+            pause_s=round(pause, 3),
+            error=self._scrub(failure.message),
+        )
+        self._sleep(pause)
+        self._attempts += 1
+        return True
+
+    def _explain(self, failure: QueryFailed, watchdog: _Watchdog, limits: Timeouts) -> None:
+        """Say in the failure's message which limit stopped the statement."""
+        if watchdog.fired:
+            failure.message = (
+                f"the migration ran longer than its time limit ({limits.migration:g}s, "
+                f"--migration-timeout) and was cancelled: {failure.message}"
+            )
+        elif self.backend.is_lock_timeout(failure) and self._attempts > 1:
+            failure.message = (
+                f"gave up waiting for a lock {self._attempts} time(s) (--ddl-lock-timeout "
+                f"{limits.lock or 0:g}s, --ddl-lock-retries {self.lock_retries}): "
+                f"{failure.message}; whatever holds the lock is still running: try again "
+                "later, or raise the limits"
+            )
+
+    def _limits_failed(self, failure: QueryFailed) -> ExecutionError:
+        return ExecutionError(
+            f"setting the time limits failed: {self._scrub(failure.message)}; check "
+            "--statement-timeout and --ddl-lock-timeout (the migration was not run)"
+        )
+
     # -- helpers ----------------------------------------------------------------------------
+
+    def _fields(self, step: Step) -> dict[str, Any]:
+        return {
+            "version": step.version.text,
+            "name": step.migration.name,
+            "direction": step.direction.value,
+            "path": step.script.path,
+        }
+
+    def _emit_statement(
+        self, step: Step, position: int, count: int, index: int, total: int
+    ) -> None:
+        log_event(
+            "statement_done",
+            "%s_%s: statement %d of %d done",
+            step.version,
+            step.migration.name,
+            index + 1,
+            total,
+            level=logging.DEBUG,
+            **self._fields(step),
+            statement_index=index + 1,
+            statement_count=total,
+        )
+        self._emit("statement", step, position, count, total=total, done=index + 1)
 
     def _session_queries(self) -> list[Query]:
         return [Query(s.sql) for s in self.session]
@@ -429,7 +728,22 @@ class Runner:
             resumable=step.direction is Direction.UP,
         )
         # Marked as raised: the CLI, which prints the exception, does not print it twice.
-        logger.error("%s", error.message, extra={"migrata_raised": True})
+        log_event(
+            "migration_failed",
+            "%s",
+            error.message,
+            level=logging.ERROR,
+            raised=True,
+            **self._fields(step),
+            line=line,
+            column=column,
+            sqlstate=failure.sqlstate,
+            error=error.db_message,
+            statement_index=index + 1,
+            statement_count=len(stmts),
+            transactional=step.script.transactional,
+            attempts=self._attempts,
+        )
         return error
 
     def _audit_failure(self, step: Step, error: MigrationFailed) -> None:

@@ -391,6 +391,7 @@ def test_status_json(run_cli, db, folder) -> None:
         "missing": 0,
         "failed": 0,
         "skipped": 0,
+        "not-applicable": 0,
     }
     assert [(m["version"], m["name"], m["state"]) for m in data["migrations"]] == [
         ("0001", "users", "applied"),

@@ -570,8 +570,10 @@ def test_round_trips_of_data_only_migrations(mysql_db: Database, tmp_path: Path)
     migrations = [q for q in sent if "INSERT INTO t" in q]
     assert len(migrations) == 10  # one packet each
     assert all("migrata_history" in q and "COMMIT" in q for q in migrations)
-    # The rest: lock, history read, unlock and the like, whatever the number of migrations.
-    assert len(sent) - len(migrations) <= 5, sent
+    # The rest: lock, history read, unlock and the like, whatever the number of migrations;
+    # a borrowed connection adds two: its session's lock timeouts are read before migrata
+    # sets its own, and given back at the end.
+    assert len(sent) - len(migrations) <= 7, sent
     assert mysql_db.query("SELECT COUNT(*) FROM t") == [(10,)]
 
 
@@ -628,7 +630,8 @@ def test_a_ddl_migration_costs_one_round_trip_per_statement(
     assert "FOREIGN_KEY_CHECKS" in first and "'started'" in first
     assert "'applied'" in last and "COMMIT" in last
     assert "'started'" in ddl[3] and "'applied'" in ddl[3]  # a one-statement migration: one packet
-    assert len(sent) - len(ddl) <= 6, sent
+    # (two of the rest are the borrowed connection's lock timeouts, read and given back)
+    assert len(sent) - len(ddl) <= 8, sent
     rows = mysql_db.query(
         "SELECT version, success, statements_done, execution_ms IS NOT NULL FROM migrata_history "
         "ORDER BY version"

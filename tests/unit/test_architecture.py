@@ -14,14 +14,24 @@ SRC = Path(migrata.__file__).parent
 # Lowest layer first; a module may import only from its own layer or lower ones.
 LAYERS: list[set[str]] = [
     # urls sits at the bottom (not beside config): backends need it to connect and redact.
-    {"models", "errors", "sqltext", "exitcodes", "split", "urls"},
+    {"models", "errors", "sqltext", "exitcodes", "split", "urls", "events"},
     {"backends"},
-    {"layouts", "discovery", "planner", "history", "foreign", "runner", "config", "targets"},
+    {
+        "layouts",
+        "discovery",
+        "planner",
+        "history",
+        "foreign",
+        "runner",
+        "config",
+        "targets",
+        "provision",
+    },
     {"migrator"},
     {"cli", "output", "testing", "__init__", "__main__"},
 ]
 # Modules that must not touch a database, even lazily.
-NO_BACKEND = {"planner", "discovery", "layouts", "split", "sqltext", "models"}
+NO_BACKEND = {"planner", "discovery", "layouts", "split", "sqltext", "models", "events"}
 
 
 def _layer_of(top: str) -> int:
