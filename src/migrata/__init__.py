@@ -10,6 +10,7 @@ from __future__ import annotations
 from .errors import (
     ConfigError,
     ConnectionFailed,
+    WaitTimeout,
     DiscoveryError,
     ExecutionError,
     LockError,
@@ -20,7 +21,14 @@ from .errors import (
     ValidationFailed,
 )
 from .exitcodes import ExitCode
-from .migrator import Migrator, PlannedStatements, migrate
+from .migrator import (
+    Migrator,
+    PlannedStatements,
+    create_database,
+    drop_database,
+    migrate,
+    wait_for_database,
+)
 from .models import (
     Applied,
     AuditEvent,
@@ -34,6 +42,7 @@ from .models import (
     Step,
     StepEvent,
     StepResult,
+    Timeouts,
     Validation,
     Version,
 )
@@ -69,10 +78,15 @@ __all__ = [
     "Target",
     "TargetOutcome",
     "TargetsFailed",
+    "Timeouts",
     "Validation",
     "ValidationFailed",
     "Version",
+    "WaitTimeout",
     "__version__",
+    "create_database",
+    "drop_database",
     "load_targets",
     "migrate",
+    "wait_for_database",
 ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -18,6 +19,7 @@ import click
 
 from .config import Settings, load_settings, migrator_options
 from .errors import MigrataError
+from .events import PROGRESS, log_event
 from .exitcodes import ExitCode
 
 if TYPE_CHECKING:
@@ -43,6 +45,8 @@ class _Context:
     verbosity: int
     #: The targets picked with --target / MIGRATA_TARGET (empty: all that are declared).
     target_names: tuple[str, ...] = ()
+    #: "text" or "json" (--log-format): JSON lines on stderr instead of text.
+    log_format: str = "text"
     _settings: Settings | None = None
 
     @property
@@ -114,7 +118,33 @@ class _Context:
         """Warnings go to stderr, even with --json (stdout stays machine-readable)."""
         if self.verbosity >= 0:
             for message in messages:
-                click.echo(f"migrata: warning: {message}", err=True)
+                if self.log_format == "json":
+                    log_event("warning", "%s", message, level=logging.WARNING)
+                else:
+                    click.echo(f"migrata: warning: {message}", err=True)
+
+    @contextmanager
+    def progress(self, *, quiet: bool = False) -> Iterator[Callable[..., None] | None]:
+        """The ``on_step`` of a run: a live bar on a terminal for a run of several
+        migrations, plain lines otherwise, nothing with ``quiet`` (--json), -q or JSON logs
+        (the events are in the log)."""
+        if quiet or self.verbosity < 0 or self.log_format == "json":
+            yield None
+            return
+        from .output import LiveProgress, render_event
+
+        if not sys.stdout.isatty():
+
+            def plain(event: Any) -> None:
+                self.say(render_event(event))
+
+            yield plain
+            return
+        live = LiveProgress(self.say)
+        try:
+            yield live
+        finally:
+            live.close()
 
 
 class _RedactingFilter(logging.Filter):
@@ -151,17 +181,74 @@ def _install_redaction(url: str) -> None:
             handler.addFilter(_RedactingFilter(url))
 
 
-def _setup_logging(verbosity: int) -> None:
-    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    root = logging.getLogger("migrata")
-    root.setLevel(level)
-    if not any(getattr(h, "_migrata", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("migrata: %(levelname)s: %(message)s"))
-        handler._migrata = True  # type: ignore[attr-defined]
-        handler.addFilter(_not_raised)
-        root.addHandler(handler)
-        root.propagate = False
+#: The target being run, for the ``target`` field of JSON log lines.
+_CURRENT_TARGET: list[str] = []
+#: The log format of this process's run, for main()'s last words.
+_LOG_FORMAT: list[str] = ["text"]
+
+
+class _TextFilter(logging.Filter):
+    """Text logs: records at the chosen level or above, progress events (waiting for the
+    database, a lock-timeout retry…) unless -q, and never an error that is raised too (the
+    CLI prints the exception itself)."""
+
+    def __init__(self, threshold: int, progress: bool) -> None:
+        super().__init__()
+        self._threshold = threshold
+        self._progress = progress
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "migrata_raised", False):
+            return False
+        if record.levelno >= self._threshold:
+            return True
+        return self._progress and bool(getattr(record, PROGRESS, False))
+
+
+class _TextFormatter(logging.Formatter):
+    """``migrata: warning: …`` (the level in lower case), and a progress line as it is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        if record.levelno == logging.INFO and getattr(record, PROGRESS, False):
+            return f"migrata: {text}"
+        return f"migrata: {record.levelname.lower()}: {text}"
+
+
+def _setup_logging(verbosity: int, log_format: str = "text") -> None:
+    from .events import logger as root
+
+    _LOG_FORMAT[0] = log_format
+    for handler in [h for h in root.handlers if getattr(h, "_migrata", False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._migrata = True  # type: ignore[attr-defined]
+    if log_format == "json":
+        from .output import JsonLogFormatter
+
+        # Every event, from INFO (DEBUG with -vv: each statement); -q keeps errors only.
+        threshold = {-1: logging.ERROR, 0: logging.INFO, 1: logging.INFO}.get(
+            verbosity, logging.DEBUG
+        )
+        handler.setFormatter(
+            JsonLogFormatter(
+                _scrubbed,
+                lambda: {"target": _CURRENT_TARGET[-1]} if _CURRENT_TARGET else {},
+            )
+        )
+        handler.setLevel(threshold)
+        root.setLevel(threshold)
+    else:
+        threshold = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+            verbosity, logging.DEBUG
+        )
+        handler.setFormatter(_TextFormatter())
+        handler.addFilter(_TextFilter(threshold, progress=verbosity >= 0))
+        root.setLevel(min(threshold, logging.INFO) if verbosity >= 0 else threshold)
+    root.addHandler(handler)
+    root.propagate = False
 
 
 pass_ctx = click.make_pass_decorator(_Context)
@@ -196,6 +283,48 @@ pass_ctx = click.make_pass_decorator(_Context)
     default=None,
     help="Refuse to run where the engine offers no migration lock, instead of warning.",
 )
+@click.option(
+    "--env",
+    "environment",
+    metavar="NAME",
+    help="The current environment: migrations limited to others (seed data) are not "
+    "applicable [env: MIGRATA_ENV].",
+)
+@click.option(
+    "--seeds-dir",
+    metavar="DIR",
+    help="A folder of seed migrations, applied only in the seed environments "
+    "[default of those: dev, test].",
+)
+@click.option(
+    "--statement-timeout",
+    metavar="DURATION",
+    help="Limit of each statement of a migration (30, 500ms, 10min, 1h; 0: none) "
+    "[default: the server's].",
+)
+@click.option(
+    "--migration-timeout",
+    metavar="DURATION",
+    help="Limit of each migration as a whole; cancelled when it is up [default: none].",
+)
+@click.option(
+    "--ddl-lock-timeout",
+    metavar="DURATION",
+    help="How long a statement may wait for a table lock before it gives way and the migration "
+    "is retried (PostgreSQL lock_timeout, MySQL lock_wait_timeout; 0: forever) [default: 5s].",
+)
+@click.option(
+    "--ddl-lock-retries",
+    type=click.IntRange(min=0),
+    help="Retries of a migration that gave way to a lock, with growing pauses [default: 5].",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="MIGRATA_LOG_FORMAT",
+    help="Logs on stderr as text, or one JSON object per event [env: MIGRATA_LOG_FORMAT; "
+    "default: text].",
+)
 @click.option("--cluster", help="ClickHouse: the cluster migrata's own tables are created ON.")
 @click.option("--history-engine", help="ClickHouse: the table engine of migrata's own tables.")
 @click.option(
@@ -228,6 +357,13 @@ def cli(
     service: str | None,
     lock_timeout: float | None,
     require_lock: bool | None,
+    environment: str | None,
+    seeds_dir: str | None,
+    statement_timeout: str | None,
+    migration_timeout: str | None,
+    ddl_lock_timeout: str | None,
+    ddl_lock_retries: int | None,
+    log_format: str | None,
     cluster: str | None,
     history_engine: str | None,
     config_path: str | None,
@@ -235,7 +371,7 @@ def cli(
     verbose: int,
     quiet: bool,
 ) -> None:
-    """Database schema migrations for PostgreSQL and SQLite.
+    """Database schema migrations for PostgreSQL, SQLite, MySQL/MariaDB and ClickHouse.
 
     Settings come from flags, then MIGRATA_* environment variables, then [tool.migrata] in
     pyproject.toml or migrata.toml, then defaults. Exit codes: 0 ok, 1 migration failed,
@@ -245,7 +381,8 @@ def cli(
     run on each in turn; --target NAME picks some.
     """
     verbosity = -1 if quiet else verbose
-    _setup_logging(verbosity)
+    log_format = log_format or "text"
+    _setup_logging(verbosity, log_format)
     flags = {
         "database_url": database_url,
         "dir": directory,
@@ -259,21 +396,22 @@ def cli(
         "require_lock": require_lock,
         "cluster": cluster,
         "history_engine": history_engine,
+        "environment": environment,
+        "seeds_dir": seeds_dir,
+        "statement_timeout": statement_timeout,
+        "migration_timeout": migration_timeout,
+        "ddl_lock_timeout": ddl_lock_timeout,
+        "ddl_lock_retries": ddl_lock_retries,
     }
     names = target or (os.environ.get("MIGRATA_TARGET", ""),)
     selected = tuple(n.strip() for value in names for n in value.split(",") if n.strip())
     ctx.obj = _Context(
-        flags=flags, config_path=config_path, verbosity=verbosity, target_names=selected
+        flags=flags,
+        config_path=config_path,
+        verbosity=verbosity,
+        target_names=selected,
+        log_format=log_format,
     )
-
-
-def _progress(ctx: _Context) -> Callable[..., None]:
-    from .output import render_event
-
-    def on_step(event: Any) -> None:
-        ctx.say(render_event(event))
-
-    return on_step
 
 
 _T = TypeVar("_T")
@@ -306,6 +444,7 @@ def _on_each(
     def each(target: Target) -> _T:
         if header:
             ctx.say(target_header(target.name, target.database, target.settings.service))
+        _CURRENT_TARGET.append(target.name)
         try:
             return run(target)
         except MigrataError as exc:
@@ -313,6 +452,8 @@ def _on_each(
                 first = _scrubbed(str(exc)).strip().splitlines()
                 ctx.say(f"failed: {first[0] if first else type(exc).__name__}")
             raise
+        finally:
+            _CURRENT_TARGET.pop()
 
     return run_targets(targets, each, keep_going=keep_going)
 
@@ -352,6 +493,27 @@ def _say_targets_json(ctx: _Context, entries: list[dict[str, Any]]) -> None:
     help="Continue VERSION, which failed outside a transaction, from the statement that failed.",
 )
 @click.option(
+    "--wait",
+    metavar="SECONDS",
+    help="Wait up to this long for the database to accept connections (refused, not yet in "
+    "DNS, starting up), with progress on stderr [env: MIGRATA_WAIT; default: try once].",
+)
+@click.option(
+    "--create-database",
+    is_flag=True,
+    default=None,
+    help="Create the database named in the URL when it does not exist "
+    "[env: MIGRATA_CREATE_DATABASE].",
+)
+@click.option(
+    "--extension",
+    "extensions",
+    multiple=True,
+    metavar="NAME",
+    help="PostgreSQL: CREATE EXTENSION IF NOT EXISTS NAME before migrating (repeatable) "
+    "[env: MIGRATA_EXTENSIONS].",
+)
+@click.option(
     "--keep-going",
     is_flag=True,
     help="With several targets: go on with the next target after one fails (exit code: the worst).",
@@ -365,6 +527,9 @@ def up(
     allow_out_of_order: bool | None,
     single_transaction: bool,
     resume: str | None,
+    wait: str | None,
+    create_database: bool | None,
+    extensions: tuple[str, ...],
     keep_going: bool,
     as_json: bool,
 ) -> None:
@@ -372,6 +537,9 @@ def up(
     failure stops the run unless --keep-going)."""
     from .output import render_report, report_json, target_json, to_json
 
+    ctx.flags.update(
+        wait=wait, create_database=create_database, extensions=",".join(extensions) or None
+    )
     overrides: dict[str, Any] = {"single_transaction": single_transaction}
     if allow_out_of_order:
         overrides["allow_out_of_order"] = True
@@ -382,11 +550,10 @@ def up(
     if targets is not None:
 
         def run(target: Target) -> Any:
-            migrator = ctx.migrator(
-                target.settings, on_step=None if as_json else _progress(ctx), **overrides
-            )
-            ctx.warn(migrator.warnings())
-            report = migrator.up(to=to, dry_run=dry_run, resume=resume)
+            with ctx.progress(quiet=as_json) as on_step:
+                migrator = ctx.migrator(target.settings, on_step=on_step, **overrides)
+                ctx.warn(migrator.warnings())
+                report = migrator.up(to=to, dry_run=dry_run, resume=resume)
             if not as_json:
                 ctx.say(render_report(report))
             return report
@@ -406,9 +573,10 @@ def up(
             )
         _finish(outcomes)
         return
-    migrator = ctx.migrator(on_step=None if as_json else _progress(ctx), **overrides)
-    ctx.warn(migrator.warnings())
-    report = migrator.up(to=to, dry_run=dry_run, resume=resume)
+    with ctx.progress(quiet=as_json) as on_step:
+        migrator = ctx.migrator(on_step=on_step, **overrides)
+        ctx.warn(migrator.warnings())
+        report = migrator.up(to=to, dry_run=dry_run, resume=resume)
     ctx.say(to_json(report_json(report)) if as_json else render_report(report))
 
 
@@ -430,8 +598,9 @@ def down(
     if sum(x is not None and x is not False for x in (steps, to, revert_all or None)) > 1:
         raise click.UsageError("give at most one of --steps, --to and --all")
     settings = ctx.one_settings("down")
-    migrator = ctx.migrator(settings, on_step=None if as_json else _progress(ctx))
-    report = migrator.down(steps=steps, to=to, all=revert_all, dry_run=dry_run)
+    with ctx.progress(quiet=as_json) as on_step:
+        migrator = ctx.migrator(settings, on_step=on_step)
+        report = migrator.down(steps=steps, to=to, all=revert_all, dry_run=dry_run)
     ctx.say(to_json(report_json(report)) if as_json else render_report(report))
 
 
@@ -439,8 +608,9 @@ def down(
 @pass_ctx
 def redo(ctx: _Context) -> None:
     """Revert the newest migration and apply it again."""
-    migrator = ctx.migrator(ctx.one_settings("redo"), on_step=_progress(ctx))
-    migrator.redo()
+    with ctx.progress() as on_step:
+        migrator = ctx.migrator(ctx.one_settings("redo"), on_step=on_step)
+        migrator.redo()
 
 
 @cli.command()
@@ -450,7 +620,10 @@ def redo(ctx: _Context) -> None:
 )
 @pass_ctx
 def status(ctx: _Context, as_json: bool, exit_code: bool) -> None:
-    """Show every migration's state. Takes no lock and creates nothing."""
+    """Show every migration's state. Takes no lock and creates nothing.
+
+    With --exit-code it is a health check: 0 up to date, 5 pending, 3 a problem (migrations
+    limited to other environments do not count)."""
     from .output import render_status, status_json, to_json
 
     targets = ctx.targets()
@@ -471,6 +644,7 @@ def status(ctx: _Context, as_json: bool, exit_code: bool) -> None:
             also=source.also,
             warnings=source.warnings,
             ignored=source.ignored,
+            environment=migrator.environment,
         )
         ctx.say(to_json(document))
     else:
@@ -482,6 +656,7 @@ def status(ctx: _Context, as_json: bool, exit_code: bool) -> None:
                 layout=source.layout,
                 problems=problems,
                 also=source.also if ctx.verbosity > 0 else (),
+                environment=migrator.environment,
             )
         )
         if ctx.verbosity > 0:
@@ -528,6 +703,7 @@ def _status_targets(
                 also=source.also,
                 warnings=source.warnings,
                 ignored=source.ignored,
+                environment=migrator.environment,
             )
             return code, document
         ctx.say(
@@ -547,6 +723,7 @@ def _status_targets(
                 layout=source.layout,
                 problems=problems,
                 also=source.also if ctx.verbosity > 0 else (),
+                environment=migrator.environment,
             )
         )
         if ctx.verbosity > 0:
@@ -807,21 +984,203 @@ def new(ctx: _Context, name: str, numbering: str | None, down: bool) -> None:
         ctx.say(f"created {path}")
 
 
+def _each_database(
+    ctx: _Context, action: Callable[[Settings], _T], *, one: str | None = None
+) -> list[tuple[str | None, str, _T]]:
+    """``action`` on the database of every selected target (or the one database): ``(target
+    name, redacted URL, result)``, stopping at the first error."""
+    from .urls import redact
+
+    targets = ctx.targets(one=one)
+    chosen = [(None, ctx.settings)] if targets is None else [(t.name, t.settings) for t in targets]
+    done = []
+    for name, settings in chosen:
+        if not settings.database_url:
+            migrator_options(settings)  # raises the "no database URL" error
+        assert settings.database_url is not None
+        _install_redaction(settings.database_url)
+        if name is not None:
+            _CURRENT_TARGET.append(name)
+        try:
+            result = action(settings)
+        finally:
+            if name is not None:
+                _CURRENT_TARGET.pop()
+        done.append((name, redact(settings.database_url), result))
+    return done
+
+
+def _say_each(
+    ctx: _Context,
+    done: list[tuple[str | None, str, _T]],
+    *,
+    as_json: bool,
+    text: Callable[[str, _T], str],
+    document: Callable[[str, _T], dict[str, Any]],
+) -> None:
+    from .output import to_json
+
+    if as_json:
+        entries = [{"target": n, **document(db, r)} if n else document(db, r) for n, db, r in done]
+        ctx.say(to_json(entries[0] if len(done) == 1 and done[0][0] is None else entries))
+        return
+    for name, database, result in done:
+        ctx.say((f"target {name}: " if name else "") + text(database, result))
+
+
+@cli.command()
+@click.option(
+    "--timeout",
+    metavar="SECONDS",
+    help="How long to wait [default: --wait / MIGRATA_WAIT when set, else 60].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def wait(ctx: _Context, timeout: str | None, as_json: bool) -> None:
+    """Wait until the database accepts connections: a server not listening yet, a host name
+    not yet resolvable or a server starting up are tried again, with progress on stderr.
+
+    Exits 0 once it answers, 2 when the time is up or the error cannot pass with time (a
+    wrong password, a database that does not exist). With several targets, waits for each.
+    """
+    from .config import coerce_setting
+    from .migrator import wait_for_database
+    from .output import render_waited, waited_json
+
+    def run(settings: Settings) -> Any:
+        limit = coerce_setting("wait", timeout, None) if timeout else (settings.wait or 60.0)
+        assert settings.database_url is not None
+        return wait_for_database(settings.database_url, timeout=limit)
+
+    done = _each_database(ctx, run)
+    _say_each(
+        ctx,
+        done,
+        as_json=as_json,
+        text=lambda _db, waited: render_waited(waited),
+        document=lambda _db, waited: waited_json(waited),
+    )
+
+
+@cli.command("create-database")
+@click.option(
+    "--wait",
+    metavar="SECONDS",
+    help="Wait up to this long for the server to accept connections [env: MIGRATA_WAIT].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def create_database_command(ctx: _Context, wait: str | None, as_json: bool) -> None:
+    """Create the database named in the URL unless it exists (PostgreSQL: connecting to the
+    server's maintenance database as the URL's user; SQLite: the file and its folder).
+
+    With several targets, creates each target's database.
+    """
+    from .migrator import create_database
+    from .output import render_created
+
+    ctx.flags.update(wait=wait)
+
+    def run(settings: Settings) -> bool:
+        assert settings.database_url is not None
+        return create_database(settings.database_url, wait=settings.wait)
+
+    done = _each_database(ctx, run)
+    _say_each(
+        ctx,
+        done,
+        as_json=as_json,
+        text=render_created,
+        document=lambda db, created: {"database": db, "created": created},
+    )
+
+
+@cli.command("drop-database")
+@click.option("--yes", is_flag=True, help="Really drop it: without it, nothing is dropped.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="PostgreSQL: end the sessions still connected to the database first.",
+)
+@click.option(
+    "--wait",
+    metavar="SECONDS",
+    help="Wait up to this long for the server to accept connections [env: MIGRATA_WAIT].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def drop_database_command(
+    ctx: _Context, yes: bool, force: bool, wait: str | None, as_json: bool
+) -> None:
+    """Drop the database named in the URL, with everything in it. Refused without --yes (on
+    a terminal, typing the database's name confirms instead); never done by `up`."""
+    from .migrator import drop_database
+    from .output import render_dropped
+    from .urls import database_name, parse_url, redact
+
+    ctx.flags.update(wait=wait)
+    settings = ctx.one_settings("drop-database")
+    if not settings.database_url:
+        migrator_options(settings)  # raises the "no database URL" error
+    assert settings.database_url is not None
+    shown = redact(settings.database_url)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                f"refusing to drop {shown} without --yes (nothing was dropped)"
+            )
+        name = database_name(parse_url(settings.database_url))
+        typed = click.prompt(
+            f"This drops {shown} and everything in it. Type the database's name ({name}) to "
+            "confirm",
+            default="",
+            show_default=False,
+            err=True,
+        )
+        if typed.strip() != name:
+            raise click.UsageError("the name typed does not match: nothing was dropped")
+
+    def run(settings: Settings) -> bool:
+        assert settings.database_url is not None
+        return drop_database(settings.database_url, force=force, wait=settings.wait)
+
+    done = _each_database(ctx, run, one="`drop-database` acts on one database")
+    _say_each(
+        ctx,
+        done,
+        as_json=as_json,
+        text=render_dropped,
+        document=lambda db, dropped: {"database": db, "dropped": dropped},
+    )
+
+
+def _json_error(message: str, code: int, kind: str) -> None:
+    from .output import json_error
+
+    click.echo(json_error(_scrubbed(message), exit_code=code, kind=kind), err=True)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the console script; exits with the code of the outcome."""
+    # Until the options are read, errors follow the environment's choice of format.
+    _LOG_FORMAT[0] = "json" if os.environ.get("MIGRATA_LOG_FORMAT") == "json" else "text"
     try:
         cli.main(args=argv, prog_name="migrata", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        if _LOG_FORMAT[0] == "json":
+            _json_error(exc.format_message(), ExitCode.USAGE, "UsageError")
+        else:
+            exc.show()
         sys.exit(ExitCode.USAGE)
     except MigrataError as exc:
-        message = str(exc)
-        for scrub in _SECRETS:
-            message = scrub(message)
-        click.echo(f"migrata: error: {message}", err=True)
+        message = _scrubbed(str(exc))
+        if _LOG_FORMAT[0] == "json":
+            _json_error(message, int(exc.exit_code), type(exc).__name__)
+        else:
+            click.echo(f"migrata: error: {message}", err=True)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

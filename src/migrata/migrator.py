@@ -897,8 +897,44 @@ def migrate(
         return {o.name: o.result for o in outcomes if o.result is not None}
     if url is None and connection is None:
         url = os.environ.get("MIGRATA_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if "environment" not in options and os.environ.get("MIGRATA_ENV"):
+        options["environment"] = os.environ["MIGRATA_ENV"].strip()
     migrator = Migrator(url, connection=connection, directory=directory, package=package, **options)
     return migrator.up()
+
+
+def wait_for_database(
+    url: str, *, timeout: float = 60, connect_timeout: float = 10
+) -> provision.Waited:
+    """Wait until the database ``url`` names accepts connections (``migrata wait``): a
+    server not listening yet, a host name not yet resolvable or a server starting up are
+    tried again, with growing pauses, for up to ``timeout`` seconds.
+
+    Raises WaitTimeout, or ConnectionFailed at once for what waiting cannot mend (a wrong
+    password, a database that does not exist).
+    """
+    return provision.wait_for_database(
+        parse_url(url), timeout=timeout, connect_timeout=connect_timeout
+    )
+
+
+def create_database(url: str, *, wait: float = 0, connect_timeout: float = 10) -> bool:
+    """Create the database ``url`` names when it does not exist (PostgreSQL, MySQL/MariaDB,
+    ClickHouse; SQLite creates the file and its folder), waiting up to ``wait`` seconds for
+    the server; True when it was created."""
+    return provision.create_database(
+        parse_url(url), Patience(wait, connect_timeout=connect_timeout)
+    )
+
+
+def drop_database(
+    url: str, *, force: bool = False, wait: float = 0, connect_timeout: float = 10
+) -> bool:
+    """Drop the database ``url`` names; True when it existed. ``force`` ends the sessions
+    still connected to it (PostgreSQL). Irreversible: the CLI asks for ``--yes``."""
+    return provision.drop_database(
+        parse_url(url), Patience(wait, connect_timeout=connect_timeout), force=force
+    )
 
 
 def _disabled() -> bool:
@@ -909,4 +945,11 @@ def _disabled() -> bool:
     )
 
 
-__all__ = ["Migrator", "PlannedStatements", "migrate"]
+__all__ = [
+    "Migrator",
+    "PlannedStatements",
+    "create_database",
+    "drop_database",
+    "migrate",
+    "wait_for_database",
+]

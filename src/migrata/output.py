@@ -6,10 +6,12 @@ JSON keys match the dataclass fields of :mod:`migrata.models`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from .events import EVENT, FIELDS
 from .foreign import Adoption
 from .migrator import PlannedStatements
 from .models import (
@@ -24,17 +26,24 @@ from .models import (
     Validation,
     Version,
 )
+from .provision import Waited
 from .targets import TargetOutcome
 
 __all__ = [
+    "JsonLogFormatter",
+    "LiveProgress",
     "audit_json",
+    "json_error",
     "plan_json",
     "render_audit",
+    "render_created",
+    "render_dropped",
     "render_event",
     "render_plan",
     "render_report",
     "render_status",
     "render_validation",
+    "render_waited",
     "report_json",
     "status_json",
     "target_header",
@@ -42,6 +51,7 @@ __all__ = [
     "target_status_header",
     "to_json",
     "validation_json",
+    "waited_json",
 ]
 
 
@@ -82,6 +92,7 @@ def status_json(
     also: Sequence[str] = (),
     warnings: Sequence[str] = (),
     ignored: Sequence[str] = (),
+    environment: str | None = None,
 ) -> dict[str, Any]:
     rows = []
     for e in entries:
@@ -94,6 +105,7 @@ def status_json(
                 "out_of_order": e.out_of_order,
                 "repeatable": e.version.is_repeatable,
                 "skip_reason": e.migration.skip_reason if e.migration else None,
+                "environments": _environments(e),
                 "transactional": e.migration.transactional if e.migration else None,
                 "path": e.migration.up.path if e.migration else None,
                 "checksum": e.migration.checksum if e.migration else None,
@@ -110,6 +122,7 @@ def status_json(
     current = _current(entries)
     return {
         "database": database,
+        "environment": environment,
         "layout": layout,
         "layout_also": list(also),
         "current_version": current.text if current else None,
@@ -119,6 +132,11 @@ def status_json(
         "warnings": list(warnings),
         "ignored": list(ignored),
     }
+
+
+def _environments(entry: StatusEntry) -> list[str] | None:
+    envs = entry.migration.environments if entry.migration is not None else None
+    return list(envs) if envs is not None else None
 
 
 def _current(entries: Sequence[StatusEntry]) -> Version | None:
@@ -142,12 +160,16 @@ def render_status(
     layout: str,
     problems: Sequence[Problem],
     also: Sequence[str] = (),
+    environment: str | None = None,
 ) -> str:
     lines = [f"database: {database}", layout_line(layout, also)]
+    if environment is not None or any(e.state is State.NOT_APPLICABLE for e in entries):
+        lines.append(f"environment: {environment or '(none: set --env or MIGRATA_ENV)'}")
     if not entries:
         lines.append("no migrations found")
         return "\n".join(lines)
     width = max(len(e.version.text) for e in entries)
+    state_width = max(8, *(len(e.state.value) for e in entries))
     for e in entries:
         state = e.state.value
         extra = ""
@@ -167,11 +189,14 @@ def render_status(
                 extra += "".join(f"\n{' ' * (width + 4)}{line}" for line in more[:1])
         elif e.state is State.SKIPPED and e.migration is not None:
             extra = f"  ({e.migration.skip_reason})"
+        elif e.state is State.NOT_APPLICABLE and e.migration is not None:
+            envs = ", ".join(e.migration.environments or ())
+            extra = f"  (environments: {envs}; this is {environment or 'no environment'})"
         elif e.state is State.PENDING and e.applied is not None:
             extra = "  (repeatable, changed: applied again)"
         elif e.out_of_order:
             extra = "  (out of order)"
-        lines.append(f"  {e.version.text:<{width}}  {state:<8} {e.name}{extra}")
+        lines.append(f"  {e.version.text:<{width}}  {state:<{state_width}} {e.name}{extra}")
     counts = {s: sum(1 for e in entries if e.state is s) for s in State}
     summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
     lines.append(summary)
@@ -291,6 +316,7 @@ def validation_json(result: Validation) -> dict[str, Any]:
         "expected": list(result.expected),
         "pending": list(result.pending),
         "failed": list(result.failed),
+        "not_applicable": list(result.not_applicable),
         "is_valid": result.is_valid,
         "problems": [problem_json(p) for p in result.problems],
     }
@@ -301,6 +327,11 @@ def render_validation(result: Validation) -> str:
         (
             f"applied: {len(result.applied)}, expected: {len(result.expected)}, "
             f"pending: {len(result.pending)}, failed: {len(result.failed)}"
+            + (
+                f", not applicable here: {len(result.not_applicable)}"
+                if result.not_applicable
+                else ""
+            )
         )
     ]
     if result.is_valid:
@@ -431,3 +462,162 @@ def render_baseline(migrations: Sequence[Migration], *, dry_run: bool) -> str:
     lines = [f"baseline: {verb} {len(migrations)} migration(s) as applied, without running them"]
     lines += [f"  {m.version}_{m.name}" for m in migrations]
     return "\n".join(lines)
+
+
+# -- waiting, creating and dropping databases -------------------------------------------------
+
+
+def waited_json(waited: Waited) -> dict[str, Any]:
+    return {
+        "database": waited.database,
+        "attempts": waited.attempts,
+        "waited_s": round(waited.waited_s, 3),
+    }
+
+
+def render_waited(waited: Waited) -> str:
+    if waited.attempts == 1:
+        return f"{waited.database}: accepting connections"
+    return (
+        f"{waited.database}: accepting connections after {waited.waited_s:.1f}s "
+        f"({waited.attempts} attempts)"
+    )
+
+
+def render_created(database: str, created: bool) -> str:
+    return f"created database {database}" if created else f"database {database} exists already"
+
+
+def render_dropped(database: str, dropped: bool) -> str:
+    return f"dropped database {database}" if dropped else f"database {database} does not exist"
+
+
+# -- logs for machines ------------------------------------------------------------------------
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log record, for ``--log-format json`` (or an app's own handler):
+    ``time`` (UTC, ISO 8601), ``level``, ``event`` (``migration_applied``…; ``log`` for a
+    record that is not an event), ``message``, then the event's fields.
+
+    ``scrub`` is applied to every string before it is encoded, so a password removed from the
+    text cannot survive in an escaped form; ``extra`` adds fields to every record (the target
+    of a run over several databases).
+    """
+
+    def __init__(
+        self,
+        scrub: Callable[[str], str] = lambda text: text,
+        extra: Callable[[], Mapping[str, Any]] = dict,
+    ) -> None:
+        super().__init__()
+        self._scrub = scrub
+        self._extra = extra
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "event": getattr(record, EVENT, "log"),
+            "message": record.getMessage(),
+        }
+        document.update(self._extra())
+        document.update(getattr(record, FIELDS, None) or {})
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(self._clean(document), default=str, ensure_ascii=False)
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._scrub(value)
+        if isinstance(value, Mapping):
+            return {k: self._clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(v) for v in value]
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return value
+
+
+def json_error(message: str, *, exit_code: int, kind: str) -> str:
+    """The last line of a failed run under ``--log-format json``."""
+    return json.dumps(
+        {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": "error",
+            "event": "error",
+            "message": message,
+            "error": kind,
+            "exit_code": exit_code,
+        },
+        ensure_ascii=False,
+    )
+
+
+# -- progress for people ----------------------------------------------------------------------
+
+
+class LiveProgress:
+    """``on_step`` for a terminal: a live bar while a run of several migrations goes (rich,
+    imported only then), each finished migration printed above it; a run of one migration gets
+    the plain line. Call :meth:`close` when the run ends, however it ends."""
+
+    def __init__(self, plain: Callable[[str], None]) -> None:
+        self._plain = plain
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __call__(self, event: StepEvent) -> None:
+        if event.kind == "started" and self._progress is None and event.count >= 2:
+            self._start(event.count)
+        if self._progress is None:
+            line = render_event(event)
+            if line is not None:
+                self._plain(line)
+            return
+        verb = "applying" if event.direction.value == "up" else "reverting"
+        if event.kind == "started":
+            detail = f"{event.statements_total} statement(s)"
+            self._progress.update(
+                self._task,
+                completed=event.position - 1,
+                description=f"{verb} {event.version}_{event.name}",
+                detail=detail,
+            )
+        elif event.kind == "statement":
+            detail = f"statement {event.statements_done} of {event.statements_total}"
+            self._progress.update(self._task, detail=detail)
+        elif event.kind == "done":
+            line = render_event(event)
+            if line is not None:
+                self._progress.console.print(line, highlight=False, markup=False)
+            self._progress.update(self._task, completed=event.position, detail="")
+        elif event.kind == "failed":
+            self.close()
+
+    def _start(self, count: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        self._task = self._progress.add_task("migrating", total=count, detail="")
+        self._progress.start()
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

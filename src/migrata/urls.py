@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from .errors import ConfigError
 
-__all__ = ["DatabaseURL", "parse_url", "redact", "scrub"]
+__all__ = ["DatabaseURL", "database_name", "parse_url", "redact", "scrub"]
 
 _ENGINES = {
     "postgresql": "postgresql",
@@ -129,3 +129,17 @@ def scrub(text: str, password: str | None, url: str | None = None) -> str:
             if form:
                 text = text.replace(form, "***")
     return text
+
+
+def database_name(url: DatabaseURL) -> str:
+    """The name of the database ``url`` names, as a person would type it: SQLite's file path,
+    chdb's ``?database=``, otherwise the URL's path (or a ``dbname``/``database`` option)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if url.engine == "sqlite":
+        return url.path or ""
+    parts = urlsplit(url.raw)
+    options = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
+    if url.raw.lower().startswith("chdb:"):
+        return options.get("database", "")
+    return unquote(parts.path.lstrip("/")) or options.get("dbname") or options.get("database", "")

@@ -480,6 +480,7 @@ def test_validate_text_and_json(run_cli, db, folder) -> None:
         "expected": ["0001", "0002", "0003"],
         "pending": ["0003"],
         "failed": [],
+        "not_applicable": [],
         "is_valid": True,
         "problems": [],
     }

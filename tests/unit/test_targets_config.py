@@ -253,7 +253,7 @@ def test_unknown_key_names_file_target_key_and_the_known_keys(
     message = str(info.value)
     assert str(tmp_path / file) in message
     assert "target 'main'" in message and "'colour'" in message
-    assert "known keys: allow_out_of_order, cluster, database_url, dir" in message
+    assert "known keys: allow_out_of_order, cluster, create_database, database_url" in message
     assert "url" in message.split("known keys:")[1]
     assert (section or "[targets.main]") in message
 
