@@ -270,9 +270,15 @@ class MigrationFailed(ExecutionError):
         statement_count: int,
         applied: Sequence[str] = (),
         resumable: bool = True,
+        gave_way: bool = False,
     ) -> None:
         first_line = statement.strip().splitlines()[0] if statement.strip() else ""
-        if transactional:
+        if transactional and gave_way:
+            after = (
+                "it was rolled back; nothing is wrong with the file: run `migrata up` again "
+                "once the lock is free"
+            )
+        elif transactional:
             after = "it was rolled back; fix the file and run `migrata up` again"
         elif resumable:
             after = (
@@ -304,3 +310,5 @@ class MigrationFailed(ExecutionError):
         self.statement_index = statement_index
         self.statement_count = statement_count
         self.applied = tuple(applied)
+        #: The statement gave up waiting for a lock (every retry spent): not the file's fault.
+        self.gave_way = gave_way

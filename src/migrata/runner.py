@@ -244,9 +244,7 @@ class Runner:
             watchdog = _Watchdog(self.backend, limits.migration)
             try:
                 with watchdog:
-                    self.backend.execute_transaction(
-                        queries, locate_lock_timeouts=not self._may_retry()
-                    )
+                    self._send_transaction(queries, limits)
                 return
             except QueryFailed as failure:
                 self._rollback()
@@ -516,9 +514,7 @@ class Runner:
             watchdog = _Watchdog(self.backend, whole.migration)
             try:
                 with watchdog:
-                    self.backend.execute_transaction(
-                        queries, locate_lock_timeouts=not self._may_retry()
-                    )
+                    self._send_transaction(queries, whole)
                 break
             except QueryFailed as failure:
                 self._rollback()
@@ -599,6 +595,15 @@ class Runner:
             left = max(0.001, deadline - time.monotonic())
             statement_limit = min(statement_limit, left) if statement_limit else left
         return Timeouts(statement=statement_limit, lock=lock)
+
+    def _send_transaction(self, queries: list[Query], limits: Timeouts) -> None:
+        """Send a transaction the fastest way, unless a time limit may cancel a statement:
+        then query by query in one round trip (``run``), which tells at once which statement
+        was cancelled, where the fastest way could only tell by running it all again."""
+        if limits.migration or limits.statement:
+            self.backend.run(queries)
+        else:
+            self.backend.execute_transaction(queries, locate_lock_timeouts=not self._may_retry())
 
     def _may_retry(self) -> bool:
         return self._attempts <= self.lock_retries
@@ -726,6 +731,7 @@ class Runner:
             statement_count=len(stmts),
             applied=[r.version for r in results],
             resumable=step.direction is Direction.UP,
+            gave_way=self.backend.is_lock_timeout(failure),
         )
         # Marked as raised: the CLI, which prints the exception, does not print it twice.
         log_event(
