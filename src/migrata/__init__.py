@@ -10,7 +10,6 @@ from __future__ import annotations
 from .errors import (
     ConfigError,
     ConnectionFailed,
-    WaitTimeout,
     DiscoveryError,
     ExecutionError,
     LockError,
@@ -19,6 +18,7 @@ from .errors import (
     MigrationFailed,
     PlanError,
     ValidationFailed,
+    WaitTimeout,
 )
 from .exitcodes import ExitCode
 from .migrator import (
