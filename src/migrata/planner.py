@@ -41,7 +41,11 @@ def compute_status(
     """
     rows = {a.version: a for a in applied}
     files = {m.version: m for m in migrations}
-    newest_applied = _newest(a.version for a in applied if a.success)
+    # Migrations limited to environments (seed data) stay out of the order checks both ways:
+    # a seed applied at 0100 does not make schema migration 0002 late, and a seed added
+    # after newer schema migrations is data, which may load at any point.
+    limited = {m.version for m in migrations if m.environments is not None}
+    newest_applied = _newest(a.version for a in applied if a.success and a.version not in limited)
     entries = []
     # The file's spelling of a version wins over the history's (0001 over 1).
     for version in sorted(set(files) | set(rows)):  # the left set's spelling wins
@@ -59,6 +63,7 @@ def compute_status(
                 out_of_order = (
                     newest_applied is not None
                     and not version.is_repeatable
+                    and version not in limited
                     and version < newest_applied
                 )
         elif not row.success:
@@ -80,7 +85,13 @@ def find_problems(
 ) -> tuple[Problem, ...]:
     """Everything in the status that stops ``up``."""
     problems = []
-    newest = _newest(e.version for e in entries if e.applied and e.applied.success)
+    newest = _newest(
+        e.version
+        for e in entries
+        if e.applied
+        and e.applied.success
+        and (e.migration is None or e.migration.environments is None)
+    )
     for entry in entries:
         label = _label(entry)
         if entry.state is State.FAILED:
