@@ -1170,6 +1170,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        # An unknown command is found before the group's options take effect: read them here.
+        context = getattr(exc, "ctx", None)
+        chosen = context.find_root().params.get("log_format") if context is not None else None
+        if chosen:
+            _LOG_FORMAT[0] = chosen
         if _LOG_FORMAT[0] == "json":
             _json_error(exc.format_message(), ExitCode.USAGE, "UsageError")
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -134,7 +134,12 @@ def load_settings(
     env = os.environ if environ is None else environ
     folder = Path(cwd) if cwd is not None else Path.cwd()
     settings = Settings()
-    values, source = _read_file(folder, config_path, env)
+    # A value the flags or the environment override is not read from the file, so its
+    # ``env:NAME`` need not be set (``-u URL`` beats ``database_url = "env:DATABASE_URL"``).
+    overridden = {k for k, v in flags.items() if v is not None} | {
+        name for name, variables in ENV_VARS.items() if any(env.get(v) for v in variables)
+    }
+    values, source = _read_file(folder, config_path, env, overridden)
     if source is not None:
         settings = replace(settings, config_file=source)
     merged: dict[str, Any] = dict(values)
@@ -182,13 +187,19 @@ def read_config_table(
 
 
 def _read_file(
-    folder: Path, explicit: str | os.PathLike[str] | None, env: Mapping[str, str]
+    folder: Path,
+    explicit: str | os.PathLike[str] | None,
+    env: Mapping[str, str],
+    overridden: set[str],
 ) -> tuple[dict[str, Any], str | None]:
     found = read_config_table(folder, explicit)
     if found is None:
         return {}, None
     table, path = found
-    return _validate_file(table, path, env, relative_to=explicit is not None), str(path)
+    values = _validate_file(
+        table, path, env, relative_to=explicit is not None, skip=overridden
+    )
+    return values, str(path)
 
 
 def file_entries(table: Mapping[str, Any], path: Path) -> dict[str, tuple[str, Any]]:
@@ -209,10 +220,17 @@ def file_entries(table: Mapping[str, Any], path: Path) -> dict[str, tuple[str, A
 
 
 def _validate_file(
-    table: Mapping[str, Any], path: Path, env: Mapping[str, str], *, relative_to: bool
+    table: Mapping[str, Any],
+    path: Path,
+    env: Mapping[str, str],
+    *,
+    relative_to: bool,
+    skip: Collection[str] = (),
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for normal, (key, value) in file_entries(table, path).items():
+        if normal in skip:
+            continue
         if isinstance(value, str) and value.startswith("env:"):
             variable = value[4:]
             if variable not in env:

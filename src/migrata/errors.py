@@ -234,7 +234,7 @@ class WaitTimeout(ConnectionFailed):
         super().__init__(
             f"{database} did not accept connections within {timeout:g}s ({attempts} "
             f"attempt(s)); the last error: {reason}; check that the server is running and "
-            "the URL's host and port, or raise --wait",
+            "the URL's host and port, or wait longer (--wait, MIGRATA_WAIT, wait=)",
             transient=True,
             reason=reason,
         )

@@ -168,6 +168,42 @@ class Migrator:
         self._session_statements: tuple[Statement, ...] | None = None
         self._server_version: int | None = None
 
+    @classmethod
+    def from_config(
+        cls,
+        config: str | os.PathLike[str] | None = None,
+        *,
+        target: str | None = None,
+        **options: Any,
+    ) -> Migrator:
+        """A Migrator with the settings the ``migrata`` command would use: the MIGRATA_*
+        variables (and DATABASE_URL), then the config file (``config``, else migrata.toml or
+        ``[tool.migrata]`` of pyproject.toml in the current folder), then the defaults; the
+        seeds folder, environment and time limits included, so an app's start-up and its
+        health endpoint see the same migrations as the CLI. ``target`` picks one target of a
+        file that declares several (one declared target is picked alone). ``options`` win.
+
+        Raises ConfigError for a bad file or value, or when the file declares several
+        targets and ``target`` names none of them.
+        """
+        from .config import load_settings, migrator_options
+        from .targets import load_targets, target_names
+
+        declared = target_names(config_path=config)
+        if declared:
+            if target is None and len(declared) > 1:
+                raise ConfigError(
+                    f"the config file declares {len(declared)} targets "
+                    f"({', '.join(declared)}): pick one with target=NAME"
+                )
+            (chosen,) = load_targets(names=[target or declared[0]], config_path=config)
+            settings = chosen.settings
+        elif target is not None:
+            raise ConfigError(f"target={target!r}: the config file declares no targets")
+        else:
+            settings = load_settings({}, config_path=config)
+        return cls(**{**migrator_options(settings), **options})
+
     # -- sources ----------------------------------------------------------------------------
 
     def discover(self) -> ReadResult:
@@ -571,10 +607,7 @@ class Migrator:
                 self._create_extensions(backend)
             self._log_plan(plan, state.applied, backend.display_name)
             if not plan.steps:
-                if plan.direction is Direction.UP:
-                    logger.info("nothing to apply: %s is up to date", backend.display_name)
-                else:
-                    logger.info("nothing to revert on %s", backend.display_name)
+                self._log_finished(plan, 0, 0.0, backend.display_name)
                 if plan.direction is Direction.DOWN or state.exists:
                     history.check_layout(state)
                     return RunReport(plan.direction, ())
@@ -584,19 +617,29 @@ class Migrator:
                 plan, statements, single_transaction=self.single_transaction
             )
             duration = (time.perf_counter() - started) * 1000
-            verb = "applied" if plan.direction is Direction.UP else "reverted"
-            log_event(
-                "run_finished",
-                "%s %d migration(s) in %.0f ms",
-                verb,
-                len(report.steps),
-                duration,
-                database=backend.display_name,
-                direction=plan.direction.value,
-                migrations=len(report.steps),
-                duration_ms=round(duration, 3),
-            )
+            self._log_finished(plan, len(report.steps), duration, backend.display_name)
             return report
+
+    @staticmethod
+    def _log_finished(plan: Plan, count: int, duration: float, database: str) -> None:
+        """The ``run_finished`` event, also for a run with nothing to do."""
+        if count:
+            verb = "applied" if plan.direction is Direction.UP else "reverted"
+            text = f"{verb} {count} migration(s) in {duration:.0f} ms"
+        elif plan.direction is Direction.UP:
+            text = "nothing to apply: the database is up to date"
+        else:
+            text = "nothing to revert"
+        log_event(
+            "run_finished",
+            "%s: %s",
+            database,
+            text,
+            database=database,
+            direction=plan.direction.value,
+            migrations=count,
+            duration_ms=round(duration, 3),
+        )
 
     def _log_plan(
         self, plan: Plan, applied: Sequence[Applied], database: str
@@ -897,10 +940,43 @@ def migrate(
         return {o.name: o.result for o in outcomes if o.result is not None}
     if url is None and connection is None:
         url = os.environ.get("MIGRATA_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if "environment" not in options and os.environ.get("MIGRATA_ENV"):
-        options["environment"] = os.environ["MIGRATA_ENV"].strip()
+    options = {**_deploy_options_from_environment(options), **options}
     migrator = Migrator(url, connection=connection, directory=directory, package=package, **options)
     return migrator.up()
+
+
+def _deploy_options_from_environment(given: dict[str, Any]) -> dict[str, Any]:
+    """The deployment settings an app's ``migrate()`` call did not give, from the variables
+    the CLI reads (MIGRATA_ENV, MIGRATA_WAIT, MIGRATA_CREATE_DATABASE, the time limits), so
+    one container environment configures both. Raises ConfigError for a bad value."""
+    from .config import ENV_VARS, coerce_setting
+
+    found: dict[str, Any] = {}
+    for setting in (
+        "environment",
+        "wait",
+        "create_database",
+        "statement_timeout",
+        "migration_timeout",
+        "ddl_lock_timeout",
+        "ddl_lock_retries",
+    ):
+        (variable,) = ENV_VARS[setting]
+        if os.environ.get(variable):
+            found[setting] = coerce_setting(setting, os.environ[variable], variable)
+    options: dict[str, Any] = {
+        k: v for k, v in found.items() if k in {"environment", "wait", "create_database"}
+    }
+    if "ddl_lock_retries" in found:
+        options["lock_retries"] = found["ddl_lock_retries"]
+    limits = {
+        "statement": found.get("statement_timeout"),
+        "migration": found.get("migration_timeout"),
+        "lock": found.get("ddl_lock_timeout"),
+    }
+    if any(v is not None for v in limits.values()) and "timeouts" not in given:
+        options["timeouts"] = Timeouts(**limits).over(Timeouts(lock=DEFAULT_DDL_LOCK_TIMEOUT))
+    return {k: v for k, v in options.items() if k not in given}
 
 
 def wait_for_database(

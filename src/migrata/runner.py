@@ -205,7 +205,7 @@ class Runner:
             verb = "applied" if step.direction is Direction.UP else "reverted"
             log_event(
                 f"migration_{verb}",
-                "%s %s_%s (%d statements, %.1f ms)",
+                "%s %s_%s (%d statement(s), %.1f ms)",
                 verb,
                 step.version,
                 step.migration.name,
@@ -561,7 +561,7 @@ class Runner:
             verb = "applied" if step.direction is Direction.UP else "reverted"
             log_event(
                 f"migration_{verb}",
-                "%s %s_%s (%d statements, in one transaction with the others)",
+                "%s %s_%s (%d statement(s), in one transaction with the others)",
                 verb,
                 step.version,
                 step.migration.name,
@@ -600,7 +600,10 @@ class Runner:
         """Send a transaction the fastest way, unless a time limit may cancel a statement:
         then query by query in one round trip (``run``), which tells at once which statement
         was cancelled, where the fastest way could only tell by running it all again."""
-        if limits.migration or limits.statement:
+        if limits.migration or limits.statement or (limits.lock and not self._may_retry()):
+            # (The last attempt after lock timeouts goes this way too: finding the statement
+            # by running it all again would wait for the lock once more, and could find it
+            # free and blame the COMMIT.)
             self.backend.run(queries)
         else:
             self.backend.execute_transaction(queries, locate_lock_timeouts=not self._may_retry())
