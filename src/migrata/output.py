@@ -191,7 +191,8 @@ def render_status(
             extra = f"  ({e.migration.skip_reason})"
         elif e.state is State.NOT_APPLICABLE and e.migration is not None:
             envs = ", ".join(e.migration.environments or ())
-            extra = f"  (environments: {envs}; this is {environment or 'no environment'})"
+            here = f"this is {environment}" if environment else "no environment is set"
+            extra = f"  (environments: {envs}; {here})"
         elif e.state is State.PENDING and e.applied is not None:
             extra = "  (repeatable, changed: applied again)"
         elif e.out_of_order:
