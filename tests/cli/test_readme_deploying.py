@@ -13,9 +13,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from conftest import POSTGRES_ADMIN_URL, Database
-
 import migrata
+from conftest import POSTGRES_ADMIN_URL, Database
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

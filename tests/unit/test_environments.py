@@ -24,9 +24,7 @@ def mig(version: str, environments: tuple[str, ...] | None = None) -> Migration:
 
 
 def row(migration: Migration) -> Applied:
-    return Applied(
-        migration.version, migration.name, migration.checksum, None, 1, "me@here", True
-    )
+    return Applied(migration.version, migration.name, migration.checksum, None, 1, "me@here", True)
 
 
 FOLDER = [mig("1"), mig("2", ("dev", "test")), mig("3"), mig("4", ("staging",))]
