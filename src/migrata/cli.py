@@ -1028,6 +1028,14 @@ def _say_each(
         ctx.say((f"target {name}: " if name else "") + text(database, result))
 
 
+#: ``--wait`` of the commands that talk to the server rather than to the database.
+_server_wait = click.option(
+    "--wait",
+    metavar="SECONDS",
+    help="Wait up to this long for the server to accept connections [env: MIGRATA_WAIT].",
+)
+
+
 @cli.command()
 @click.option(
     "--timeout",
@@ -1063,11 +1071,7 @@ def wait(ctx: _Context, timeout: str | None, as_json: bool) -> None:
 
 
 @cli.command("create-database")
-@click.option(
-    "--wait",
-    metavar="SECONDS",
-    help="Wait up to this long for the server to accept connections [env: MIGRATA_WAIT].",
-)
+@_server_wait
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
 def create_database_command(ctx: _Context, wait: str | None, as_json: bool) -> None:
@@ -1102,11 +1106,7 @@ def create_database_command(ctx: _Context, wait: str | None, as_json: bool) -> N
     is_flag=True,
     help="PostgreSQL: end the sessions still connected to the database first.",
 )
-@click.option(
-    "--wait",
-    metavar="SECONDS",
-    help="Wait up to this long for the server to accept connections [env: MIGRATA_WAIT].",
-)
+@_server_wait
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
 def drop_database_command(

@@ -300,33 +300,34 @@ def _database_exists(client: Any, name: str) -> bool:
 
 def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
     """Create the database the URL names; False when it exists."""
-    client, name = _server(url, connect_timeout)
-    try:
-        if _database_exists(client, name):
-            return False
-        client.command(f"CREATE DATABASE IF NOT EXISTS {_quote(name)}")
-    except Exception as exc:  # noqa: BLE001 - the driver raises several unrelated types
-        reason = url.scrub(_text(exc))
-    else:
-        return True
-    raise ExecutionError(f"cannot create database {name!r} on {url.redacted}: {reason}")
+    return _change_database(url, create=True, connect_timeout=connect_timeout)
 
 
 def drop_database(url: DatabaseURL, *, force: bool = False, connect_timeout: float = 10) -> bool:
     """Drop the database the URL names (``SYNC``: its data is gone when this returns); False
     when it does not exist."""
+    return _change_database(url, create=False, connect_timeout=connect_timeout)
+
+
+def _change_database(url: DatabaseURL, *, create: bool, connect_timeout: float) -> bool:
     client, name = _server(url, connect_timeout)
-    if name.lower() in _PROTECTED:
+    if not create and name.lower() in _PROTECTED:
         raise ConfigError(f"refusing to drop {name!r}: it is one of the server's own databases")
+    sql = (
+        f"CREATE DATABASE IF NOT EXISTS {_quote(name)}"
+        if create
+        else f"DROP DATABASE IF EXISTS {_quote(name)} SYNC"
+    )
     try:
-        if not _database_exists(client, name):
+        if _database_exists(client, name) == create:
             return False
-        client.command(f"DROP DATABASE IF EXISTS {_quote(name)} SYNC")
+        client.command(sql)
     except Exception as exc:  # noqa: BLE001 - the driver raises several unrelated types
         reason = url.scrub(_text(exc))
     else:
         return True
-    raise ExecutionError(f"cannot drop database {name!r} on {url.redacted}: {reason}")
+    what = "create" if create else "drop"
+    raise ExecutionError(f"cannot {what} database {name!r} on {url.redacted}: {reason}")
 
 
 def _quote(name: str) -> str:

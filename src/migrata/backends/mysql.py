@@ -528,45 +528,36 @@ def _quote(name: str) -> str:
 def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
     """Create the database the URL names (the server's default character set); False when it
     exists. Raises ConnectionFailed, or ExecutionError when the server refuses."""
-    pymysql = _pymysql()
-    connection, name = _server(url, connect_timeout)
-    try:
-        if _exists(connection, name):
-            return False
-        try:
-            with connection.cursor() as cursor:
-                # IF NOT EXISTS: another run may create it between the check and here.
-                cursor.execute(f"CREATE DATABASE IF NOT EXISTS {_quote(name)}")
-        except pymysql.MySQLError as exc:
-            reason = url.scrub(_message(exc))
-        else:
-            return True
-    finally:
-        connection.close()
-    raise ExecutionError(
-        f"cannot create database {name!r} on {url.redacted}: {reason}; create it as a user "
-        "that may, or grant CREATE to the URL's user"
-    )
+    return _change_database(url, create=True, connect_timeout=connect_timeout)
 
 
 def drop_database(url: DatabaseURL, *, force: bool = False, connect_timeout: float = 10) -> bool:
     """Drop the database the URL names; False when it does not exist. (``force`` changes
     nothing here: MySQL drops a database other sessions use, waiting for their locks.)"""
+    return _change_database(url, create=False, connect_timeout=connect_timeout)
+
+
+def _change_database(url: DatabaseURL, *, create: bool, connect_timeout: float) -> bool:
     pymysql = _pymysql()
     connection, name = _server(url, connect_timeout)
-    if name.lower() in _PROTECTED:
-        connection.close()
-        raise ConfigError(f"refusing to drop {name!r}: it is one of the server's own databases")
     try:
-        if not _exists(connection, name):
+        if not create and name.lower() in _PROTECTED:
+            raise ConfigError(
+                f"refusing to drop {name!r}: it is one of the server's own databases"
+            )
+        if _exists(connection, name) == create:
             return False
+        # IF [NOT] EXISTS: another run may do the same between the check and here.
+        verb = "CREATE DATABASE IF NOT EXISTS" if create else "DROP DATABASE IF EXISTS"
         try:
             with connection.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {_quote(name)}")
+                cursor.execute(f"{verb} {_quote(name)}")
         except pymysql.MySQLError as exc:
             reason = url.scrub(_message(exc))
         else:
             return True
     finally:
         connection.close()
-    raise ExecutionError(f"cannot drop database {name!r} on {url.redacted}: {reason}")
+    what = "create" if create else "drop"
+    hint = "; create it as a user that may, or grant CREATE to the URL's user" if create else ""
+    raise ExecutionError(f"cannot {what} database {name!r} on {url.redacted}: {reason}{hint}")
