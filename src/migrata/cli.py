@@ -1126,9 +1126,7 @@ def drop_database_command(
     shown = redact(settings.database_url)
     if not yes:
         if not sys.stdin.isatty():
-            raise click.UsageError(
-                f"refusing to drop {shown} without --yes (nothing was dropped)"
-            )
+            raise click.UsageError(f"refusing to drop {shown} without --yes (nothing was dropped)")
         name = database_name(parse_url(settings.database_url))
         typed = click.prompt(
             f"This drops {shown} and everything in it. Type the database's name ({name}) to "

@@ -196,9 +196,7 @@ def _read_file(
     if found is None:
         return {}, None
     table, path = found
-    values = _validate_file(
-        table, path, env, relative_to=explicit is not None, skip=overridden
-    )
+    values = _validate_file(table, path, env, relative_to=explicit is not None, skip=overridden)
     return values, str(path)
 
 
@@ -272,8 +270,7 @@ def coerce_setting(name: str, value: Any, source: str | None) -> Any:
     if name == "environment" and value is not None:
         if not isinstance(value, str) or not ENVIRONMENT_NAME.match(value.strip()):
             raise ConfigError(
-                f"environment must be a name (letters, digits, '_', '.', '-'), got "
-                f"{value!r}{where}"
+                f"environment must be a name (letters, digits, '_', '.', '-'), got {value!r}{where}"
             )
         return value.strip()
     if name == "lock_timeout":

@@ -152,7 +152,9 @@ class Migrator:
         self.seeds = seeds
         #: The run's time limits (a file's directives win); the default gives DDL a lock
         #: timeout so that it cannot queue every reader of a table behind a long query.
-        self.timeouts = timeouts if timeouts is not None else Timeouts(lock=DEFAULT_DDL_LOCK_TIMEOUT)
+        self.timeouts = (
+            timeouts if timeouts is not None else Timeouts(lock=DEFAULT_DDL_LOCK_TIMEOUT)
+        )
         self.lock_retries = lock_retries
         #: Seconds to wait for the database to accept connections (0: try once).
         self.wait = wait
@@ -606,11 +608,11 @@ class Migrator:
             if plan.direction is Direction.UP and self.extensions:
                 self._create_extensions(backend)
             self._log_plan(plan, state.applied, backend.display_name)
-            if not plan.steps:
+            if not plan.steps and (plan.direction is Direction.DOWN or state.exists):
+                history.check_layout(state)
                 self._log_finished(plan, 0, 0.0, backend.display_name)
-                if plan.direction is Direction.DOWN or state.exists:
-                    history.check_layout(state)
-                    return RunReport(plan.direction, ())
+                return RunReport(plan.direction, ())
+            # (Nothing to apply to a database without history still creates the tables.)
             history.ensure(state)
             started = time.perf_counter()
             report = self._runner(backend, history).run(
@@ -641,9 +643,7 @@ class Migrator:
             duration_ms=round(duration, 3),
         )
 
-    def _log_plan(
-        self, plan: Plan, applied: Sequence[Applied], database: str
-    ) -> None:
+    def _log_plan(self, plan: Plan, applied: Sequence[Applied], database: str) -> None:
         """The ``plan`` event: what this run is about to do, and what it leaves out."""
         elsewhere: tuple[str, ...] = ()
         if plan.direction is Direction.UP:

@@ -163,9 +163,7 @@ def create_database(url: DatabaseURL, patience: Patience) -> bool:
             database=url.redacted,
         )
     else:
-        log_event(
-            "database_exists", "database %s exists", url.redacted, database=url.redacted
-        )
+        log_event("database_exists", "database %s exists", url.redacted, database=url.redacted)
     return created
 
 

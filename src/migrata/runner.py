@@ -312,7 +312,9 @@ class Runner:
         started = time.perf_counter()
         deadline = time.monotonic() + limits.migration if limits.migration else None
         # The session's limits ride with the session SQL, or with the "started" row.
-        setup = self.backend.timeout_queries(self._statement_limits(limits, None, deadline), local=False)
+        setup = self.backend.timeout_queries(
+            self._statement_limits(limits, None, deadline), local=False
+        )
         if self.session:
             try:
                 self.backend.run([*setup, *self._session_queries()])

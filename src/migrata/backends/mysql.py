@@ -427,9 +427,7 @@ class MySQLBackend(Backend):
         if self._saved_settings:
             with contextlib.suppress(self._pymysql.MySQLError, QueryFailed):
                 self.rollback()
-                self.run(
-                    [Query(f"SET SESSION {n} = {v}") for n, v in self._saved_settings.items()]
-                )
+                self.run([Query(f"SET SESSION {n} = {v}") for n, v in self._saved_settings.items()])
         if self._restore_autocommit is not None:
             self.connection.autocommit(self._restore_autocommit)
 
@@ -542,9 +540,7 @@ def _change_database(url: DatabaseURL, *, create: bool, connect_timeout: float) 
     connection, name = _server(url, connect_timeout)
     try:
         if not create and name.lower() in _PROTECTED:
-            raise ConfigError(
-                f"refusing to drop {name!r}: it is one of the server's own databases"
-            )
+            raise ConfigError(f"refusing to drop {name!r}: it is one of the server's own databases")
         if _exists(connection, name) == create:
             return False
         # IF [NOT] EXISTS: another run may do the same between the check and here.

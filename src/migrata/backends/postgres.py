@@ -405,7 +405,9 @@ def _maintenance(url: DatabaseURL, name: str, connect_timeout: float) -> Any:
                 raise
             failure = exc
     if failure is None:
-        raise ConfigError(f"no maintenance database to connect to for creating or dropping {name!r}")
+        raise ConfigError(
+            f"no maintenance database to connect to for creating or dropping {name!r}"
+        )
     raise failure
 
 
