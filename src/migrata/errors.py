@@ -226,6 +226,24 @@ class ConnectionFailed(MigrataError):
         self.missing_database = missing_database
         self.reason = reason if reason is not None else message
 
+    @classmethod
+    def cannot_connect(
+        cls, database: str, reason: str, *, transient: bool, missing_database: bool = False
+    ) -> ConnectionFailed:
+        """The error of a failed connection to ``database`` (redacted), the driver saying
+        ``reason`` (scrubbed); a missing database says how to create it."""
+        hint = (
+            "; create it, or pass --create-database (`migrata create-database`)"
+            if missing_database
+            else ""
+        )
+        return cls(
+            f"cannot connect to {database}: {reason}{hint}",
+            transient=transient and not missing_database,
+            missing_database=missing_database,
+            reason=reason,
+        )
+
 
 class WaitTimeout(ConnectionFailed):
     """The database did not accept connections within the time ``--wait`` allowed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from ..errors import ConfigError
@@ -21,45 +22,27 @@ __all__ = [
 ]
 
 
-def open_backend(url: DatabaseURL, *, connect_timeout: float = 10) -> Backend:
-    """Connect to the database ``url`` names; raises ConnectionFailed or ConfigError."""
-    if url.engine == "postgresql":
-        from .postgres import PostgresBackend
-
-        return PostgresBackend.connect(url, connect_timeout=connect_timeout)
-    if url.engine == "sqlite":
-        from .sqlite import SQLiteBackend
-
-        return SQLiteBackend.connect(url)
-    if url.engine == "clickhouse":
-        from .clickhouse import ClickHouseBackend
-
-        return ClickHouseBackend.connect(url, connect_timeout=connect_timeout)
-    if url.engine == "mysql":
-        from .mysql import MySQLBackend
-
-        return MySQLBackend.connect(url, connect_timeout=connect_timeout)
-    raise ConfigError(f"no backend for engine {url.engine!r}")
+#: The module and backend class of each engine, imported when a URL of it is used.
+_ENGINES = {
+    "postgresql": ("postgres", "PostgresBackend"),
+    "sqlite": ("sqlite", "SQLiteBackend"),
+    "clickhouse": ("clickhouse", "ClickHouseBackend"),
+    "mysql": ("mysql", "MySQLBackend"),
+}
 
 
 def _module(url: DatabaseURL) -> Any:
-    if url.engine == "postgresql":
-        from . import postgres
+    """The backend module of ``url``'s engine; raises ConfigError for an unknown one."""
+    if url.engine not in _ENGINES:
+        raise ConfigError(f"no backend for engine {url.engine!r}")
+    return importlib.import_module(f".{_ENGINES[url.engine][0]}", __name__)
 
-        return postgres
-    if url.engine == "sqlite":
-        from . import sqlite
 
-        return sqlite
-    if url.engine == "clickhouse":
-        from . import clickhouse
-
-        return clickhouse
-    if url.engine == "mysql":
-        from . import mysql
-
-        return mysql
-    raise ConfigError(f"no backend for engine {url.engine!r}")
+def open_backend(url: DatabaseURL, *, connect_timeout: float = 10) -> Backend:
+    """Connect to the database ``url`` names; raises ConnectionFailed or ConfigError."""
+    backend_class = getattr(_module(url), _ENGINES[url.engine][1])
+    backend: Backend = backend_class.connect(url, connect_timeout=connect_timeout)
+    return backend
 
 
 def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:

@@ -271,13 +271,11 @@ def _client(url: DatabaseURL, arguments: dict[str, Any], connect_timeout: float)
         code = getattr(exc, "code", None)
         reason = url.scrub(_text(exc))
     # Raised outside the handler so that the driver's exception is not kept as context.
-    missing = code == _UNKNOWN_DATABASE or "UNKNOWN_DATABASE" in reason
-    hint = "; create it, or pass --create-database (`migrata create-database`)" if missing else ""
-    raise ConnectionFailed(
-        f"cannot connect to {url.redacted}: {reason}{hint}",
-        transient=not missing and bool(_TRANSIENT.search(reason)),
-        missing_database=missing,
-        reason=reason,
+    raise ConnectionFailed.cannot_connect(
+        url.redacted,
+        reason,
+        transient=bool(_TRANSIENT.search(reason)),
+        missing_database=code == _UNKNOWN_DATABASE or "UNKNOWN_DATABASE" in reason,
     )
 
 

@@ -379,7 +379,7 @@ class MySQLBackend(Backend):
         return {key: frozenset(names) for key, names in columns.items()}
 
     def quote_identifier(self, name: str) -> str:
-        return "`" + name.replace("`", "``") + "`"
+        return _quote(name)
 
     # -- the lock ---------------------------------------------------------------------------
 
@@ -494,13 +494,8 @@ def _connect(
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         reason = url.scrub(_message(exc)).strip()
     # Raised outside the handler so that the driver's exception is not kept as context.
-    missing = code == _BAD_DATABASE
-    hint = "; create it, or pass --create-database (`migrata create-database`)" if missing else ""
-    raise ConnectionFailed(
-        f"cannot connect to {url.redacted}: {reason}{hint}",
-        transient=code in _TRANSIENT,
-        missing_database=missing,
-        reason=reason,
+    raise ConnectionFailed.cannot_connect(
+        url.redacted, reason, transient=code in _TRANSIENT, missing_database=code == _BAD_DATABASE
     )
 
 

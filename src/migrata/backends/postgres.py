@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ConfigError, ConnectionFailed, LockTimeout, MissingDriver
+from ..errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
 from ..models import Timeouts
 from ..urls import DatabaseURL
 from .base import Backend, Capabilities, Query, QueryFailed, actor, milliseconds, poll_intervals
@@ -369,13 +369,11 @@ def _connect(url: DatabaseURL, conninfo: str, connect_timeout: float, **override
         reason = url.scrub(" ".join(str(exc).split()))
     # Raised outside the handler so that the driver's exception, whose connection object
     # knows the password, is not kept as __context__.
-    missing = bool(_MISSING_DATABASE.search(reason))
-    hint = "; create it, or pass --create-database (`migrata create-database`)" if missing else ""
-    raise ConnectionFailed(
-        f"cannot connect to {url.redacted}: {reason}{hint}",
-        transient=not missing and bool(_TRANSIENT.search(reason)),
-        missing_database=missing,
-        reason=reason,
+    raise ConnectionFailed.cannot_connect(
+        url.redacted,
+        reason,
+        transient=bool(_TRANSIENT.search(reason)),
+        missing_database=bool(_MISSING_DATABASE.search(reason)),
     )
 
 
@@ -411,6 +409,12 @@ def _maintenance(url: DatabaseURL, name: str, connect_timeout: float) -> Any:
     raise failure
 
 
+def _exists(connection: Any, name: str) -> bool:
+    return bool(
+        connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    )
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -421,13 +425,11 @@ def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
     Two runs creating it at once are fine: the loser finds it created. Raises
     ConnectionFailed, or ExecutionError when the server refuses (no CREATEDB privilege).
     """
-    from ..errors import ExecutionError
-
     psycopg = _psycopg()
     name = _database_name(url)
     connection = _maintenance(url, name, connect_timeout)
     try:
-        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+        if _exists(connection, name):
             return False
         try:
             connection.execute(f"CREATE DATABASE {_quote(name)}")
@@ -449,17 +451,13 @@ def drop_database(url: DatabaseURL, *, force: bool = False, connect_timeout: flo
     """Drop the database the URL names; False when it does not exist. ``force`` ends the
     other sessions connected to it (PostgreSQL 13+); without it their presence is an error
     that says so."""
-    from ..errors import ExecutionError
-
     psycopg = _psycopg()
     name = _database_name(url)
     if name in _PROTECTED:
         raise ConfigError(f"refusing to drop {name!r}: it is one of the server's own databases")
     connection = _maintenance(url, name, connect_timeout)
     try:
-        if not connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-        ).fetchone():
+        if not _exists(connection, name):
             return False
         suffix = " WITH (FORCE)" if force else ""
         try:

@@ -58,7 +58,9 @@ class SQLiteBackend(Backend):
         self._busy_now = self._busy_default
 
     @classmethod
-    def connect(cls, url: DatabaseURL) -> SQLiteBackend:
+    def connect(cls, url: DatabaseURL, *, connect_timeout: float = 10) -> SQLiteBackend:
+        """Open the file (``connect_timeout`` is there for the common signature: a file
+        does not keep anyone waiting)."""
         assert url.path is not None
         path = url.path
         if path != ":memory:":
