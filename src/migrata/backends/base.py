@@ -44,6 +44,27 @@ class Query:
     params: tuple[Any, ...] | None = None
 
 
+#: What separates the statements of one multi-statement message. The newline comes first: a
+#: statement may end in a line comment (``-- note``, MySQL's ``# note``), which would swallow a
+#: ``;`` written on the same line and merge the next statement into it.
+STATEMENT_SEPARATOR = "\n;\n"
+
+
+def compose_message(texts: Sequence[str]) -> tuple[str, tuple[int, ...]]:
+    """One multi-statement message of ``texts`` and the offset at which each starts in it.
+
+    ``texts`` are whole statements without their terminator (what a splitter returns, and
+    migrata's own queries); whatever they end with (a line comment, no semicolon), the
+    message splits back into exactly these statements, in order.
+    """
+    starts = []
+    offset = 0
+    for text in texts:
+        starts.append(offset)
+        offset += len(text) + len(STATEMENT_SEPARATOR)
+    return STATEMENT_SEPARATOR.join(texts), tuple(starts)
+
+
 class QueryFailed(Exception):
     """Raised by :meth:`Backend.run` for the query at ``index`` of the batch.
 

@@ -160,15 +160,17 @@ class ClickHouseBackend(Backend):
     def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
         results: list[list[tuple[Any, ...]]] = []
         for index, query in enumerate(queries):
+            # A newline after the statement: the server's VALUES reader fails on a block
+            # comment that ends the query text ("INSERT … VALUES (1) /* x */" is
+            # "Unterminated block comment"), and nothing a client adds can join a comment.
+            sql = query.sql if query.sql.endswith("\n") else query.sql + "\n"
             try:
                 settings = self._settings or None
-                if _ROWS.match(query.sql):
-                    result = self.client.query(
-                        query.sql, parameters=query.params, settings=settings
-                    )
+                if _ROWS.match(sql):
+                    result = self.client.query(sql, parameters=query.params, settings=settings)
                     results.append([tuple(row) for row in result.result_rows])
                 else:
-                    self.client.command(query.sql, parameters=query.params, settings=settings)
+                    self.client.command(sql, parameters=query.params, settings=settings)
                     results.append([])
             except self._driver.driver.exceptions.Error as exc:
                 code = getattr(exc, "code", None)

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
 from ..models import Timeouts
 from ..urls import DatabaseURL
-from .base import Backend, Capabilities, Query, QueryFailed, milliseconds
+from .base import Backend, Capabilities, Query, QueryFailed, compose_message, milliseconds
 
 logger = logging.getLogger("migrata")
 
@@ -183,8 +183,7 @@ class MySQLBackend(Backend):
         texts = [self._render(q) for q in queries]
         if uses_clock:
             texts.insert(0, f"SET {_BATCH_START} = SYSDATE(6)")
-        # A newline before each ";": a statement may end in a "#" or "-- " comment.
-        script = "\n;\n".join(texts)
+        script, _ = compose_message(texts)
         results: list[list[tuple[Any, ...]]] = []
         cursor = self._cursor()
         try:

@@ -22,7 +22,16 @@ from typing import Any
 from ..errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
 from ..models import Timeouts
 from ..urls import DatabaseURL
-from .base import Backend, Capabilities, Query, QueryFailed, actor, milliseconds, poll_intervals
+from .base import (
+    Backend,
+    Capabilities,
+    Query,
+    QueryFailed,
+    actor,
+    compose_message,
+    milliseconds,
+    poll_intervals,
+)
 
 #: What libpq says when a server is not there yet, or not ready: worth trying again.
 _TRANSIENT = re.compile(
@@ -131,13 +140,7 @@ class PostgresBackend(Backend):
         assert queries and queries[0].sql == "BEGIN" and queries[-1].sql == "COMMIT"
         psycopg = self._psycopg
         conn = self.connection
-        texts = [self._render(q) for q in queries]
-        starts = []
-        offset = 0
-        for text in texts:
-            starts.append(offset)
-            offset += len(text) + 2  # the ";\n" that joins them
-        script = ";\n".join(texts)
+        script, starts = compose_message([self._render(q) for q in queries])
         try:
             conn.execute(script)
             return
