@@ -103,7 +103,10 @@ def detect_layout(base: str, entries: list[Entry]) -> ReadResult:
     if best == FITS:
         first = native.NAME if native.NAME in claimants else claimants[0]
         result: ReadResult = READERS[first].read(entries)
-        return replace(result, also=tuple(n for n in claimants if n != first))
+        others = tuple(n for n in claimants if n != first)
+        return replace(
+            result, also=others, warnings=result.warnings + _order_notes(result, others, entries)
+        )
     assert best == DISTINCTIVE
     readings: dict[str, ReadResult] = {}
     errors: list[tuple[str, DiscoveryError]] = []
@@ -116,6 +119,22 @@ def detect_layout(base: str, entries: list[Entry]) -> ReadResult:
         if len(errors) == 1:
             raise errors[0][1]
         raise AmbiguousLayout(base, claimants, [f"{name}: {exc}" for name, exc in errors])
+    rivals = [n for n, score in scores.items() if score != NO and n not in readings]
+    skipping = [(n, r) for n, r in readings.items() if r.skipped]
+    if rivals and skipping:
+        # A layout reads the folder only by skipping files that look like migrations (its
+        # tool would skip them), while another layout claims the folder: which one wrote it
+        # is for its owner to say, never for migrata to guess by leaving migrations out.
+        raise AmbiguousLayout(
+            base,
+            [*(n for n, _ in skipping), *rivals],
+            differences=[
+                f"{name} would run {_few([m.up.path for m in r.migrations])} and skip "
+                f"{_few(list(r.skipped))}"
+                for name, r in skipping
+            ]
+            + [f"{name}: {exc}" for name, exc in errors],
+        )
     names = list(readings)
     first_reading = readings[names[0]]
     differing = [n for n in names[1:] if _shape(readings[n]) != _shape(first_reading)]
@@ -124,11 +143,43 @@ def detect_layout(base: str, entries: list[Entry]) -> ReadResult:
     return replace(first_reading, also=tuple(names[1:]))
 
 
+def _few(paths: list[str]) -> str:
+    """Up to three file names, and how many more."""
+    names = [p.rsplit("/", 1)[-1] for p in paths]
+    shown = ", ".join(names[:3]) or "nothing"
+    return shown + (f" (and {len(names) - 3} more)" if len(names) > 3 else "")
+
+
+def _order_notes(
+    result: ReadResult, others: tuple[str, ...], entries: list[Entry]
+) -> tuple[str, ...]:
+    """A warning when a layout the folder also fits would run its migrations in another order
+    (diesel orders versions as text: ``10`` before ``9``)."""
+    notes = []
+    for name in others:
+        if name != "diesel":
+            continue  # the others order by number, as the reading chosen does
+        try:
+            theirs = READERS[name].read(entries)
+        except DiscoveryError:
+            continue
+        mine = [m.version.text for m in result.migrations]
+        order = [m.version.text for m in theirs.migrations]
+        if sorted(mine) == sorted(order) and mine != order:
+            first = next(a for a, b in zip(mine, order, strict=True) if a != b)
+            notes.append(
+                f"this folder also fits {name}'s layout, which orders versions as text and "
+                f"would run them in another order (from {first}); migrata reads it as its own "
+                f"layout, by number: pass --layout {name} if {name} wrote it"
+            )
+    return tuple(notes)
+
+
 def _shape(result: ReadResult) -> tuple[object, ...]:
     """What two readings must share to be the same reading."""
     return tuple(
         (
-            m.version.order,
+            m.version.text,
             m.name,
             m.checksum,
             m.up.transactional,
@@ -205,14 +256,14 @@ def create_migration(
     existing: Sequence[Migration] = discover_migrations(folder, layout=layout).migrations
     style = _style(folder, existing)
     use_sequential = style.sequential if sequential is None else sequential
-    taken = {m.version.key for m in existing}
+    taken = {m.version.number for m in existing}
     if use_sequential:
         if existing and not style.sequential:
             raise ConfigError(
                 f"{folder} numbers its migrations with timestamps: a sequential version would "
                 "sort before all of them; drop --sequential"
             )
-        numbers = [m.version.key[0] for m in existing]
+        numbers = [m.version.number or 0 for m in existing]
         width = max((len(m.version.text) for m in existing), default=4)
         version = str((max(numbers) if numbers else 0) + 1).zfill(width)
     else:
@@ -220,7 +271,7 @@ def create_migration(
         fmt = "%Y-%m-%d-%H%M%S" if style.dashed else "%Y%m%d%H%M%S"
         while True:
             version = moment.strftime(fmt)
-            if (int(version.replace("-", "")),) not in taken:
+            if int(version.replace("-", "")) not in taken:
                 break
             moment += timedelta(seconds=1)
     with_down = down or style.always_down
@@ -261,7 +312,7 @@ def _style(folder: Path, existing: Sequence[Migration]) -> _Style:
     if not existing:
         return _Style(sequential=False, dashed=False, shape="file", always_down=False)
     latest = existing[-1]
-    sequential = latest.version.key[0] < 10**8
+    sequential = (latest.version.number or 0) < 10**8
     dashed = "-" in latest.version.text
     up_path = Path(latest.up.path)
     if up_path.name == "up.sql":

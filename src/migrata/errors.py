@@ -107,9 +107,18 @@ class UnknownDirective(DiscoveryError):
 class AmbiguousLayout(DiscoveryError):
     """The folder fits several layouts that would read it differently."""
 
-    def __init__(self, path: str, candidates: Sequence[str], failures: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: str,
+        candidates: Sequence[str],
+        failures: Sequence[str] = (),
+        *,
+        differences: Sequence[str] = (),
+    ) -> None:
         if failures:
             what = "and none of them reads it: " + "; ".join(failures)
+        elif differences:
+            what = "that read it differently: " + "; ".join(differences)
         else:
             what = "that read it differently"
         super().__init__(

@@ -41,7 +41,7 @@ from typing import Any
 
 from .backends.base import Backend, Query
 from .errors import ConfigError
-from .models import Applied, Migration, Version
+from .models import Applied, Migration, Version, VersionIndex, as_in_folder
 
 TOOLS = ("sqlx", "diesel", "dbmate", "golang-migrate", "goose", "flyway", "drizzle")
 
@@ -566,7 +566,8 @@ class _Matcher:
         self.table = history.table
         self.migrations = sorted(migrations, key=lambda m: m.version)
         self.versioned = {m.version: m for m in self.migrations if not m.repeatable}
-        self.ours = {a.version: a for a in applied}
+        self.ours = {a.version: a for a in as_in_folder(applied, self.versioned)}
+        self._index = VersionIndex(self.versioned)
         self.verify = verify_checksums
         self.problems: list[str] = [history.refusal] if history.refusal else []
         #: Tool-applied folder migrations, with the checksum to store.
@@ -640,10 +641,14 @@ class _Matcher:
         self.chosen[version] = (migration, migration.checksum)
 
     def _parse(self, text: str) -> Version | None:
-        try:
-            version = Version.parse(text)
-        except ValueError:
-            version = None
+        """``text`` as the folder's version of it (read as the folder's layout reads
+        versions: diesel's table holds ``20170305095748`` for ``2017-03-05-095748``)."""
+        version = self._index.find(text)
+        if version is None:
+            try:
+                version = Version.parse(text)
+            except ValueError:
+                version = None
         if version is None or version.is_repeatable:
             self.problems.append(
                 f"{self.table} holds version {text!r}, which migrata cannot read as a version: "

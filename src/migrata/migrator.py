@@ -337,7 +337,7 @@ class Migrator:
         """Clear a failed row after a human has looked: ``applied=True`` keeps the migration as
         applied, ``False`` forgets it so ``up`` runs it again."""
         with self._locked() as (backend, history, state):
-            row = _find(state.applied, version)
+            row = _find(state.applied, version, self.migrations)
             if row is None:
                 raise UnknownVersion(version, "the history")
             if row.success:
@@ -370,7 +370,7 @@ class Migrator:
             raise UnknownVersion(version)
         with self._locked() as (backend, history, state):
             history.ensure(state)
-            row = _find(state.applied, version)
+            row = _find(state.applied, version, self.migrations)
             if row is not None and row.success:
                 raise PlanError(f"migration {migration.version} is already applied")
             write_history(
@@ -814,21 +814,25 @@ class Migrator:
         raise ValidationFailed(plan.problems)
 
 
-def _find(applied: Sequence[Applied], version: str) -> Applied | None:
-    wanted = _parse(version)
-    return next((a for a in applied if a.version == wanted), None)
+def _find(
+    applied: Sequence[Applied], version: str, migrations: Sequence[Migration] = ()
+) -> Applied | None:
+    """The history row of ``version``: as the row spells it, or (given the folder's
+    ``migrations``) read the way the folder's layout reads versions."""
+    migration = _find_migration(migrations, version)
+    return next(
+        (
+            a
+            for a in applied
+            if a.version.names(version)
+            or (migration is not None and migration.version.names(a.version.text))
+        ),
+        None,
+    )
 
 
 def _find_migration(migrations: Sequence[Migration], version: str) -> Migration | None:
-    wanted = _parse(version)
-    return next((m for m in migrations if m.version == wanted), None)
-
-
-def _parse(version: str) -> Version:
-    try:
-        return Version.parse(version)
-    except ValueError:
-        raise UnknownVersion(version) from None
+    return next((m for m in migrations if m.version.names(version)), None)
 
 
 def _dry_report(plan: Plan) -> RunReport:

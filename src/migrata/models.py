@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import total_ordering
 
@@ -20,12 +21,17 @@ REVERTING = "reverting: "
 @total_ordering
 @dataclass(frozen=True, slots=True)
 class Version:
-    """A migration version: shown as written, ordered and compared by its numeric ``key``.
+    """A migration version: shown as written, identified by ``key``, ordered by ``rank``.
 
-    ``0001`` and ``1`` are the same version; ``2025-01-08-120000`` and ``20250108120000`` too.
-    ``key`` is a tuple so that dotted versions (``1.2.3``, ``1_2``) order part by part, as
-    numbers; trailing zero parts do not count (``1.0`` is ``1``, as in Flyway). A repeatable
-    migration's version is ``R__<name>`` (see :meth:`repeatable`).
+    Most layouts read a version as numbers: ``0001`` and ``1`` are the same version, so are
+    ``2025-01-08-120000`` and ``20250108120000``; dotted versions (``1.2.3``, ``1_2``) order
+    part by part, and trailing zero parts do not count (``1.0`` is ``1``, as in Flyway).
+    diesel and dbmate read a version as text (:meth:`parse_text`): ``1`` and ``01`` differ,
+    and ``10`` sorts before ``9``. A layout whose order is neither (drizzle's journal,
+    dbmate's file names) sets ``rank``. A repeatable migration's version is ``R__<name>``
+    (see :meth:`repeatable`).
+
+    Equal versions are the same migration; ``<`` is the order migrations run in.
     """
 
     text: str
@@ -33,10 +39,16 @@ class Version:
     #: A repeatable migration (Flyway's ``R__name.sql``): sorts after every versioned one,
     #: however large, then by name (``key`` holds the name's UTF-8 bytes).
     is_repeatable: bool = field(default=False, compare=False)
+    #: ``key`` holds the text's code points, compared as text (diesel, dbmate), instead of
+    #: numbers.
+    textual: bool = field(default=False, compare=False)
+    #: Where the layout runs this version, when that is not the order of ``key`` (drizzle's
+    #: journal position, dbmate's file name); None: ``key`` orders.
+    rank: tuple[int, ...] | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, text: str) -> Version:
-        """Read a version as stored in history or written in a file name.
+        """Read a version as numbers, as stored in history or written in a file name.
 
         Raises ValueError when ``text`` holds no digits.
         """
@@ -56,23 +68,61 @@ class Version:
         return cls(stripped, tuple(key))
 
     @classmethod
+    def parse_text(cls, text: str, *, rank: tuple[int, ...] | None = None) -> Version:
+        """Read a version as text, the way diesel and dbmate compare versions: every ``-`` is
+        dropped (diesel stores ``2017-03-05-095748`` as ``20170305095748``) and the rest
+        compares character by character. Raises ValueError for an empty version."""
+        stripped = text.strip()
+        identity = stripped.replace("-", "")
+        if not identity:
+            raise ValueError(f"not a version: {text!r}")
+        return cls(stripped, tuple(ord(c) for c in identity), textual=True, rank=rank)
+
+    @classmethod
     def repeatable(cls, name: str) -> Version:
         """The version of a repeatable migration called ``name``: re-applied whenever its
         checksum changes, after every versioned migration."""
         return cls(REPEATABLE_PREFIX + name, tuple(name.encode("utf-8")), is_repeatable=True)
 
+    def read_alike(self, text: str) -> Version | None:
+        """``text`` read the way this version was read (as numbers or as text), or None when
+        it cannot be a version of that kind. ``v.read_alike(t) == v`` says whether ``t``
+        names ``v``."""
+        try:
+            if self.textual and not text.strip().startswith(REPEATABLE_PREFIX):
+                return Version.parse_text(text)
+            return Version.parse(text)
+        except ValueError:
+            return None
+
+    def names(self, text: str) -> bool:
+        """Whether ``text`` (from a history row, another tool's table or a user) is this
+        version: as written, or read the way this version was read."""
+        return text.strip() == self.text or self.read_alike(text) == self
+
+    @property
+    def number(self) -> int | None:
+        """The version as one integer when it is digits (dashes aside), else None."""
+        digits = self.text.replace("-", "")
+        return int(digits) if digits.isdigit() and not self.is_repeatable else None
+
     @property
     def order(self) -> tuple[bool, tuple[int, ...]]:
-        """What equality and ordering compare: versioned before repeatable, then ``key``."""
-        return (self.is_repeatable, self.key)
+        """What ordering compares: versioned before repeatable, then ``rank`` or ``key``."""
+        return (self.is_repeatable, self.rank if self.rank is not None else self.key)
+
+    @property
+    def identity(self) -> tuple[bool, bool, tuple[int, ...]]:
+        """What equality compares."""
+        return (self.is_repeatable, self.textual, self.key)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self.order == other.order
+        return self.identity == other.identity
 
     def __hash__(self) -> int:
-        return hash(self.order)
+        return hash(self.identity)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
@@ -157,6 +207,10 @@ class Migration:
     #: Facts of the layout that adopting the tool's history needs, as (key, value) pairs
     #: (drizzle's journal ``when``, Flyway's description…).
     source_info: tuple[tuple[str, str], ...] = ()
+    #: Why the file's down SQL cannot be used although it has some (``down`` is then None):
+    #: what its tool would refuse when reverting, e.g. a goose Down section whose last
+    #: statement has no ``;``. Reverting the migration is refused with this reason.
+    down_refusal: str | None = None
 
     def info(self, key: str) -> str | None:
         return next((v for k, v in self.source_info if k == key), None)
@@ -347,3 +401,47 @@ class StepEvent:
     statements_total: int = 0
     duration_ms: float | None = None
     error: str | None = None
+
+
+class VersionIndex:
+    """Finds the folder's version that a text names — a history row, another tool's table, a
+    user's argument — as written, or read the way the folder's layout reads versions (as text
+    for diesel and dbmate, where ``20170305095748`` names ``2017-03-05-095748``)."""
+
+    def __init__(self, versions: Iterable[Version]) -> None:
+        self._by_text: dict[str, Version] = {}
+        self._by_identity: dict[Version, Version] = {}
+        #: One version per way of reading versions that the folder uses.
+        self._kinds: dict[bool, Version] = {}
+        for version in versions:
+            self._by_text.setdefault(version.text, version)
+            self._by_identity.setdefault(version, version)
+            self._kinds.setdefault(version.textual, version)
+
+    def find(self, text: str) -> Version | None:
+        found = self._by_text.get(text.strip())
+        if found is not None:
+            return found
+        for kind in self._kinds.values():
+            reread = kind.read_alike(text)
+            if reread is not None and reread in self._by_identity:
+                return self._by_identity[reread]
+        return None
+
+
+def as_in_folder(applied: Sequence[Applied], files: Iterable[Version]) -> list[Applied]:
+    """``applied`` with each version the folder also has replaced by the folder's: read the
+    way its layout reads versions, in its order (drizzle's journal). History rows hold the
+    version as written, read as numbers until matched here."""
+    index = VersionIndex(files)
+    rows = []
+    for row in applied:
+        version = index.find(row.version.text)
+        if version is not None and _differs(version, row.version):
+            row = replace(row, version=version)
+        rows.append(row)
+    return rows
+
+
+def _differs(a: Version, b: Version) -> bool:
+    return (a.text, a.identity, a.order) != (b.text, b.identity, b.order)

@@ -7,6 +7,7 @@ moves forward, so a user fixes them all in one go.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from .models import (
     REVERTING,
@@ -20,6 +21,7 @@ from .models import (
     Step,
     Validation,
     Version,
+    as_in_folder,
 )
 from .sqltext import checksums_match
 
@@ -39,13 +41,13 @@ def compute_status(
     one limited to environments that do not include ``environment`` (None: no environment is
     set) is not applicable, unless the history has it (then it is what the history says).
     """
-    rows = {a.version: a for a in applied}
     files = {m.version: m for m in migrations}
+    rows = {a.version: a for a in as_in_folder(applied, files)}
     # Migrations limited to environments (seed data) stay out of the order checks both ways:
     # a seed applied at 0100 does not make schema migration 0002 late, and a seed added
     # after newer schema migrations is data, which may load at any point.
     limited = {m.version for m in migrations if m.environments is not None}
-    newest_applied = _newest(a.version for a in applied if a.success and a.version not in limited)
+    newest_applied = _newest(v for v, a in rows.items() if a.success and v not in limited)
     entries = []
     # The file's spelling of a version wins over the history's (0001 over 1).
     for version in sorted(set(files) | set(rows)):  # the left set's spelling wins
@@ -208,11 +210,8 @@ def _resume_entry(resume: str | None, entries: Sequence[StatusEntry]) -> Version
     """The version ``up --resume`` continues, or the problem that stops it."""
     if resume is None:
         return None
-    try:
-        version: Version | None = Version.parse(resume)
-    except ValueError:
-        version = None
-    entry = next((e for e in entries if e.version == version), None)
+    entry = next((e for e in entries if e.version.names(resume)), None)
+    version = entry.version if entry is not None else _parse(resume)
     if entry is None or entry.state is not State.FAILED or entry.applied is None:
         return Problem(
             "resume",
@@ -289,14 +288,22 @@ def plan_down(
             problems.extend(find_problems([entry]))
             continue
         if entry.migration.down is None:
-            problems.append(
-                Problem(
+            refusal = entry.migration.down_refusal
+            if refusal:
+                problem = Problem(
+                    "down-refused",
+                    entry.version,
+                    f"{label} cannot be reverted: {refusal}",
+                    "fix its down SQL before reverting it",
+                )
+            else:
+                problem = Problem(
                     "no-down",
                     entry.version,
                     f"{label} has no down SQL",
                     "add its down file before reverting it",
                 )
-            )
+            problems.append(problem)
             continue
         plan_steps.append(Step(entry.migration, Direction.DOWN))
     return Plan(Direction.DOWN, tuple(plan_steps), tuple(problems))
@@ -332,11 +339,11 @@ def _resolve_target(
 ) -> Version | None:
     if target is None:
         return None
-    try:
-        version = Version.parse(target)
-    except ValueError:
-        version = None
-    if version is None or (version.key != (0,) and version not in {e.version for e in entries}):
+    entry = next((e for e in entries if e.version.names(target)), None)
+    if entry is not None:
+        return entry.version
+    version = _parse(target)
+    if version is None or version.number != 0:
         problems.append(
             Problem(
                 "unknown-target",
@@ -346,7 +353,16 @@ def _resolve_target(
             )
         )
         return None
-    return version
+    # Version 0 when the folder has none: before every migration, whatever the layout's order.
+    return replace(version, rank=())
+
+
+def _parse(text: str) -> Version | None:
+    """``text`` as a version none of the entries has (for messages), or None."""
+    try:
+        return Version.parse(text)
+    except ValueError:
+        return None
 
 
 def _newest(versions: Iterable[Version]) -> Version | None:

@@ -39,7 +39,7 @@ def test_sections_versions_names_and_positions(tmp_path: Path) -> None:
     write(
         tmp_path,
         "20151129060000_seed.sql",
-        "-- seeds the table\n\n-- migrate:up\nINSERT INTO customers VALUES (1);\n",
+        "-- seeds the table\n\n-- migrate:up\nINSERT INTO customers VALUES (1);\n-- migrate:down\n",
     )
 
     result = dbmate.read(entries(tmp_path))
@@ -55,16 +55,28 @@ def test_sections_versions_names_and_positions(tmp_path: Path) -> None:
     assert first.down.text == "DROP TABLE customers;\n"
     assert first.down.first_line == 5
     assert first.checksum == checksum("CREATE TABLE customers (id int);\n\n")
-    # Leading comments are dropped; no down marker at all means no down script.
+    # Leading comments are dropped; an empty down section means no down script.
     assert second.up.text == "INSERT INTO customers VALUES (1);\n"
     assert second.up.first_line == 4
     assert second.down is None and not second.reversible
 
 
-def test_versions_sort_numerically_not_by_name(tmp_path: Path) -> None:
-    write(tmp_path, "10_later.sql", "-- migrate:up\nSELECT 10;\n")
-    write(tmp_path, "9_earlier.sql", "-- migrate:up\nSELECT 9;\n")
-    assert [m.version.text for m in dbmate.read(entries(tmp_path)).migrations] == ["9", "10"]
+def test_migrations_run_in_file_name_order_as_dbmate_runs_them(tmp_path: Path) -> None:
+    """dbmate sorts the files by name (``FindMigrations``), not their versions by number."""
+    for name in ("10_later.sql", "9_earlier.sql", "1_x.sql"):
+        write(tmp_path, name, "-- migrate:up\nSELECT 1;\n-- migrate:down\n")
+    result = dbmate.read(entries(tmp_path))
+    assert [m.version.text for m in result.migrations] == ["10", "1", "9"]
+    assert result.migrations[0].version < result.migrations[1].version
+
+
+def test_versions_are_text_so_01_and_1_differ(tmp_path: Path) -> None:
+    """dbmate stores the digits as written (``schema_migrations.version`` is text)."""
+    write(tmp_path, "01_a.sql", CUSTOMERS)
+    write(tmp_path, "1_b.sql", CUSTOMERS)
+    result = dbmate.read(entries(tmp_path))
+    assert [m.version.text for m in result.migrations] == ["01", "1"]
+    assert result.migrations[0].version != result.migrations[1].version
 
 
 def test_transaction_options_are_explicit_per_section(tmp_path: Path) -> None:
@@ -91,7 +103,9 @@ def test_transaction_options_are_explicit_per_section(tmp_path: Path) -> None:
 
 def test_marker_spellings_dbmate_accepts(tmp_path: Path) -> None:
     write(tmp_path, "1_a.sql", "--migrate:up\nSELECT 1;\n--migrate:down   \nSELECT 2;\n")
-    write(tmp_path, "2_b.sql", "-- migrate:up  note transaction:false  \nSELECT 3;\n")
+    write(
+        tmp_path, "2_b.sql", "-- migrate:up  note transaction:false  \nSELECT 3;\n-- migrate:down\n"
+    )
 
     a, b = dbmate.read(entries(tmp_path)).migrations
 
@@ -163,8 +177,6 @@ def test_missing_up_marker_names_the_file_and_what_to_add(tmp_path: Path) -> Non
         ("-- migrate:up\nSELECT 1;\n-- migrate:up\nSELECT 2;\n", 3, "a second `-- migrate:up`"),
         ("-- migrate:up\n-- migrate:down\nA;\n-- migrate:down\nB;\n", 4, "second `-- migrate:down"),
         ("-- migrate:down\nDROP TABLE a;\n-- migrate:up\nSELECT 1;\n", 1, "comes before"),
-        ("-- migrate:up transactions:false\nSELECT 1;\n", 1, "unknown dbmate option"),
-        ("-- migrate:up transaction:FALSE\nSELECT 1;\n", 1, "unknown dbmate option"),
         ("-- migrate:up\nSELECT 1;\n-- Migrate:Down\nSELECT 2;\n", 3, "looks like a section"),
         ("-- migrate:up\nSELECT 1;\n  -- migrate:down\nSELECT 2;\n", 3, "looks like a section"),
     ],
@@ -178,12 +190,37 @@ def test_errors_name_file_and_line(tmp_path: Path, content: str, line: int, word
 
 
 def test_duplicate_version_names_both_files(tmp_path: Path) -> None:
-    write(tmp_path, "001_a.sql", CUSTOMERS)
+    write(tmp_path, "1_a.sql", CUSTOMERS)
     write(tmp_path, "1_b.sql", CUSTOMERS)
     with pytest.raises(DuplicateVersion) as caught:
         dbmate.read(entries(tmp_path))
     assert caught.value.path == f"{tmp_path}/1_b.sql"
-    assert f"{tmp_path}/001_a.sql" in str(caught.value)
+    assert f"{tmp_path}/1_a.sql" in str(caught.value)
+
+
+def test_a_file_without_a_down_marker_is_refused_as_dbmate_refuses_it(tmp_path: Path) -> None:
+    """dbmate's parser: ErrParseMissingDown ("dbmate requires each migration to define a down
+    block with '-- migrate:down'")."""
+    path = write(tmp_path, "1_a.sql", "-- migrate:up\nSELECT 1;\n")
+    error = read_error(tmp_path)
+    assert error.path == str(path)
+    assert "-- migrate:down" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("marker", "transactional"),
+    [("-- migrate:up transactions:false", None), ("-- migrate:up transaction:FALSE", True)],
+)
+def test_options_dbmate_ignores_are_warned_about(
+    tmp_path: Path, marker: str, transactional: bool | None
+) -> None:
+    path = write(tmp_path, "1_a.sql", f"{marker}\nSELECT 1;\n-- migrate:down\n")
+    result = dbmate.read(entries(tmp_path))
+    (migration,) = result.migrations
+    assert migration.up.transactional is True
+    assert migration.up.explicit_transaction is (transactional is not None)
+    (warning,) = result.warnings
+    assert warning.startswith(f"{path}:1: dbmate option")
 
 
 def test_detect(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_a_folder_mixing_two_layouts_names_both_and_why(tmp_path: Path) -> None:
     write(
         tmp_path,
         {
-            "20240101000000_a.sql": "-- migrate:up\nCREATE TABLE a (id int);\n",
+            "20240101000000_a.sql": "-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\n",
             "20240102000000_b.sql": "-- +goose Up\nCREATE TABLE b (id int);\n",
         },
     )
@@ -83,7 +83,7 @@ def test_unknown_forced_layout_lists_the_known_ones(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("marker", "layout"),
     [
-        ("-- migrate:up\nCREATE TABLE a (id int);\n", "dbmate"),
+        ("-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\n", "dbmate"),
         ("-- +goose Up\nSELECT 1;\n", "goose"),
     ],
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from migrata.discovery import _shape, discover_migrations
-from migrata.errors import DiscoveryError, DuplicateVersion, InvalidEncoding, InvalidMigrationName
+from migrata.errors import AmbiguousLayout, DuplicateVersion, InvalidEncoding, InvalidMigrationName
 from migrata.layouts import diesel, native
 from migrata.layouts.base import DISTINCTIVE, FITS, NO, Entry
 from migrata.sqltext import checksum
@@ -62,29 +62,64 @@ def test_keeps_the_version_as_diesel_stores_it(tmp_path: Path) -> None:
     ]
 
 
-def test_version_forms_mix_and_order_as_numbers(tmp_path: Path) -> None:
+def test_versions_are_text_and_run_in_text_order(tmp_path: Path) -> None:
+    """diesel compares versions as strings (MigrationVersion derives Ord on its text)."""
     write(tmp_path, "2017-03-05-095748_b/up.sql")
     write(tmp_path, "20170306000000_c/up.sql")
     write(tmp_path, "00000000000000_diesel_initial_setup/up.sql")
     write(tmp_path, "1_a/up.sql")
+    write(tmp_path, "9_z/up.sql")
     result = diesel.read(entries(tmp_path))
     assert [m.version.text for m in result.migrations] == [
         "00000000000000",
         "1",
         "2017-03-05-095748",
         "20170306000000",
+        "9",
     ]
-    assert result.migrations[0].version.key == (0,)
+    assert all(m.version.textual for m in result.migrations)
     assert result.migrations[0].name == "diesel_initial_setup"
 
 
+def test_a_short_date_version_runs_after_a_longer_one_as_diesel_runs_it(tmp_path: Path) -> None:
+    # "2024-03-13_170000_x" has version 20240313; diesel runs it after 20240306170000.
+    write(tmp_path, "2024-03-13_170000_x/up.sql")
+    write(tmp_path, "2024-03-06-170000_y/up.sql")
+    assert diesel.detect(entries(tmp_path)) == DISTINCTIVE
+    result = discover_migrations(tmp_path)
+    assert result.layout == "diesel"
+    assert [(m.version.text, m.name) for m in result.migrations] == [
+        ("2024-03-06-170000", "y"),
+        ("2024-03-13", "170000_x"),
+    ]
+    assert [m.info("version") for m in result.migrations] == ["20240306170000", "20240313"]
+
+
+def test_current_cli_names_with_a_counter_are_read(tmp_path: Path) -> None:
+    """diesel CLI 2.3 appends a four-hex-digit counter: 2025-11-19-091444-0000_add_x."""
+    write(tmp_path, "2017-03-05-095748_old/up.sql")
+    write(tmp_path, "2025-11-19-091444-0000_add_x/up.sql")
+    write(tmp_path, "2025-11-19-091444-0001_add_y/up.sql")
+    write(tmp_path, "2025-11-19-091444-000a_add_z/up.sql")
+    assert diesel.detect(entries(tmp_path)) == DISTINCTIVE
+    result = discover_migrations(tmp_path)
+    assert result.layout == "diesel"
+    assert [m.name for m in result.migrations] == ["old", "add_x", "add_y", "add_z"]
+    assert [m.info("version") for m in result.migrations][1:] == [
+        "202511190914440000",
+        "202511190914440001",
+        "20251119091444000a",
+    ]
+
+
 def test_dashed_and_plain_timestamps_are_one_version(tmp_path: Path) -> None:
+    # diesel would keep one of them and never run the other: migrata refuses the folder.
     write(tmp_path, "2017-03-05-095748_a/up.sql")
     write(tmp_path, "20170305095748_b/up.sql")
     with pytest.raises(DuplicateVersion) as info:
         diesel.read(entries(tmp_path))
     assert info.value.path == f"{tmp_path}/20170305095748_b"
-    assert f"{tmp_path}/2017-03-05-095748_a/up.sql" in str(info.value)
+    assert f"{tmp_path}/2017-03-05-095748_a" in str(info.value)
 
 
 def test_a_typical_folder_fits_and_reads_exactly_as_migratas_own(tmp_path: Path) -> None:
@@ -117,13 +152,24 @@ def test_run_in_transaction_false_turns_both_scripts_off_explicitly(tmp_path: Pa
     assert f"{tmp_path}/2017-03-06-000000_create_posts/metadata.toml" not in result.ignored
 
 
-@pytest.mark.parametrize("text", ["run_in_transaction = true\n", "# nothing\n", ""])
-def test_metadata_that_keeps_the_transaction_is_no_marker(tmp_path: Path, text: str) -> None:
+def test_metadata_that_keeps_the_transaction_is_no_marker(tmp_path: Path) -> None:
     typical(tmp_path)
-    write(tmp_path, "2017-03-06-000000_create_posts/metadata.toml", text)
+    write(tmp_path, "2017-03-06-000000_create_posts/metadata.toml", "run_in_transaction = true\n")
     posts = discover_migrations(tmp_path).migrations[1]
     assert posts.transactional
     assert not posts.up.explicit_transaction
+
+
+@pytest.mark.parametrize("text", ["# nothing\n", "", "other = 1\n"])
+def test_metadata_without_run_in_transaction_runs_outside_one(tmp_path: Path, text: str) -> None:
+    """diesel's TomlMetadata has ``#[serde(default)] run_in_transaction: bool``: a file that
+    does not set it reads as false."""
+    typical(tmp_path)
+    write(tmp_path, "2017-03-06-000000_create_posts/metadata.toml", text)
+    posts = discover_migrations(tmp_path).migrations[1]
+    assert not posts.transactional
+    assert posts.up.explicit_transaction
+    assert "does not set run_in_transaction" in (posts.up.transaction_note or "")
 
 
 def test_a_migrata_directive_still_wins_over_metadata(tmp_path: Path) -> None:
@@ -140,29 +186,31 @@ def test_initial_setup_folder_is_diesels_evidence(tmp_path: Path) -> None:
     assert diesel.detect(entries(tmp_path)) == DISTINCTIVE
     result = discover_migrations(tmp_path)
     assert result.layout == "diesel"
-    assert [m.version.key for m in result.migrations] == [(0,), (20170305095748,)]
+    assert [m.info("version") for m in result.migrations] == ["00000000000000", "20170305095748"]
 
 
-def test_bad_toml_names_metadata_toml_and_the_line(tmp_path: Path) -> None:
+def test_bad_toml_is_a_warning_naming_the_file_and_line(tmp_path: Path) -> None:
+    """diesel ignores a metadata.toml it cannot read (``unwrap_or_default``) and runs the
+    migration in a transaction; migrata says so, and decides from the statements."""
     typical(tmp_path)
     bad = write(
         tmp_path, "2017-03-06-000000_create_posts/metadata.toml", "# x\nrun_in_transaction = fals\n"
     )
-    with pytest.raises(DiscoveryError) as info:
-        discover_migrations(tmp_path)
-    assert info.value.path == str(bad)
-    assert info.value.line == 2
-    assert str(info.value).startswith(f"{bad}:2: not valid TOML")
+    result = discover_migrations(tmp_path)
+    posts = result.migrations[1]
+    assert posts.transactional and not posts.up.explicit_transaction
+    assert any(w.startswith(f"{bad}:2: not valid TOML") for w in result.warnings)
 
 
-def test_a_non_boolean_run_in_transaction_is_an_error(tmp_path: Path) -> None:
+def test_a_non_boolean_run_in_transaction_is_a_warning(tmp_path: Path) -> None:
     bad = write(tmp_path, "1_a/metadata.toml", 'a = 1\nrun_in_transaction = "no"\n')
     write(tmp_path, "1_a/up.sql")
-    with pytest.raises(DiscoveryError) as info:
-        diesel.read(entries(tmp_path))
-    assert info.value.path == str(bad)
-    assert info.value.line == 2
-    assert "true or false" in str(info.value)
+    result = diesel.read(entries(tmp_path))
+    (migration,) = result.migrations
+    assert migration.transactional and not migration.up.explicit_transaction
+    (warning,) = result.warnings
+    assert warning.startswith(f"{bad}:2:")
+    assert "true or false" in warning
 
 
 def test_metadata_that_is_not_utf8_is_an_encoding_error(tmp_path: Path) -> None:
@@ -176,11 +224,22 @@ def test_metadata_that_is_not_utf8_is_an_encoding_error(tmp_path: Path) -> None:
 def test_other_files_in_a_migration_folder_are_ignored(tmp_path: Path) -> None:
     typical(tmp_path)
     write(tmp_path, "20170307000000_seed/notes.md")
-    write(tmp_path, "docs/guide.md")
     result = diesel.read(entries(tmp_path))
     assert sorted(result.ignored) == sorted(
-        [f"{tmp_path}/README.md", f"{tmp_path}/20170307000000_seed/notes.md", f"{tmp_path}/docs"]
+        [f"{tmp_path}/README.md", f"{tmp_path}/20170307000000_seed/notes.md"]
     )
+
+
+def test_a_folder_without_up_sql_is_refused_as_diesel_refuses_it(tmp_path: Path) -> None:
+    """diesel's FileBasedMigrations fails with UnknownMigrationFormat on any folder (hidden
+    ones aside) without up.sql."""
+    typical(tmp_path)
+    write(tmp_path, "docs/guide.md")
+    write(tmp_path, ".hidden/notes.md")
+    with pytest.raises(InvalidMigrationName) as info:
+        diesel.read(entries(tmp_path))
+    assert info.value.path == f"{tmp_path}/docs"
+    assert "up.sql" in str(info.value)
 
 
 def test_a_top_level_sql_file_means_the_folder_is_not_diesels(tmp_path: Path) -> None:
@@ -190,16 +249,22 @@ def test_a_top_level_sql_file_means_the_folder_is_not_diesels(tmp_path: Path) ->
     assert "diesel" not in discover_migrations(tmp_path).also
 
 
-def test_a_top_level_sql_file_beside_diesel_evidence_is_an_error(tmp_path: Path) -> None:
+def test_a_top_level_sql_file_beside_diesel_evidence_is_ignored_with_a_warning(
+    tmp_path: Path,
+) -> None:
     typical(tmp_path)
     write(tmp_path, "1_a/up.sql")
     write(tmp_path, "1_a/metadata.toml", "run_in_transaction = false\n")
     loose = write(tmp_path, "0001_loose.sql")
     assert diesel.detect(entries(tmp_path)) == DISTINCTIVE
-    with pytest.raises(InvalidMigrationName) as info:
+    # migrata's own layout would run that file: which tool wrote the folder is not guessed.
+    with pytest.raises(AmbiguousLayout) as info:
         discover_migrations(tmp_path)
-    assert info.value.path == str(loose)
-    assert "up.sql" in str(info.value)
+    assert "diesel would run" in str(info.value) and "skip 0001_loose.sql" in str(info.value)
+    result = discover_migrations(tmp_path, layout="diesel")
+    assert str(loose) in result.ignored and result.skipped == (str(loose),)
+    assert any(w.startswith(f"{loose}:") and "never" in w for w in result.warnings)
+    assert len(result.migrations) == 4
 
 
 def test_a_migration_folder_without_up_sql_is_an_error(tmp_path: Path) -> None:
@@ -211,14 +276,22 @@ def test_a_migration_folder_without_up_sql_is_an_error(tmp_path: Path) -> None:
     assert "up.sql" in str(info.value)
 
 
-def test_a_folder_with_up_sql_and_a_bad_name_is_an_error(tmp_path: Path) -> None:
+def test_a_folder_name_without_an_underscore_is_its_own_version(tmp_path: Path) -> None:
+    """diesel's version is the name up to the first ``_``: all of ``init``."""
     typical(tmp_path)
     write(tmp_path, "init/up.sql")
-    assert diesel.detect(entries(tmp_path)) == NO
+    assert diesel.detect(entries(tmp_path)) == DISTINCTIVE
+    result = discover_migrations(tmp_path)
+    assert result.layout == "diesel"
+    assert [m.version.text for m in result.migrations][-1] == "init"
+
+
+def test_a_folder_name_with_no_version_is_an_error(tmp_path: Path) -> None:
+    typical(tmp_path)
+    write(tmp_path, "_x/up.sql")
     with pytest.raises(InvalidMigrationName) as info:
         diesel.read(entries(tmp_path))
-    assert info.value.path == f"{tmp_path}/init"
-    assert "<version>_<name>/" in str(info.value)
+    assert info.value.path == f"{tmp_path}/_x"
 
 
 def test_detect_is_no_without_migration_folders(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from migrata.discovery import discover_migrations
-from migrata.errors import DiscoveryError, DuplicateVersion, InvalidMigrationName
+from migrata.errors import AmbiguousLayout, DiscoveryError, DuplicateVersion
 from migrata.layouts import flyway
 from migrata.layouts.base import DISTINCTIVE, NO, Entry
 from migrata.models import Version
@@ -218,19 +218,33 @@ def test_an_undo_without_its_versioned_migration_is_an_error(tmp_path: Path) -> 
         ("r__b.sql", "rename it to R__b.sql"),
         ("V2__b.SQL", "rename it to V2__b.sql"),
         ("R2__b.sql", "repeatable migration has no version"),
-        ("0002_b.sql", "this folder holds Flyway migrations (V1__a.sql)"),
     ],
 )
-def test_a_sql_file_without_a_flyway_name_is_an_error(
+def test_a_sql_file_without_a_flyway_name_is_skipped_with_a_warning(
     tmp_path: Path, name: str, words: str
 ) -> None:
+    """Flyway skips names it cannot parse (validateMigrationNaming is off by default)."""
     write(tmp_path, "V1__a.sql")
     write(tmp_path, name)
     assert flyway.detect(entries(tmp_path)) == DISTINCTIVE
-    with pytest.raises(InvalidMigrationName) as info:
+    result = discover_migrations(tmp_path)
+    assert [m.version.text for m in result.migrations] == ["1"]
+    assert f"{tmp_path}/{name}" in result.ignored
+    (warning,) = result.warnings
+    assert warning.startswith(f"{tmp_path}/{name}: ")
+    assert words in warning and "Flyway skips it" in warning
+
+
+def test_a_migrata_name_beside_flyway_names_is_ambiguous(tmp_path: Path) -> None:
+    """Flyway would skip 0002_b.sql, migrata's own layout would run it: not guessed."""
+    write(tmp_path, "V1__a.sql")
+    write(tmp_path, "0002_b.sql")
+    with pytest.raises(AmbiguousLayout) as info:
         discover_migrations(tmp_path)
-    assert info.value.path == f"{tmp_path}/{name}"
-    assert words in str(info.value)
+    assert "flyway would run V1__a.sql and skip 0002_b.sql" in str(info.value)
+    result = discover_migrations(tmp_path, layout="flyway")
+    assert [m.version.text for m in result.migrations] == ["1"]
+    assert "this folder holds Flyway migrations (V1__a.sql)" in result.warnings[0]
 
 
 def test_callbacks_and_baselines_are_ignored_with_a_warning(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from migrata.discovery import _shape, discover_migrations
-from migrata.errors import DiscoveryError, DuplicateVersion, InvalidMigrationName
+from migrata.errors import DuplicateVersion, InvalidMigrationName
 from migrata.layouts import golang_migrate, native
-from migrata.layouts.base import FITS, NO, Entry
+from migrata.layouts.base import DISTINCTIVE, FITS, NO, Entry
 from migrata.sqltext import checksum
 
 
@@ -103,13 +103,17 @@ def test_an_up_only_file_makes_the_folder_migratas_own(tmp_path: Path) -> None:
     assert result.migrations[-1].name == "seed"
 
 
-def test_an_up_only_file_is_refused_when_golang_migrate_is_asked_for(tmp_path: Path) -> None:
+def test_an_up_only_file_is_skipped_with_a_warning_when_golang_migrate_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    """golang-migrate's PartialDriver skips names DefaultParse refuses."""
     typical(tmp_path)
     write(tmp_path, "11_seed.sql")
-    with pytest.raises(InvalidMigrationName) as info:
-        discover_migrations(tmp_path, layout="golang-migrate")
-    assert info.value.path == f"{tmp_path}/11_seed.sql"
-    assert "11_seed.up.sql" in str(info.value)
+    result = discover_migrations(tmp_path, layout="golang-migrate")
+    assert "11" not in [m.version.text for m in result.migrations]
+    assert f"{tmp_path}/11_seed.sql" in result.ignored
+    (warning,) = result.warnings
+    assert warning.startswith(f"{tmp_path}/11_seed.sql: ") and "11_seed.up.sql" in warning
 
 
 @pytest.mark.parametrize(
@@ -125,15 +129,16 @@ def test_detect_is_no_when_a_name_does_not_fit(tmp_path: Path, extra: str) -> No
 @pytest.mark.parametrize(
     "name", ["2025-01-08-120000_x.up.sql", "99999999999999999999999_x.up.sql", "notes.sql"]
 )
-def test_a_sql_file_that_is_not_a_golang_migrate_file_is_an_error(
+def test_a_sql_file_that_is_not_a_golang_migrate_file_is_skipped_with_a_warning(
     tmp_path: Path, name: str
 ) -> None:
     typical(tmp_path)
     write(tmp_path, name)
-    with pytest.raises(InvalidMigrationName) as info:
-        golang_migrate.read(entries(tmp_path))
-    assert info.value.path == f"{tmp_path}/{name}"
-    assert "<version>_<title>.up.sql" in str(info.value)
+    result = golang_migrate.read(entries(tmp_path))
+    assert len(result.migrations) == 3
+    (warning,) = result.warnings
+    assert warning.startswith(f"{tmp_path}/{name}: ")
+    assert "<version>_<title>.up.sql" in warning and "skips it" in warning
 
 
 def test_a_migration_folder_is_an_error(tmp_path: Path) -> None:
@@ -158,7 +163,7 @@ def test_files_of_other_extensions_are_ignored(tmp_path: Path) -> None:
         (["1_a.up.sql", "01_b.up.sql"], "1_a.up.sql", "01_b.up.sql"),
         (["1_a.up.sql", "01_a.up.sql"], "1_a.up.sql", "01_a.up.sql"),
         (["1_a.up.sql", "1_a.down.sql", "01_a.down.sql"], "1_a.down.sql", "01_a.down.sql"),
-        (["1_a.up.sql", "1_b.down.sql"], "1_b.down.sql", "1_a.up.sql"),
+        (["1_a.up.sql", "1_b.up.sql"], "1_b.up.sql", "1_a.up.sql"),
     ],
 )
 def test_duplicate_version_names_both_files(
@@ -172,13 +177,33 @@ def test_duplicate_version_names_both_files(
     assert f"{tmp_path}/{other}" in str(info.value)
 
 
-def test_down_without_up_is_an_error(tmp_path: Path) -> None:
+def test_up_and_down_pair_by_version_whatever_their_titles(tmp_path: Path) -> None:
+    """golang-migrate keys migrations by version and direction (``source/migration.go``)."""
+    write(tmp_path, "30_add_x.up.sql", "ALTER TABLE t ADD x int;\n")
+    write(tmp_path, "30_drop_x.down.sql", "ALTER TABLE t DROP x;\n")
+    write(tmp_path, "31_z.down.sql", "SELECT 2;\n")
+    write(tmp_path, "31_a.up.sql", "SELECT 1;\n")
+    assert golang_migrate.detect(entries(tmp_path)) == DISTINCTIVE
+    result = discover_migrations(tmp_path)
+    # sqlx pairs by version too, and reads the folder the same way
+    assert {result.layout, *result.also} == {"golang-migrate", "sqlx"}
+    thirty, thirty_one = result.migrations
+    assert thirty.name == "add_x" and thirty.down is not None
+    assert thirty.down.text == "ALTER TABLE t DROP x;\n"
+    assert thirty_one.name == "a" and thirty_one.down is not None
+
+
+def test_down_without_up_is_an_empty_migration_with_a_warning(tmp_path: Path) -> None:
+    """golang-migrate's newMigration builds an empty migration when the up file is missing:
+    the version is recorded, nothing runs."""
     typical(tmp_path)
     down = write(tmp_path, "3_c.down.sql")
-    with pytest.raises(DiscoveryError) as info:
-        golang_migrate.read(entries(tmp_path))
-    assert info.value.path == str(down)
-    assert "3_c.up.sql" in str(info.value)
+    result = golang_migrate.read(entries(tmp_path))
+    last = next(m for m in result.migrations if m.version.text == "3")
+    assert (last.name, last.up.text) == ("c", "")
+    assert last.down is not None
+    (warning,) = result.warnings
+    assert warning.startswith(f"{down}: ") and "3_c.up.sql" in warning
 
 
 def test_crlf_copies_keep_their_checksums(tmp_path: Path) -> None:

@@ -162,8 +162,6 @@ def test_other_files_are_ignored(tmp_path: Path) -> None:
     write(tmp_path, "00001_a_test.go", "package migrations\n")
     write(tmp_path, "helpers.go", "package migrations\n")
     write(tmp_path, "notes.txt", "Go migrations need a goose binary.\n")
-    write(tmp_path, "seed.sql", "INSERT INTO t VALUES (1);\n")
-    write(tmp_path, "00000_zero.sql", "-- +goose Up\nSELECT 0;\n")
 
     result = goose.read(entries(tmp_path))
 
@@ -173,11 +171,59 @@ def test_other_files_are_ignored(tmp_path: Path) -> None:
         f"{tmp_path}/helpers.go",
         f"{tmp_path}/notes.txt",
     )
-    assert [w.split(":")[0] for w in result.warnings] == [
-        f"{tmp_path}/00000_zero.sql",
-        f"{tmp_path}/seed.sql",
-    ]
-    assert all("goose skips it" in w for w in result.warnings)
+    assert result.warnings == ()
+
+
+@pytest.mark.parametrize("name", ["seed.sql", "00000_zero.sql", "1.sql"])
+def test_a_sql_file_without_a_version_is_refused_as_goose_refuses_it(
+    tmp_path: Path, name: str
+) -> None:
+    """goose collects every ``*.sql`` file; NumericComponent fails on one without
+    ``<version>_`` or with version 0, and goose refuses the folder."""
+    write(tmp_path, "00001_a.sql", PRODUCTS)
+    bad = write(tmp_path, name, "-- +goose Up\nSELECT 0;\n")
+    with pytest.raises(DiscoveryError) as info:
+        goose.read(entries(tmp_path))
+    assert info.value.path == str(bad)
+    assert "version above 0" in str(info.value)
+
+
+def test_an_unfinished_statement_in_the_up_section_is_refused(tmp_path: Path) -> None:
+    bad = write(tmp_path, "1_a.sql", "-- +goose Up\nSELECT 1;\nSELECT 2\n-- +goose Down\n")
+    with pytest.raises(DiscoveryError) as info:
+        goose.read(entries(tmp_path))
+    assert (info.value.path, info.value.line) == (str(bad), 3)
+    assert "no `;`" in str(info.value)
+
+
+def test_an_unfinished_statement_in_the_down_section_refuses_only_reverting(
+    tmp_path: Path,
+) -> None:
+    """goose parses a direction when it runs it: up works, down is refused."""
+    write(
+        tmp_path,
+        "1_a.sql",
+        "-- +goose Up\nCREATE TABLE a (id int); -- note\n\n-- +goose Down\n"
+        "-- comment\nDROP TABLE a\nDROP TABLE b\n",
+    )
+    (migration,) = goose.read(entries(tmp_path)).migrations
+    assert migration.up.text.startswith("CREATE TABLE a")
+    assert migration.down is None
+    assert migration.down_refusal is not None and "1_a.sql:6" in migration.down_refusal
+
+
+def test_statement_blocks_and_trailing_comments_end_statements_as_goose_ends_them(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        "1_a.sql",
+        "-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int AS $$\n"
+        "BEGIN RETURN 1; END\n$$ LANGUAGE plpgsql\n-- +goose StatementEnd\n"
+        "SELECT 1; -- a note; with words\n-- +goose Down\nSELECT 2;\n",
+    )
+    (migration,) = goose.read(entries(tmp_path)).migrations
+    assert migration.down is not None and migration.down_refusal is None
 
 
 def test_missing_up_annotation_names_the_file(tmp_path: Path) -> None:

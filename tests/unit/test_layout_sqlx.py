@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from migrata.discovery import _shape, discover_migrations
-from migrata.errors import DiscoveryError, DuplicateVersion, InvalidMigrationName
+from migrata.errors import DuplicateVersion, InvalidMigrationName
 from migrata.layouts import native, sqlx
-from migrata.layouts.base import FITS, NO, Entry
+from migrata.layouts.base import DISTINCTIVE, FITS, NO, Entry
 from migrata.sqltext import checksum
 
 
@@ -147,7 +147,7 @@ def test_detect_is_no_for_an_empty_folder_or_non_sql_files(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     "name",
     [
-        "notes.sql",
+        "notes_x.sql",
         "2025-01-08-120000_dashed.sql",
         "99999999999999999999_huge.sql",
         "0009_shout.SQL",
@@ -180,13 +180,50 @@ def test_other_folders_are_ignored(tmp_path: Path) -> None:
     assert result.ignored == (f"{tmp_path}/docs",)
 
 
-def test_down_without_up_is_an_error(tmp_path: Path) -> None:
+def test_a_sql_file_without_an_underscore_is_skipped_as_sqlx_skips_it(tmp_path: Path) -> None:
+    write(tmp_path, "0001_a.sql")
+    write(tmp_path, "notes.sql")
+    result = sqlx.read(entries(tmp_path))
+    assert [m.version.text for m in result.migrations] == ["0001"]
+    (warning,) = result.warnings
+    assert warning.startswith(f"{tmp_path}/notes.sql: ") and "sqlx skips it" in warning
+
+
+def test_down_without_up_is_skipped_as_sqlx_never_runs_it(tmp_path: Path) -> None:
     write(tmp_path, "0001_a.sql")
     down = write(tmp_path, "0002_b.down.sql", "DROP TABLE b;\n")
-    with pytest.raises(DiscoveryError) as info:
-        sqlx.read(entries(tmp_path))
-    assert info.value.path == str(down)
-    assert "0002_b.up.sql" in str(info.value)
+    result = sqlx.read(entries(tmp_path))
+    assert [m.version.text for m in result.migrations] == ["0001"]
+    assert str(down) in result.ignored
+    (warning,) = result.warnings
+    assert warning.startswith(f"{down}: ") and "0002_b.up.sql" in warning
+
+
+def test_up_and_down_pair_by_version_whatever_their_descriptions(tmp_path: Path) -> None:
+    write(tmp_path, "1_add_x.up.sql", "SELECT 1;\n")
+    write(tmp_path, "1_drop_x.down.sql", "SELECT 2;\n")
+    assert sqlx.detect(entries(tmp_path)) == DISTINCTIVE
+    (migration,) = sqlx.read(entries(tmp_path)).migrations
+    assert migration.name == "add_x"
+    assert migration.down is not None and migration.down.text == "SELECT 2;\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "transactional"),
+    [
+        ("-- no-transaction\nSELECT 1;\n", False),
+        ("-- no-transaction: CONCURRENTLY below\nSELECT 1;\n", False),
+        ("SELECT 1;\n", True),
+    ],
+)
+def test_no_transaction_is_the_files_first_bytes(
+    tmp_path: Path, text: str, transactional: bool
+) -> None:
+    """sqlx: ``sql.starts_with("-- no-transaction")``."""
+    write(tmp_path, "1_a.sql", text)
+    (migration,) = sqlx.read(entries(tmp_path)).migrations
+    assert migration.transactional is transactional
+    assert migration.up.explicit_transaction is (not transactional)
 
 
 @pytest.mark.parametrize(

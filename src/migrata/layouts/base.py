@@ -70,6 +70,11 @@ class ReadResult:
     warnings: tuple[str, ...] = ()
     #: Other layouts whose naming the folder also fits and that read it the same way.
     also: tuple[str, ...] = ()
+    #: Files that look like migrations but whose names the layout's tool cannot parse, so it
+    #: skips them (and migrata too, with a warning each): Flyway's unparseable names,
+    #: golang-migrate's files without ``.up``/``.down``, a top-level ``.sql`` in a diesel
+    #: folder. When another layout also claims the folder, it is ambiguous.
+    skipped: tuple[str, ...] = ()
 
 
 def load_script(
@@ -128,6 +133,7 @@ def make_migration(
     *,
     skip_reason: str | None = None,
     source_info: tuple[tuple[str, str], ...] = (),
+    down_refusal: str | None = None,
 ) -> Migration:
     """A Migration whose checksum covers its up script (normalised: CRLF and BOM do not
     count)."""
@@ -139,6 +145,7 @@ def make_migration(
         checksum=checksum(up.text),
         skip_reason=skip_reason,
         source_info=source_info,
+        down_refusal=down_refusal,
     )
 
 

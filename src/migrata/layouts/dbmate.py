@@ -91,14 +91,16 @@ def read(entries: list[Entry]) -> ReadResult:
             else:
                 ignored.append(entry.path)
             continue
-        version = Version.parse(match["version"])
+        # dbmate keeps the version as written (`01` and `1` differ) and runs the files in
+        # the order of their names.
+        version = Version.parse_text(match["version"], rank=tuple(map(ord, entry.name)))
         if version in by_version:
             raise DuplicateVersion(
                 f"version {version} is also used by {by_version[version].up.path}; give each "
                 "migration its own version",
                 path=entry.path,
             )
-        up, down = _read_sections(entry)
+        up, down = _read_sections(entry, warnings)
         by_version[version] = make_migration(version, match["name"], up, down)
     migrations = tuple(by_version[v] for v in sorted(by_version))
     return ReadResult(NAME, migrations, ignored=tuple(ignored), warnings=tuple(warnings))
@@ -112,7 +114,7 @@ def _marker(line: str) -> tuple[str, str] | None:
     return match["direction"], match["options"] or ""
 
 
-def _read_sections(entry: Entry) -> tuple[Script, Script | None]:
+def _read_sections(entry: Entry, warnings: list[str]) -> tuple[Script, Script | None]:
     path = entry.path
     lines = split_lines(entry.read_text())
     starts: dict[str, int] = {}  # direction -> 0-based index of its marker line
@@ -158,17 +160,21 @@ def _read_sections(entry: Entry) -> tuple[Script, Script | None]:
                 line=number,
             )
         starts[direction] = index
-        options[direction] = _transactional(words, path, number)
+        options[direction] = _transactional(words, path, number, warnings)
     if "up" not in starts:
         raise DiscoveryError(
             "no `-- migrate:up` line: dbmate needs one; add `-- migrate:up` above the "
             "migration's SQL (and `-- migrate:down` above the SQL that undoes it)",
             path=path,
         )
-    down_at = starts.get("down", len(lines))
-    up = _section(path, lines, starts["up"], down_at, options["up"])
     if "down" not in starts:
-        return up, None
+        raise DiscoveryError(
+            "no `-- migrate:down` line: dbmate refuses a migration without one (it may be "
+            "empty); add `-- migrate:down` below the up section",
+            path=path,
+        )
+    down_at = starts["down"]
+    up = _section(path, lines, starts["up"], down_at, options["up"])
     down = _section(path, lines, down_at, len(lines), options["down"])
     return up, down if has_sql(down.text) else None
 
@@ -184,18 +190,22 @@ def _section(
     )
 
 
-def _transactional(words: str, path: str, line: int) -> bool | None:
-    """What a marker's options say about the transaction (None: nothing)."""
+def _transactional(words: str, path: str, line: int, warnings: list[str]) -> bool | None:
+    """What a marker's options say about the transaction (None: nothing). dbmate runs a
+    section outside a transaction only for ``transaction:false`` and ignores other options;
+    so does migrata, warning about them."""
     chosen: bool | None = None
     for word in words.split():
-        if ":" not in word:
+        key, colon, value = word.partition(":")
+        if not colon or value.count(":"):
             continue  # dbmate ignores words that are not key:value pairs
-        if word not in {"transaction:false", "transaction:true"}:
-            raise DiscoveryError(
-                f"unknown dbmate option `{word}` (dbmate would ignore it): the only option is "
-                "transaction:false (or transaction:true); fix or remove it",
-                path=path,
-                line=line,
-            )
-        chosen = word == "transaction:true"
+        if key == "transaction":
+            chosen = value != "false"
+            if value in {"false", "true"}:
+                continue
+        warnings.append(
+            f"{path}:{line}: dbmate option `{word}` means nothing to dbmate"
+            + (" (a transaction is used)" if key == "transaction" else "")
+            + ": the only option is transaction:false (or transaction:true); fix or remove it"
+        )
     return chosen

@@ -4,7 +4,8 @@
   decides which files are migrations and their order; the files sit at the folder root.
 - The version is the tag's leading digits (``0000_init`` → ``0000``, name ``init``; drizzle's
   timestamp prefixes are digits too), else ``idx`` padded to 4 digits, the whole tag being the
-  name. Versions must increase in journal order.
+  name. Migrations run in journal order, which is not always the order of those numbers
+  (drizzle-kit's timestamp prefixes can go back when branches merge).
 - ``--> statement-breakpoint`` lines are SQL comments and stay in the text. drizzle has no down
   migrations and no per-migration transaction marker.
 - Each migration keeps ``when``, ``tag`` and ``hash`` (drizzle's sha256 hex of the file, line
@@ -14,7 +15,7 @@
   it) and is reported; snapshots and other files are ignored.
 
 Rejected, naming ``meta/_journal.json``: invalid JSON, a wrong shape, a tag whose ``.sql`` file
-is missing, and versions that do not increase.
+is missing, and two tags with one version.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 from ..errors import DiscoveryError, DuplicateVersion
@@ -65,13 +67,13 @@ def read(entries: list[Entry]) -> ReadResult:
             version, name = Version.parse(digits["version"]), digits["name"] or tag
         else:
             version, name = Version.parse(f"{idx:04d}"), tag
-        if migrations and version <= migrations[-1].version:
-            previous = migrations[-1]
-            kind = DuplicateVersion if version == previous.version else DiscoveryError
-            raise kind(
-                f"{where} (tag {tag!r}) has version {version}, not above {previous.version} of "
-                f"tag {previous.info('tag')!r} before it: migrata orders migrations by version; "
-                "renumber the tag (and its file) so versions increase in journal order",
+        # drizzle runs the journal in its own order, whatever the tags' numbers say.
+        version = replace(version, rank=(position,))
+        clash = next((m for m in migrations if m.version == version), None)
+        if clash is not None:
+            raise DuplicateVersion(
+                f"{where} (tag {tag!r}) has version {version}, like tag "
+                f"{clash.info('tag')!r}: give each migration its own tag prefix",
                 path=journal.path,
             )
         up = load_script(entry)

@@ -16,10 +16,11 @@ as in Flyway by default. The version is shown with ``.`` separators (Flyway stor
 path below the location) for adopting an existing ``flyway_schema_history``.
 
 ``detect`` answers DISTINCTIVE as soon as one file has a Flyway name: no other layout uses
-them. Every other ``.sql`` file in such a folder is then an error naming it (Flyway skips
-files it cannot parse unless ``validateMigrationNaming`` is on; here a migration that never
-runs is never silent), except Flyway's callbacks (``afterMigrate.sql``…) and baseline
-migrations (``B5__x.sql``), which migrata does not run: they are ignored and warned about.
+them. Every other ``.sql`` file in such a folder is skipped, as Flyway skips files it cannot
+parse (``validateMigrationNaming`` is off by default), and warned about, naming it, so a
+migration that never runs is never silent. Flyway's callbacks (``afterMigrate.sql``…) and
+baseline migrations (``B5__x.sql``), which migrata does not run, are ignored and warned about
+too.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..errors import DiscoveryError, DuplicateVersion, InvalidMigrationName
+from ..errors import DiscoveryError, DuplicateVersion
 from ..models import Migration, Script, Version
 from .base import DISTINCTIVE, NO, Entry, ReadResult, load_script, make_migration
 
@@ -89,6 +90,7 @@ def read(entries: list[Entry]) -> ReadResult:
     files = _walk(entries, "")
     ignored: list[str] = []
     warnings: list[str] = []
+    skipped: list[str] = []
     confs: dict[str, Entry] = {}
     named: list[_Named] = []
     for file in files:
@@ -117,7 +119,13 @@ def read(entries: list[Entry]) -> ReadResult:
             continue
         found = _name_of(file)
         if found is None:
-            raise InvalidMigrationName(_problem(entry.name, files), path=entry.path)
+            # Flyway skips a file it cannot parse (validateMigrationNaming is off by default).
+            ignored.append(entry.path)
+            skipped.append(entry.path)
+            warnings.append(
+                f"{entry.path}: {_problem(entry.name, files)}: Flyway skips it, and so does migrata"
+            )
+            continue
         named.append(found)
 
     versioned: dict[Version, _Named] = {}
@@ -186,6 +194,7 @@ def read(entries: list[Entry]) -> ReadResult:
         migrations=tuple(migrations),
         ignored=tuple(ignored),
         warnings=tuple(warnings),
+        skipped=tuple(skipped),
     )
 
 

@@ -60,13 +60,15 @@ def read(entries: list[Entry]) -> ReadResult:
     warnings: list[str] = []
     for entry in sorted(entries, key=lambda e: e.name):
         if entry not in migration_files:
-            if not entry.is_dir and entry.name.lower().endswith(".sql"):
-                warnings.append(
-                    f"{entry.path}: the name is not <version>_<name>.sql with a version above "
-                    "0: goose skips it, and so does migrata; rename it if it is a migration"
+            if not entry.is_dir and entry.name.endswith(".sql"):
+                # goose collects every *.sql file and refuses one whose name has no version
+                # (NumericComponent: "no filename separator", "greater than zero").
+                raise DiscoveryError(
+                    "goose refuses a .sql file whose name is not <version>_<name>.sql with a "
+                    "version above 0; rename it, or move it out of the folder",
+                    path=entry.path,
                 )
-            else:
-                ignored.append(entry.path)
+            ignored.append(entry.path)
             continue
         match = FILE_RE.fullmatch(entry.name)
         assert match is not None
@@ -85,8 +87,8 @@ def read(entries: list[Entry]) -> ReadResult:
                 "it must be applied another way (goose built with it)"
             )
         else:
-            up, down = _read_sections(entry)
-            migration = make_migration(version, match["name"], up, down)
+            up, down, refusal = _read_sections(entry)
+            migration = make_migration(version, match["name"], up, down, down_refusal=refusal)
         by_version[version] = migration
     migrations = tuple(by_version[v] for v in sorted(by_version))
     return ReadResult(NAME, migrations, ignored=tuple(ignored), warnings=tuple(warnings))
@@ -112,7 +114,9 @@ def _annotation_word(line: str) -> str | None:
     return line.replace("--", "").replace("+goose", "", 1).strip().upper()
 
 
-def _read_sections(entry: Entry) -> tuple[Script, Script | None]:
+def _read_sections(entry: Entry) -> tuple[Script, Script | None, str | None]:
+    """The up and down sections of a goose file, and why its down section cannot be used (a
+    statement goose would refuse as unfinished) when it has SQL."""
     path = entry.path
     lines = split_lines(entry.read_text())
     starts: dict[str, int] = {}  # "UP"/"DOWN" -> 0-based index of the annotation line
@@ -158,11 +162,67 @@ def _read_sections(entry: Entry) -> tuple[Script, Script | None]:
             path=path,
         )
     down_at = starts.get("DOWN", len(lines))
+    unfinished = _unfinished(lines, starts["UP"] + 1, down_at)
+    if unfinished is not None:
+        raise DiscoveryError(
+            f"{UNFINISHED}: end it with `;` (goose refuses the migration)",
+            path=path,
+            line=unfinished,
+        )
     up = _section(path, lines, starts["UP"], down_at, no_transaction)
     if "DOWN" not in starts:
-        return up, None
+        return up, None, None
     down = _section(path, lines, down_at, len(lines), no_transaction)
-    return up, down if has_sql(down.text) else None
+    if not has_sql(down.text):
+        return up, None, None
+    unfinished = _unfinished(lines, down_at + 1, len(lines))
+    if unfinished is not None:
+        # goose parses a direction only when it runs it: `up` works, reverting is refused.
+        return up, None, f"{UNFINISHED} at {path}:{unfinished} (goose refuses it)"
+    return up, down, None
+
+
+UNFINISHED = "a statement of the section has no `;` at the end of its last line"
+
+
+def _unfinished(lines: list[str], start: int, end: int) -> int | None:
+    """The line (1-based) where a statement of ``lines[start:end]`` begins that goose would
+    call unfinished: SQL after the last line ending a statement, outside StatementBegin/End.
+
+    goose's parser ends a statement at a line whose last word before any ``--`` comment ends
+    in ``;``, drops blank and comment lines before a statement, and refuses text left over at
+    the end of a section ("unexpected unfinished SQL query … missing semicolon?").
+    """
+    begun: int | None = None
+    in_block = False
+    for index in range(start, end):
+        line = lines[index].rstrip("\r\n")
+        word = _annotation_word(line)
+        if word == "STATEMENTBEGIN":
+            in_block = True
+            continue
+        if word == "STATEMENTEND":
+            in_block, begun = False, None
+            continue
+        if in_block or word is not None:
+            continue
+        if begun is None and (not line.strip() or line.strip().startswith("--")):
+            continue
+        if begun is None:
+            begun = index + 1
+        if _ends_statement(line):
+            begun = None
+    return begun
+
+
+def _ends_statement(line: str) -> bool:
+    """goose's ``endsWithSemicolon``: the last word before a word starting with ``--``."""
+    last = ""
+    for word in line.split():
+        if word.startswith("--"):
+            break
+        last = word
+    return last.endswith(";")
 
 
 def _check_annotation(

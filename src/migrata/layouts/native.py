@@ -53,14 +53,20 @@ class Grouping:
     are one version), naming both.
     """
 
-    def __init__(self, up_hint: Callable[[Parts], str]) -> None:
+    def __init__(self, up_hint: Callable[[Parts], str], *, by_version: bool = False) -> None:
         #: The file name to suggest when a down file has no up file.
         self._up_hint = up_hint
+        #: Pair ``.up``/``.down`` files by version alone, whatever their names (golang-migrate
+        #: and sqlx do: ``30_add_x.up.sql`` and ``30_drop_x.down.sql`` are one migration,
+        #: named after its up file); migrata's own layout wants the names to match.
+        self._pair_by_version = by_version
         self._by_version: dict[Version, Parts] = {}
 
     def add_file(self, version: Version, name: str, direction: str | None, entry: Entry) -> None:
         """Add one file; ``direction`` is "up", "down" or None (an up-only file)."""
         parts = self._slot(version, name, "file" if direction is None else "pair", entry.path)
+        if direction == "up":
+            parts.name = name
         if direction == "down":
             if parts.down is not None:
                 raise DuplicateVersion(
@@ -84,13 +90,13 @@ class Grouping:
         parts = self._slot(version, name, "folder", folder.path)
         parts.up, parts.down = up, down
 
-    def parts(self) -> list[Parts]:
+    def parts(self, *, require_up: bool = True) -> list[Parts]:
         """Every version's parts, sorted by version; raises DiscoveryError for a down file
-        without its up file."""
+        without its up file, unless ``require_up`` is False (such parts then have no up)."""
         result = []
         for version in sorted(self._by_version):
             parts = self._by_version[version]
-            if parts.up is None:
+            if parts.up is None and require_up:
                 assert parts.down is not None
                 raise DiscoveryError(
                     f"down file without an up file for version {version}; add "
@@ -105,13 +111,25 @@ class Grouping:
         if parts is None:
             parts = self._by_version[version] = Parts(version, name, source=source)
             return parts
-        if parts.name != name or parts.source != source or source == "folder":
+        renamed = parts.name != name and not (self._pair_by_version and source == "pair")
+        if renamed or parts.source != source or source == "folder":
             raise DuplicateVersion(
                 f"version {version} is also used by {_describe(parts)}; give each migration "
                 "its own version",
                 path=path,
             )
         return parts
+
+
+def renamed_pairs(pairs: dict[tuple[Version, str | None], set[str]]) -> bool:
+    """Whether one version's single up file and single down file have different names."""
+    return any(
+        len(names) == 1
+        and len(pairs.get((version, "down"), set())) == 1
+        and names != pairs[(version, "down")]
+        for (version, direction), names in pairs.items()
+        if direction == "up"
+    )
 
 
 def read_folder(entry: Entry, expected: str) -> tuple[Entry, Entry | None, dict[str, Entry]]:

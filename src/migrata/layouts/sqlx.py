@@ -1,29 +1,42 @@
-"""sqlx's layout (``sqlx migrate``, ``sqlx::migrate!``).
+"""sqlx's layout (``sqlx migrate``, ``sqlx::migrate!``), read by sqlx's own rules
+(sqlx-core ``migrate/source.rs``, ``migration_type.rs``, ``migrator.rs``).
 
 - ``<version>_<description>.sql`` — a simple migration, up only;
-- ``<version>_<description>.up.sql`` + ``<version>_<description>.down.sql`` — reversible;
-- a first line ``-- no-transaction`` runs the migration outside a transaction.
+- ``<version>_<description>.up.sql`` + ``<version>_<description>.down.sql`` — reversible. Up
+  and down are paired **by version alone** (sqlx never compares the descriptions); the
+  migration is named after its up file. A down file without an up file is never run by sqlx:
+  migrata skips it too, with a warning.
+- A file whose text starts with ``-- no-transaction`` (its very first bytes) runs outside a
+  transaction.
+- The version is the name up to its first ``_``, an integer that fits an ``i64``; a ``.sql``
+  file whose name has no ``_`` is skipped by sqlx, and by migrata with a warning; one whose
+  prefix is not an integer makes sqlx refuse the folder, and migrata too. Folders are never
+  migrations to sqlx; one that looks like a migration is an error naming it.
 
-The version is an integer that fits an ``i64`` (sqlx-core ``migrate/source.rs``). sqlx keeps the
-description with underscores turned into spaces; it is kept in ``source_info`` under
-``"description"`` for adopting an existing ``_sqlx_migrations`` table.
+sqlx keeps the description with underscores turned into spaces; it is kept in ``source_info``
+under ``"description"`` for adopting an existing ``_sqlx_migrations`` table.
 
-These names are also migrata's own, and mean the same thing: ``detect`` answers FITS (never
-more) when every ``.sql`` file fits sqlx and there is no migration folder (sqlx reads files
-only), and migrata's own reader then reads the folder. ``read`` pairs files exactly as that
-reader does.
-
-sqlx silently skips a ``.sql`` file whose name has no ``_``; here every ``.sql`` file that is
-not a sqlx migration is an error naming it (a typo never goes unnoticed), as is a migration
-folder, which sqlx would never run. Other files are ignored and listed.
+These names are also migrata's own, and mean the same thing: ``detect`` answers FITS when
+every ``.sql`` file fits sqlx and there is no migration folder, and migrata's own reader then
+reads the folder; DISTINCTIVE when a version's up and down files have different descriptions,
+which migrata's own layout would refuse. Other files are ignored and listed.
 """
 
 from __future__ import annotations
 
 from ..errors import InvalidMigrationName
 from ..models import Version
-from .base import FITS, NO, Entry, ReadResult, load_script, make_migration, sql_files
-from .native import FILE_RE, Grouping, is_migration_folder
+from .base import (
+    DISTINCTIVE,
+    FITS,
+    NO,
+    Entry,
+    ReadResult,
+    load_script,
+    make_migration,
+    sql_files,
+)
+from .native import FILE_RE, Grouping, is_migration_folder, renamed_pairs
 
 NAME = "sqlx"
 
@@ -35,11 +48,18 @@ _I64_MAX = 2**63 - 1
 
 
 def detect(entries: list[Entry]) -> int:
-    """FITS when every ``.sql`` file is a sqlx migration and no folder is a migration."""
+    """DISTINCTIVE when a version's up and down files have different descriptions, FITS when
+    every ``.sql`` file is a sqlx migration and no folder is a migration."""
     files = sql_files(entries)
     if not files or any(is_migration_folder(e) for e in entries):
         return NO
-    return FITS if all(_parse(e.name) is not None for e in files) else NO
+    parsed = [_parse(e.name) for e in files]
+    if any(p is None for p in parsed):
+        return NO
+    pairs: dict[tuple[Version, str | None], set[str]] = {}
+    for version, name, direction, _ in (p for p in parsed if p is not None):
+        pairs.setdefault((version, direction), set()).add(name)
+    return DISTINCTIVE if renamed_pairs(pairs) else FITS
 
 
 def read(entries: list[Entry]) -> ReadResult:
@@ -49,8 +69,10 @@ def read(entries: list[Entry]) -> ReadResult:
     folder), DuplicateVersion, DiscoveryError (a down file without its up file),
     InvalidEncoding or UnknownDirective, each naming the file.
     """
-    grouping = Grouping(lambda parts: f"{parts.version}_{parts.name}.up.sql")
+    grouping = Grouping(lambda parts: f"{parts.version}_{parts.name}.up.sql", by_version=True)
     ignored: list[str] = []
+    warnings: list[str] = []
+    skipped: list[str] = []
     descriptions: dict[Version, str] = {}
     for entry in sorted(entries, key=lambda e: e.name):
         if entry.is_dir:
@@ -66,6 +88,15 @@ def read(entries: list[Entry]) -> ReadResult:
             ignored.append(entry.path)
             continue
         parsed = _parse(entry.name)
+        if parsed is None and "_" not in entry.name:
+            # sqlx splits the name at its first "_" and skips a name without one.
+            ignored.append(entry.path)
+            skipped.append(entry.path)
+            warnings.append(
+                f"{entry.path}: the name has no `_`: sqlx skips it, and so does migrata; "
+                "rename it to <version>_<description>.sql if it is a migration"
+            )
+            continue
         if parsed is None:
             raise InvalidMigrationName(
                 f"not a sqlx migration name; {EXPECTED_FORMS} (at most {_I64_MAX}); rename it "
@@ -77,13 +108,23 @@ def read(entries: list[Entry]) -> ReadResult:
         descriptions.setdefault(version, description)
 
     migrations = []
-    for parts in grouping.parts():
-        assert parts.up is not None
-        # The first-line `-- no-transaction` marker is read by the directive parser, which
-        # records it as explicit: passing nothing here keeps the reading identical to
-        # migrata's own layout.
-        up = load_script(parts.up)
-        down = load_script(parts.down) if parts.down is not None else None
+    for parts in grouping.parts(require_up=False):
+        if parts.up is None:
+            assert parts.down is not None
+            ignored.append(parts.down.path)
+            skipped.append(parts.down.path)
+            warnings.append(
+                f"{parts.down.path}: a down file without an up file for version "
+                f"{parts.version}: sqlx never runs it, and neither does migrata; add "
+                f"{parts.version}_{parts.name}.up.sql or remove it"
+            )
+            continue
+        up = load_script(parts.up, transactional=_no_transaction(parts.up))
+        down = (
+            load_script(parts.down, transactional=_no_transaction(parts.down))
+            if parts.down
+            else None
+        )
         migrations.append(
             make_migration(
                 parts.version,
@@ -93,7 +134,20 @@ def read(entries: list[Entry]) -> ReadResult:
                 source_info=(("description", descriptions[parts.version]),),
             )
         )
-    return ReadResult(layout=NAME, migrations=tuple(migrations), ignored=tuple(ignored))
+    return ReadResult(
+        layout=NAME,
+        migrations=tuple(migrations),
+        ignored=tuple(ignored),
+        warnings=tuple(warnings),
+        skipped=tuple(skipped),
+    )
+
+
+def _no_transaction(entry: Entry) -> bool | None:
+    """False when the file starts with ``-- no-transaction`` (sqlx:
+    ``sql.starts_with("-- no-transaction")``), else None: migrata's own directives and
+    analysis decide, as for its own layout."""
+    return False if entry.read_bytes().startswith(b"-- no-transaction") else None
 
 
 def _parse(file_name: str) -> tuple[Version, str, str | None, str] | None:
