@@ -298,15 +298,16 @@ class MigrationFailed(ExecutionError):
         applied: Sequence[str] = (),
         resumable: bool = True,
         gave_way: bool = False,
+        command: str = "up",
     ) -> None:
         first_line = statement.strip().splitlines()[0] if statement.strip() else ""
         if transactional and gave_way:
             after = (
-                "it was rolled back; nothing is wrong with the file: run `migrata up` again "
-                "once the lock is free"
+                f"it was rolled back; nothing is wrong with the file: run `migrata {command}` "
+                "again once the lock is free"
             )
         elif transactional:
-            after = "it was rolled back; fix the file and run `migrata up` again"
+            after = f"it was rolled back; fix the file and run `migrata {command}` again"
         elif resumable:
             after = (
                 f"it ran outside a transaction and stopped at statement {statement_index} of "

@@ -737,6 +737,7 @@ class Runner:
             applied=[r.version for r in results],
             resumable=step.direction is Direction.UP,
             gave_way=self.backend.is_lock_timeout(failure),
+            command="up" if step.direction is Direction.UP else "down",
         )
         # Marked as raised: the CLI, which prints the exception, does not print it twice.
         log_event(

@@ -648,3 +648,20 @@ def test_postgres_failing_migration_exits_1_in_fresh_processes(postgres_db, tmp_
         assert result.code == 1, result.err
         assert "Traceback" not in result.err
         assert f"{folder / '0001_bad.sql'}:2:8: migration 0001 failed [42703]" in result.err
+
+
+def test_a_failing_down_names_down_as_the_command_to_run_again(
+    run_cli, sqlite_db, tmp_path
+) -> None:
+    folder = write_migrations(
+        tmp_path / "m",
+        {
+            "0001_users.up.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY);\n",
+            "0001_users.down.sql": "DROP TABLE no_such_table;\n",
+        },
+    )
+    assert run_cli("-u", sqlite_db.url, "-d", folder, "up").code == 0
+    result = run_cli("-u", sqlite_db.url, "-d", folder, "down")
+    assert result.code == 1
+    assert "fix the file and run `migrata down` again" in result.err
+    assert sqlite_db.table_exists("users")
