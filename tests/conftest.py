@@ -326,3 +326,29 @@ def write_migrations(folder: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(text.encode("utf-8"))
     return folder
+
+
+# --- the real-world corpora's results table ------------------------------------------------
+# Here, in the root conftest, because the controlling process of a pytest-xdist run loads only
+# this one: each tests/realworld test attaches its row to its report, and the rows are printed
+# at the end of the session (``pytest -q`` shows the terminal summary too).
+
+_REALWORLD_ROWS: dict[str, dict[str, object]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    from realworld.report import ROW_PROPERTY
+
+    for name, value in report.user_properties:
+        if name == ROW_PROPERTY and isinstance(value, dict):
+            _REALWORLD_ROWS[report.nodeid] = value
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _REALWORLD_ROWS:
+        return
+    from realworld.report import render_table
+
+    terminalreporter.write_sep("=", "real-world corpora")
+    for line in render_table(_REALWORLD_ROWS.values()):
+        terminalreporter.write_line(line)
