@@ -24,6 +24,7 @@ from .exitcodes import ExitCode
 from .migrator import (
     Migrator,
     PlannedStatements,
+    Repair,
     create_database,
     drop_database,
     migrate,
@@ -69,6 +70,7 @@ __all__ = [
     "PlanError",
     "PlannedStatements",
     "Problem",
+    "Repair",
     "RunReport",
     "State",
     "StatusEntry",

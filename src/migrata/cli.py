@@ -19,7 +19,7 @@ import click
 
 from .config import Settings, load_settings, migrator_options
 from .errors import MigrataError
-from .events import PROGRESS, log_event
+from .events import EVENT, PROGRESS, log_event
 from .exitcodes import ExitCode
 
 if TYPE_CHECKING:
@@ -187,6 +187,18 @@ _CURRENT_TARGET: list[str] = []
 _LOG_FORMAT: list[str] = ["text"]
 
 
+#: Events whose outcome a command prints on stdout itself: its text log does not repeat them.
+_RESULT_EVENTS = {
+    "create-database": frozenset({"database_created", "database_exists"}),
+    "drop-database": frozenset({"database_dropped", "database_absent"}),
+}
+
+
+def _printed_events() -> frozenset[str]:
+    ctx = click.get_current_context(silent=True)
+    return _RESULT_EVENTS.get(ctx.info_name or "", frozenset()) if ctx else frozenset()
+
+
 class _TextFilter(logging.Filter):
     """Text logs: records at the chosen level or above, progress events (waiting for the
     database, a lock-timeout retry…) unless -q, and never an error that is raised too (the
@@ -199,6 +211,8 @@ class _TextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "migrata_raised", False):
+            return False
+        if getattr(record, EVENT, None) in _printed_events():
             return False
         if record.levelno >= self._threshold:
             return True
@@ -254,7 +268,37 @@ def _setup_logging(verbosity: int, log_format: str = "text") -> None:
 pass_ctx = click.make_pass_decorator(_Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Command(click.Command):
+    """A command that also takes ``-v``/``-vv`` after its name (``migrata status -v``), adding
+    to what was given before it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(
+            click.Option(
+                ["-v", "--verbose", "more_verbose"],
+                count=True,
+                help="More output (-vv for debug logs); the same as before the command.",
+            )
+        )
+
+    def invoke(self, ctx: click.Context) -> Any:
+        more = ctx.params.pop("more_verbose", 0)
+        state = ctx.find_object(_Context)
+        if more and state is not None and state.verbosity >= 0:
+            state.verbosity += more
+            _setup_logging(state.verbosity, state.log_format)
+        return super().invoke(ctx)
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "-u", "--database-url", help="Database URL [env: MIGRATA_DATABASE_URL, DATABASE_URL]."
 )
@@ -423,8 +467,13 @@ def _scrubbed(text: str) -> str:
     return text
 
 
+def _said(error: BaseException) -> str:
+    """An error's message as the command says it (settings named by their flags)."""
+    return error.cli_message if isinstance(error, MigrataError) else str(error)
+
+
 def _error_text(outcome: TargetOutcome[Any]) -> str | None:
-    return _scrubbed(str(outcome.error)) if outcome.error is not None else None
+    return _scrubbed(_said(outcome.error)) if outcome.error is not None else None
 
 
 def _on_each(
@@ -449,7 +498,7 @@ def _on_each(
             return run(target)
         except MigrataError as exc:
             if header:
-                first = _scrubbed(str(exc)).strip().splitlines()
+                first = _scrubbed(exc.cli_message).strip().splitlines()
                 ctx.say(f"failed: {first[0] if first else type(exc).__name__}")
             raise
         finally:
@@ -586,31 +635,61 @@ def up(
 )
 @click.option("--to", "to", metavar="VERSION", help="Revert everything newer than VERSION.")
 @click.option("--all", "revert_all", is_flag=True, help="Revert every applied migration.")
-@click.option("--dry-run", is_flag=True, help="Show what would be reverted; change nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the SQL that would revert them; change nothing."
+)
+@click.option(
+    "--allow-empty-down",
+    is_flag=True,
+    help="Revert a migration whose down SQL has no statements (only comments) anyway.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
 def down(
-    ctx: _Context, steps: int | None, to: str | None, revert_all: bool, dry_run: bool, as_json: bool
+    ctx: _Context,
+    steps: int | None,
+    to: str | None,
+    revert_all: bool,
+    dry_run: bool,
+    allow_empty_down: bool,
+    as_json: bool,
 ) -> None:
     """Revert applied migrations, newest first (every step needs down SQL)."""
-    from .output import render_report, report_json, to_json
+    from .output import plan_json, render_plan, render_report, report_json, to_json
 
     if sum(x is not None and x is not False for x in (steps, to, revert_all or None)) > 1:
         raise click.UsageError("give at most one of --steps, --to and --all")
     settings = ctx.one_settings("down")
+    if dry_run:
+        migrator = ctx.migrator(settings)
+        plan, planned = migrator.down_statements(
+            steps=steps, to=to, all=revert_all, allow_empty_down=allow_empty_down
+        )
+        if as_json:
+            ctx.say(to_json(plan_json(planned)))
+        else:
+            click.echo(render_plan(plan, planned, history_table=settings.table), nl=False)
+        return
     with ctx.progress(quiet=as_json) as on_step:
         migrator = ctx.migrator(settings, on_step=on_step)
-        report = migrator.down(steps=steps, to=to, all=revert_all, dry_run=dry_run)
+        report = migrator.down(
+            steps=steps, to=to, all=revert_all, allow_empty_down=allow_empty_down
+        )
     ctx.say(to_json(report_json(report)) if as_json else render_report(report))
 
 
 @cli.command()
+@click.option(
+    "--allow-empty-down",
+    is_flag=True,
+    help="Go on when the migration's down SQL has no statements (only comments).",
+)
 @pass_ctx
-def redo(ctx: _Context) -> None:
+def redo(ctx: _Context, allow_empty_down: bool) -> None:
     """Revert the newest migration and apply it again."""
     with ctx.progress() as on_step:
         migrator = ctx.migrator(ctx.one_settings("redo"), on_step=on_step)
-        migrator.redo()
+        migrator.redo(allow_empty_down=allow_empty_down)
 
 
 @cli.command()
@@ -876,6 +955,24 @@ def resolve(ctx: _Context, version: str, outcome: str | None) -> None:
         raise click.UsageError("say what you found: --applied or --rolled-back")
     ctx.migrator(ctx.one_settings("resolve")).resolve(version, applied=outcome == "applied")
     ctx.say(f"resolved {version} as {outcome}")
+
+
+@cli.command()
+@click.argument("version", required=False)
+@click.option("--dry-run", is_flag=True, help="Show what would be recorded; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def repair(ctx: _Context, version: str | None, dry_run: bool, as_json: bool) -> None:
+    """Accept an intended edit to applied files (a comment fixed): record the current checksum
+    of VERSION, or of every changed file, without running anything (audited)."""
+    from .output import render_repairs, repairs_json, to_json
+
+    repairs = ctx.migrator(ctx.one_settings("repair")).repair(version, dry_run=dry_run)
+    ctx.say(
+        to_json(repairs_json(repairs, dry_run=dry_run))
+        if as_json
+        else render_repairs(repairs, dry_run=dry_run)
+    )
 
 
 @cli.command("mark-applied")
@@ -1179,7 +1276,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             exc.show()
         sys.exit(ExitCode.USAGE)
     except MigrataError as exc:
-        message = _scrubbed(str(exc))
+        message = _scrubbed(exc.cli_message)
         if _LOG_FORMAT[0] == "json":
             _json_error(message, int(exc.exit_code), type(exc).__name__)
         else:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, setting
 from .models import Timeouts
 from .sqltext import ENVIRONMENT_NAME, parse_duration, parse_environments
 
@@ -315,9 +315,7 @@ def migrator_options(settings: Settings) -> dict[str, Any]:
     """The keywords of ``Migrator(**options)`` for ``settings`` (the session SQL file is read
     here, once). Raises ConfigError when there is no database URL or that file cannot be read."""
     if not settings.database_url:
-        raise ConfigError(
-            "no database URL: pass --database-url/-u, or set MIGRATA_DATABASE_URL or DATABASE_URL"
-        )
+        raise ConfigError(f"no database URL: pass {setting('database_url')}")
     options: dict[str, Any] = {
         "url": settings.database_url,
         "table": settings.table,

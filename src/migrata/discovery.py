@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .errors import AmbiguousLayout, ConfigError, DiscoveryError, DuplicateVersion
+from .errors import AmbiguousLayout, ConfigError, DiscoveryError, DuplicateVersion, setting
 from .layouts import READERS, native
 from .layouts.base import DISTINCTIVE, FITS, NO, Entry, ReadResult
 from .models import Migration
@@ -206,7 +206,7 @@ def _entries(
         path = Path(directory if directory is not None else "migrations")
         if not path.is_dir():
             raise ConfigError(
-                f"migrations folder {str(path)!r} does not exist: pass --dir, or create it "
+                f"migrations folder {str(path)!r} does not exist: pass {setting('directory')}, or create it "
                 "with `migrata new NAME`"
             )
         base = Entry(path, str(path))
@@ -220,7 +220,10 @@ class CreatedMigration:
 
 
 _TEMPLATE_UP = "-- {name}: up\n"
-_TEMPLATE_DOWN = "-- {name}: down (undo what up does)\n"
+_TEMPLATE_DOWN = (
+    "-- {name}: down. Write the SQL that undoes up; until then `migrata down` refuses to\n"
+    "-- revert this migration (--allow-empty-down if there is really nothing to undo).\n"
+)
 #: Single-file layouts get both sections; an empty down section means "no down".
 _SECTIONED = {
     "dbmate": "-- migrate:up\n\n\n-- migrate:down\n\n",

@@ -32,13 +32,54 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from .models import Problem
+
+
+#: How a message names a setting the caller can change: the ``migrata`` command's flag, and
+#: the library's argument. Messages write ``setting("directory")``; ``str(error)`` says
+#: ``directory=``, and the command line says ``--dir`` (:attr:`MigrataError.cli_message`).
+SETTINGS = {
+    "directory": ("--dir", "directory="),
+    "create_database": (
+        "--create-database (or run `migrata create-database`)",
+        "create_database=True (or call migrata.create_database(url))",
+    ),
+    "database_url": (
+        "--database-url/-u, or set MIGRATA_DATABASE_URL or DATABASE_URL",
+        "a database URL (the first argument), or set MIGRATA_DATABASE_URL or DATABASE_URL",
+    ),
+    "layout": ("--layout NAME (or set `layout` in the config)", "layout="),
+    "lock_timeout": ("--lock-timeout", "lock_timeout="),
+    "wait": ("--wait (MIGRATA_WAIT)", "wait= (MIGRATA_WAIT)"),
+    "require_lock": ("--require-lock", "require_lock=True"),
+    "force": ("--force", "force=True"),
+    "adopt_table": ("--table NAME", "table="),
+    "adopt_source": ("--from TOOL", "source="),
+    "ignore_checksums": ("--ignore-checksums", "verify_checksums=False"),
+    "sequential": ("--sequential", "sequential="),
+    "allow_empty_down": ("--allow-empty-down", "allow_empty_down=True"),
+}
+_MARK = "\x1f"
+_SETTING = re.compile(f"{_MARK}([a-z_]+){_MARK}")
+
+
+def setting(name: str) -> str:
+    """A setting's name in an error message, said the caller's way (see :data:`SETTINGS`)."""
+    if name not in SETTINGS:
+        raise KeyError(name)
+    return f"{_MARK}{name}{_MARK}"
+
+
+def _render(template: str, *, cli: bool) -> str:
+    return _SETTING.sub(lambda m: SETTINGS[m[1]][0 if cli else 1], template)
 
 
 class MigrataError(Exception):
@@ -48,8 +89,16 @@ class MigrataError(Exception):
     exit_code: int = ExitCode.MIGRATION_FAILED
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        self.message = _render(message, cli=False)
+        super().__init__(self.message)
+        self._template = message
+
+    @property
+    def cli_message(self) -> str:
+        """The message as the ``migrata`` command says it: settings named by their flags."""
+        if _MARK not in self._template:
+            return self.message
+        return _render(self._template, cli=True)
 
     def __str__(self) -> str:
         return self.message
@@ -123,7 +172,7 @@ class AmbiguousLayout(DiscoveryError):
             what = "that read it differently"
         super().__init__(
             f"the folder fits several layouts ({', '.join(candidates)}) {what}; keep one "
-            "layout per folder, or pass --layout NAME (or set `layout` in the config)",
+            f"layout per folder, or pass {setting('layout')}",
             path=path,
         )
         self.candidates = tuple(candidates)
@@ -152,7 +201,13 @@ class ValidationFailed(PlanError):
         lines = [f"{len(problems)} problem(s) stop this run; nothing was changed:"]
         lines += [f"  - {p.message} -> {p.next_step}" for p in problems]
         super().__init__("\n".join(lines))
-        self.problems = tuple(problems)
+        # The problems as values say settings the library's way (the message keeps both).
+        self.problems = tuple(
+            replace(
+                p, message=_render(p.message, cli=False), next_step=_render(p.next_step, cli=False)
+            )
+            for p in problems
+        )
 
 
 class UnknownVersion(PlanError):
@@ -206,7 +261,7 @@ class LockTimeout(LockError):
         who = f" (held by {holder})" if holder else ""
         super().__init__(
             f"could not take the migration lock within {timeout:g}s{who}: another migrata run "
-            "is in progress; wait for it or raise --lock-timeout"
+            f"is in progress; wait for it or raise {setting('lock_timeout')}"
         )
         self.timeout = timeout
         self.holder = holder
@@ -241,11 +296,7 @@ class ConnectionFailed(MigrataError):
     ) -> ConnectionFailed:
         """The error of a failed connection to ``database`` (redacted), the driver saying
         ``reason`` (scrubbed); a missing database says how to create it."""
-        hint = (
-            "; create it, or pass --create-database (`migrata create-database`)"
-            if missing_database
-            else ""
-        )
+        hint = f"; create it, or pass {setting('create_database')}" if missing_database else ""
         return cls(
             f"cannot connect to {database}: {reason}{hint}",
             transient=transient and not missing_database,
@@ -261,7 +312,7 @@ class WaitTimeout(ConnectionFailed):
         super().__init__(
             f"{database} did not accept connections within {timeout:g}s ({attempts} "
             f"attempt(s)); the last error: {reason}; check that the server is running and "
-            "the URL's host and port, or wait longer (--wait, MIGRATA_WAIT, wait=)",
+            f"the URL's host and port, or wait longer ({setting('wait')})",
             transient=True,
             reason=reason,
         )

@@ -40,7 +40,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .backends.base import Backend, Query
-from .errors import ConfigError
+from .errors import ConfigError, setting
 from .models import Applied, Migration, Version, VersionIndex, as_in_folder
 
 TOOLS = ("sqlx", "diesel", "dbmate", "golang-migrate", "goose", "flyway", "drizzle")
@@ -215,7 +215,9 @@ def _split_table(table: str) -> tuple[str | None, str]:
     if not dot:
         return None, table
     if not schema or not name:
-        raise ConfigError(f"table {table!r} is not a name or schema.name: fix --table")
+        raise ConfigError(
+            f"table {table!r} is not a name or schema.name: fix {setting('adopt_table')}"
+        )
     return schema, name
 
 
@@ -240,7 +242,8 @@ def find_histories(
         found = backend.table_columns([key])
         if key not in found:
             raise ConfigError(
-                f"table {table} does not exist in {backend.display_name}: check --table "
+                f"table {table} does not exist in {backend.display_name}: check "
+                f"{setting('adopt_table')} "
                 "(schema.table names another schema)"
             )
         fitting = [layout for layout in tools if _fits(layout, found[key])]

@@ -320,6 +320,27 @@ class History:
             self.audit(version, event, checksum, detail),
         ]
 
+    def repair_queries(self, row: Applied, migration: Migration) -> list[Query]:
+        """Record ``migration``'s checksum (and name) as the one its applied ``row`` has, as
+        the row spells its version; audited as ``repaired`` with the old and new checksum."""
+        p = self._p
+        return [
+            Query(
+                f"UPDATE {self.table} SET checksum = {p}, name = {p} "
+                f"WHERE service = {p} AND version = {p}",
+                (migration.checksum, migration.name, self.service, row.version.text),
+            ),
+            self._repaired(row, migration),
+        ]
+
+    def _repaired(self, row: Applied, migration: Migration) -> Query:
+        return self.audit(
+            row.version.text,
+            "repaired",
+            migration.checksum,
+            f"checksum {row.checksum} -> {migration.checksum}",
+        )
+
     def forget_queries(
         self, *, version: Version, checksum: str | None, event: str, detail: str | None = None
     ) -> list[Query]:
@@ -532,6 +553,21 @@ class EventHistory(History):
         return [
             self._event_row(migration, done=done, total=total, error=error),
             self.audit(migration.version.text, "failed", migration.checksum, detail),
+        ]
+
+    def repair_queries(self, row: Applied, migration: Migration) -> list[Query]:
+        """The row again, with the file's checksum (appended, as every write here)."""
+        return [
+            self._put_row(
+                row.version.text,
+                migration.name,
+                migration.checksum,
+                success=True,
+                execution_ms=row.execution_ms,
+                done=row.statements_done,
+                total=row.statements_total,
+            ),
+            self._repaired(row, migration),
         ]
 
     def _event_row(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,12 +25,15 @@ from .discovery import discover_migrations
 from .errors import (
     AdoptionRefused,
     ConfigError,
+    DiscoveryError,
     ExecutionError,
     LockUnavailable,
     MissingDownMigration,
     PlanError,
+    SQLSyntaxError,
     UnknownVersion,
     ValidationFailed,
+    setting,
 )
 from .events import log_event
 from .foreign import TOOLS, Adoption, find_histories, plan_adoption
@@ -52,6 +56,7 @@ from .models import (
     Timeouts,
     Validation,
     Version,
+    VersionIndex,
 )
 from .planner import compute_status, find_problems, plan_down, plan_up, validate
 from .provision import Patience
@@ -79,6 +84,21 @@ class PlannedStatements:
     statements: tuple[Statement, ...]
     #: Why the step runs outside a transaction (or as written), when it does.
     transaction_note: str | None = None
+    #: What the run sends before the statements (BEGIN, time limits, session SQL, a
+    #: "started" row) and after them (history writes, COMMIT), as SQL text.
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    """An applied migration whose recorded checksum ``repair`` replaces with its file's."""
+
+    version: str
+    name: str
+    path: str
+    old_checksum: str
+    new_checksum: str
 
 
 class Migrator:
@@ -119,8 +139,7 @@ class Migrator:
     ) -> None:
         if (url is None) == (connection is None):
             raise ConfigError(
-                "give either a database URL or a connection: set --database-url, "
-                "MIGRATA_DATABASE_URL or DATABASE_URL"
+                "give either a database URL or a connection: pass " + setting("database_url")
             )
         if directory is not None and package is not None:
             raise ConfigError("give either a migrations directory or a package, not both")
@@ -248,13 +267,47 @@ class Migrator:
             return history.read().applied
 
     def validate(self) -> Validation:
+        """The folder against the history, and every pending script read as ``up`` would read
+        it (split, checked for syntax where the engine allows: SQLite compiles each statement
+        against a copy of the schema in memory), without running anything: one connection,
+        no lock, nothing written."""
         migrations = self.migrations
-        return validate(
-            migrations,
-            self.applied(),
-            allow_out_of_order=self.allow_out_of_order,
-            environment=self.environment,
-        )
+        with self._session() as (backend, history):
+            applied = history.read().applied
+            result = validate(
+                migrations,
+                applied,
+                allow_out_of_order=self.allow_out_of_order,
+                environment=self.environment,
+            )
+            plan = self._plan_up(migrations, applied, None)
+            found = self._script_problems(plan, backend)
+        return replace(result, problems=result.problems + found)
+
+    def _script_problems(self, plan: Plan, backend: Backend) -> tuple[Problem, ...]:
+        """What stops ``up`` in the pending scripts themselves: a statement that does not
+        parse, or (where the backend can check without running) does not compile."""
+        problems = []
+        checked: list[tuple[Step, tuple[Statement, ...]]] = []
+        for step in plan.steps:
+            try:
+                checked.append((step, split_script(step.script, self.dialect)))
+            except SQLSyntaxError as exc:
+                message = exc.message.removesuffix("; fix the SQL (nothing was run)")
+                problems.append(Problem("syntax", step.version, message, "fix the SQL"))
+        for index, position, message in backend.check_statements([s for _, s in checked]):
+            step, statements = checked[index]
+            st = statements[position]
+            first = st.sql.strip().splitlines()[0] if st.sql.strip() else ""
+            problems.append(
+                Problem(
+                    "syntax",
+                    step.version,
+                    f"{step.script.path}:{st.line}:{st.column}: {message} (in `{first}`)",
+                    "fix the SQL",
+                )
+            )
+        return tuple(problems)
 
     def is_up_to_date(self) -> bool:
         """True when nothing is pending and nothing is wrong (for health endpoints): one
@@ -270,14 +323,48 @@ class Migrator:
     def plan_statements(
         self, *, to: str | None = None
     ) -> tuple[Plan, tuple[PlannedStatements, ...]]:
-        """The plan of ``up`` with the exact statements of each step (split, not run)."""
-        plan = self.plan(to=to)
-        return plan, self._planned(plan)
+        """The plan of ``up`` with the exact statements of each step (split, not run) and
+        what the run sends around them (opens a connection; writes nothing)."""
+        with self._session() as (backend, history):
+            plan = self._plan_up(self.migrations, history.read().applied, to)
+            return plan, self._planned(plan, self._runner(backend, history))
+
+    def down_statements(
+        self,
+        *,
+        steps: int | None = None,
+        to: str | None = None,
+        all: bool = False,
+        allow_empty_down: bool = False,
+    ) -> tuple[Plan, tuple[PlannedStatements, ...]]:
+        """The plan of ``down`` (same arguments) with the exact down SQL of each step and what
+        the run sends around it; raises what ``down`` would raise before running anything."""
+        migrations = self.migrations
+        with self._session() as (backend, history):
+            plan = plan_down(
+                migrations, history.read().applied, steps=steps, target=to, revert_all=all
+            )
+            self._raise_problems(plan)
+            return plan, self._planned(
+                plan, self._runner(backend, history), allow_empty_down=allow_empty_down
+            )
 
     def audit_log(self) -> tuple[AuditEvent, ...]:
         """Every recorded event for this service, oldest first."""
         with self._session() as (_backend, history):
-            return history.read_audit()
+            events = history.read_audit()
+            names = {a.version.text: a.name for a in history.read().applied}
+        try:
+            index = VersionIndex(m.version for m in self.migrations)
+            by_version = {m.version: m.name for m in self.migrations}
+        except (ConfigError, DiscoveryError):  # the folder is not needed to show the log
+            return tuple(replace(e, name=names.get(e.version)) for e in events)
+        named = []
+        for event in events:
+            version = index.find(event.version)
+            name = by_version[version] if version is not None else names.get(event.version)
+            named.append(replace(event, name=name))
+        return tuple(named)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -306,17 +393,20 @@ class Migrator:
         to: str | None = None,
         all: bool = False,
         dry_run: bool = False,
+        allow_empty_down: bool = False,
     ) -> RunReport:
         """Revert applied migrations, newest first: one by default, ``steps``, down ``to`` a
         version (kept applied), or ``all``. Every step needs down SQL; a missing one is
-        reported before anything runs."""
+        reported before anything runs, and so is a down without statements (only comments),
+        which would change nothing but the history, unless ``allow_empty_down``."""
         migrations = self.migrations
         return self._execute(
             lambda applied: plan_down(migrations, applied, steps=steps, target=to, revert_all=all),
             dry_run=dry_run,
+            allow_empty_down=allow_empty_down,
         )
 
-    def redo(self) -> tuple[RunReport, RunReport]:
+    def redo(self, *, allow_empty_down: bool = False) -> tuple[RunReport, RunReport]:
         """Revert the newest applied migration and apply it again, under one lock."""
         migrations = self.migrations
         with self._locked() as (backend, history, state):
@@ -326,7 +416,7 @@ class Migrator:
                 raise PlanError("nothing to redo: no migration is applied")
             again = down_plan.steps[0]
             up_plan = Plan(Direction.UP, (Step(again.migration, Direction.UP),))
-            down_plan, down_statements = self._prepare(down_plan)
+            down_plan, down_statements = self._prepare(down_plan, allow_empty_down=allow_empty_down)
             up_plan, up_statements = self._prepare(up_plan)
             statements = {**down_statements, **up_statements}
             history.check_layout(state)
@@ -401,6 +491,61 @@ class Migrator:
                 ),
             )
 
+    def repair(self, version: str | None = None, *, dry_run: bool = False) -> tuple[Repair, ...]:
+        """Accept an intended edit to applied files (a comment fixed, whitespace): record the
+        current checksum of ``version``, or of every changed file, without running anything;
+        each is a ``repaired`` event in the audit log with the old and new checksum.
+
+        Raises UnknownVersion when ``version`` is not applied, PlanError when its file is
+        missing or unchanged. ``dry_run`` reads only and takes no lock.
+        """
+        migrations = self.migrations
+        if dry_run:
+            return self._repairs(migrations, self.applied(), version)[1]
+        with self._locked() as (backend, history, state):
+            rows, repairs = self._repairs(migrations, state.applied, version)
+            queries = []
+            for row, migration in rows:
+                queries += history.repair_queries(row, migration)
+            if queries:
+                write_history(backend, queries)
+            return repairs
+
+    def _repairs(
+        self, migrations: Sequence[Migration], applied: Sequence[Applied], version: str | None
+    ) -> tuple[list[tuple[Applied, Migration]], tuple[Repair, ...]]:
+        entries = compute_status(migrations, applied, environment=self.environment)
+        if version is not None:
+            entry = next((e for e in entries if e.version.names(version)), None)
+            if entry is None or entry.applied is None:
+                raise UnknownVersion(version, "the history")
+            if entry.migration is None:
+                raise PlanError(
+                    f"{entry.version} is applied but its file is not in the folder: there is "
+                    "nothing to repair from; restore the file"
+                )
+            if entry.state is not State.CHANGED:
+                raise PlanError(
+                    f"{entry.version}_{entry.name} is {entry.state.value}, not changed: there "
+                    "is nothing to repair"
+                )
+            chosen = [entry]
+        else:
+            chosen = [e for e in entries if e.state is State.CHANGED]
+        rows = []
+        for entry in chosen:
+            assert entry.migration is not None and entry.applied is not None
+            # The row as stored (its own spelling of the version).
+            stored = next(
+                (a for a in applied if entry.migration.version.names(a.version.text)),
+                entry.applied,
+            )
+            rows.append((stored, entry.migration))
+        repairs = tuple(
+            Repair(m.version.text, m.name, m.up.path, row.checksum, m.checksum) for row, m in rows
+        )
+        return rows, repairs
+
     def adopt(
         self,
         source: str | None = None,
@@ -469,12 +614,15 @@ class Migrator:
             looked = f"{source}'s table" if source else "the tables of " + ", ".join(TOOLS)
             raise PlanError(
                 f"no other tool's history found in {backend.display_name} (looked for "
-                f"{looked}); pass --from TOOL --table NAME for a table with a custom name, or "
+                f"{looked}); pass {setting('adopt_source')} {setting('adopt_table')} for a "
+                "table with a custom name, or "
                 "run `migrata baseline --version V` for a database with no history at all"
             )
         if len(found) > 1:
             tables = ", ".join(f"{h.tool} ({h.table})" for h in found)
-            raise PlanError(f"several tools' histories found: {tables}; pick one with --from TOOL")
+            raise PlanError(
+                f"several tools' histories found: {tables}; pick one with {setting('adopt_source')}"
+            )
         adoption = plan_adoption(
             found[0], migrations, state.applied, verify_checksums=verify_checksums
         )
@@ -588,23 +736,29 @@ class Migrator:
             "one init container)"
         )
         if self.require_lock:
-            raise LockUnavailable(f"{text}; --require-lock refuses to go on (nothing was run)")
+            raise LockUnavailable(
+                f"{text}; {setting('require_lock')} refuses to go on (nothing was run)"
+            )
         logger.warning("%s (--require-lock makes this an error)", text)
 
     def _execute(
-        self, make_plan: Callable[[tuple[Applied, ...]], Plan], *, dry_run: bool
+        self,
+        make_plan: Callable[[tuple[Applied, ...]], Plan],
+        *,
+        dry_run: bool,
+        allow_empty_down: bool = False,
     ) -> RunReport:
         """Plan from the history and run it: everything is planned and split before the first
         statement; a dry run reads without the lock and runs nothing."""
         if dry_run:
             plan = make_plan(self.applied())
             self._raise_problems(plan)
-            plan, _ = self._prepare(plan)
+            plan, _ = self._prepare(plan, allow_empty_down=allow_empty_down)
             return _dry_report(plan)
         with self._locked() as (backend, history, state):
             plan = make_plan(state.applied)
             self._raise_problems(plan)
-            plan, statements = self._prepare(plan)
+            plan, statements = self._prepare(plan, allow_empty_down=allow_empty_down)
             if plan.direction is Direction.UP and self.extensions:
                 self._create_extensions(backend)
             self._log_plan(plan, state.applied, backend.display_name)
@@ -717,16 +871,33 @@ class Migrator:
         )
 
     def _prepare(
-        self, plan: Plan
+        self, plan: Plan, *, allow_empty_down: bool = False
     ) -> tuple[Plan, dict[tuple[Version, Direction], tuple[Statement, ...]]]:
         """Split every script of the plan before anything runs, and decide from the statements
-        which scripts must run outside a transaction (the plan then says so and why)."""
+        which scripts must run outside a transaction (the plan then says so and why).
+
+        Raises ValidationFailed for a down without statements (unless ``allow_empty_down``):
+        reverting it would change nothing but the history, so the next ``up`` would fail."""
         dialect = self.dialect
         statements: dict[tuple[Version, Direction], tuple[Statement, ...]] = {}
         steps = []
+        empty = []
         for step in plan.steps:
             split = split_script(step.script, dialect)
             statements[(step.version, step.direction)] = split
+            if step.direction is Direction.DOWN and not split and not allow_empty_down:
+                empty.append(
+                    Problem(
+                        "empty-down",
+                        step.version,
+                        f"{step.version}_{step.migration.name}: its down SQL "
+                        f"({step.script.path}) has no statements, so reverting it would change "
+                        "nothing but the history",
+                        "write the SQL that undoes its up, or pass "
+                        + setting("allow_empty_down")
+                        + " if there is nothing to undo",
+                    )
+                )
             script = decide_transaction(
                 step.script, split, dialect, server_version=self._server_version
             )
@@ -740,6 +911,8 @@ class Migrator:
                 )
                 step = Step(changed, step.direction, step.resume_after)
             steps.append(step)
+        if empty:
+            raise ValidationFailed(empty)
         prepared = replace(plan, steps=tuple(steps))
         if self.single_transaction:
             problems = [
@@ -789,20 +962,28 @@ class Migrator:
             self._session_statements = split_script(script, self.dialect)
         return self._session_statements
 
-    def _planned(self, plan: Plan) -> tuple[PlannedStatements, ...]:
-        plan, statements = self._prepare(plan)
-        return tuple(
-            PlannedStatements(
-                step.version.text,
-                step.migration.name,
-                step.direction,
-                step.script.path,
-                step.script.transactional,
-                statements[(step.version, step.direction)],
-                step.script.transaction_note,
+    def _planned(
+        self, plan: Plan, runner: Runner | None = None, *, allow_empty_down: bool = False
+    ) -> tuple[PlannedStatements, ...]:
+        plan, statements = self._prepare(plan, allow_empty_down=allow_empty_down)
+        planned = []
+        for step in plan.steps:
+            stmts = statements[(step.version, step.direction)]
+            before, after = runner.preview(step, stmts) if runner is not None else ([], [])
+            planned.append(
+                PlannedStatements(
+                    step.version.text,
+                    step.migration.name,
+                    step.direction,
+                    step.script.path,
+                    step.script.transactional,
+                    stmts,
+                    step.script.transaction_note,
+                    before=tuple(_as_text(q) for q in before),
+                    after=tuple(_as_text(q) for q in after),
+                )
             )
-            for step in plan.steps
-        )
+        return tuple(planned)
 
     @staticmethod
     def _raise_problems(plan: Plan) -> None:
@@ -833,6 +1014,24 @@ def _find(
 
 def _find_migration(migrations: Sequence[Migration], version: str) -> Migration | None:
     return next((m for m in migrations if m.version.names(version)), None)
+
+
+def _as_text(query: Query) -> str:
+    """A query as SQL text, its parameters written as literals (for showing, not sending)."""
+    if not query.params:
+        return query.sql
+    values = iter(query.params)
+
+    def literal(value: object) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int | float):
+            return str(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    return re.sub(r"%s|\?", lambda _: literal(next(values, None)), query.sql)
 
 
 def _dry_report(plan: Plan) -> RunReport:
@@ -956,7 +1155,7 @@ def _deploy_options_from_environment(given: dict[str, Any]) -> dict[str, Any]:
     from .config import ENV_VARS, coerce_setting
 
     found: dict[str, Any] = {}
-    for setting in (
+    for name in (
         "environment",
         "wait",
         "create_database",
@@ -965,9 +1164,9 @@ def _deploy_options_from_environment(given: dict[str, Any]) -> dict[str, Any]:
         "ddl_lock_timeout",
         "ddl_lock_retries",
     ):
-        (variable,) = ENV_VARS[setting]
+        (variable,) = ENV_VARS[name]
         if os.environ.get(variable):
-            found[setting] = coerce_setting(setting, os.environ[variable], variable)
+            found[name] = coerce_setting(name, os.environ[variable], variable)
     options: dict[str, Any] = {
         k: v for k, v in found.items() if k in {"environment", "wait", "create_database"}
     }
@@ -1028,6 +1227,7 @@ def _disabled() -> bool:
 __all__ = [
     "Migrator",
     "PlannedStatements",
+    "Repair",
     "create_database",
     "drop_database",
     "migrate",

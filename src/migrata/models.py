@@ -381,6 +381,8 @@ class AuditEvent:
     at: datetime | str | None
     actor: str | None
     detail: str | None
+    #: The migration's name, from the folder (or the history when the file is gone).
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,6 +403,8 @@ class StepEvent:
     statements_total: int = 0
     duration_ms: float | None = None
     error: str | None = None
+    #: Statements recorded as done before this run (a resumed migration): not run again.
+    resumed_after: int = 0
 
 
 class VersionIndex:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .events import EVENT, FIELDS
 from .foreign import Adoption
-from .migrator import PlannedStatements
+from .migrator import PlannedStatements, Repair
 from .models import (
     AuditEvent,
     Migration,
@@ -140,9 +140,14 @@ def _environments(entry: StatusEntry) -> list[str] | None:
 
 
 def _current(entries: Sequence[StatusEntry]) -> Version | None:
-    """The newest applied versioned migration (repeatables have no place in the order)."""
+    """The newest applied versioned migration, edited since or not (repeatables have no place
+    in the order)."""
     return max(
-        (e.version for e in entries if e.state is State.APPLIED and not e.version.is_repeatable),
+        (
+            e.version
+            for e in entries
+            if e.state in {State.APPLIED, State.CHANGED} and not e.version.is_repeatable
+        ),
         default=None,
     )
 
@@ -163,6 +168,13 @@ def render_status(
     environment: str | None = None,
 ) -> str:
     lines = [f"database: {database}", layout_line(layout, also)]
+    current = _current(entries)
+    named = next((e.name for e in entries if e.version == current), "") if current else ""
+    lines.append(
+        f"current version: {current.text}{f' ({named})' if named else ''}"
+        if current is not None
+        else "current version: none (nothing applied)"
+    )
     if environment is not None or any(e.state is State.NOT_APPLICABLE for e in entries):
         lines.append(f"environment: {environment or '(none: set --env or MIGRATA_ENV)'}")
     if not entries:
@@ -302,9 +314,15 @@ def render_event(event: StepEvent) -> str | None:
     if event.kind != "done":
         return None
     verb = "applied" if event.direction.value == "up" else "reverted"
+    ran = event.statements_total - event.resumed_after
+    resumed = (
+        f", resumed after {event.resumed_after} of {event.statements_total}"
+        if event.resumed_after
+        else ""
+    )
     return (
         f"{verb} {event.version}_{event.name} "
-        f"({event.statements_total} statement(s), {event.duration_ms or 0:.0f} ms)"
+        f"({ran} statement(s){resumed}, {event.duration_ms or 0:.0f} ms)"
     )
 
 
@@ -350,6 +368,7 @@ def audit_json(events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
         {
             "id": e.id,
             "version": e.version,
+            "name": e.name,
             "event": e.event,
             "checksum": e.checksum,
             "at": e.at,
@@ -363,11 +382,14 @@ def audit_json(events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
 def render_audit(events: Sequence[AuditEvent]) -> str:
     if not events:
         return "no history yet"
-    return "\n".join(
-        f"{_when(e.at)}  {e.event:<9} {e.version}  {e.actor or ''}"
-        + (f"  {e.detail}" if e.detail else "")
-        for e in events
-    )
+    lines = []
+    for e in events:
+        head = f"{_when(e.at)}  {e.event:<9} {e.version}" + (f"_{e.name}" if e.name else "")
+        first, *more = (e.detail or "").strip().splitlines() or [""]
+        lines.append(f"{head}  {e.actor or ''}" + (f"  {first}" if first else ""))
+        # A failure's detail goes on over several lines (the failing statement): indented.
+        lines.extend(f"{' ' * 23}{line}" for line in more)
+    return "\n".join(lines)
 
 
 # -- plan -------------------------------------------------------------------------------------
@@ -382,9 +404,11 @@ def plan_json(steps: Sequence[PlannedStatements]) -> list[dict[str, Any]]:
             "path": step.path,
             "transactional": step.transactional,
             "transaction_note": step.transaction_note,
+            "before": list(step.before),
             "statements": [
                 {"sql": st.sql, "line": st.line, "column": st.column} for st in step.statements
             ],
+            "after": list(step.after),
         }
         for step in steps
     ]
@@ -398,28 +422,46 @@ def render_plan(
     layout: str | None = None,
     also: Sequence[str] = (),
 ) -> str:
-    """The SQL ``up`` would send, in order, with the transaction framing it uses."""
+    """The SQL ``up`` (or ``down``) would send, in order: the transaction framing, the time
+    limits, the session SQL, the statements and the history writes."""
     out = [f"-- {layout_line(layout, also)}"] if layout is not None else []
     if not steps:
-        return "\n".join([*out, "-- nothing to apply"]) + "\n"
+        nothing = "revert" if plan.direction.value == "down" else "apply"
+        return "\n".join([*out, f"-- nothing to {nothing}"]) + "\n"
     for step in steps:
         mode = (
             "in one transaction"
             if step.transactional
             else "outside a transaction, statement by statement"
         )
-        out.append(f"-- {step.version}_{step.name} ({step.path}), {mode}")
+        verb = "revert" if step.direction.value == "down" else "apply"
+        out.append(f"-- {verb} {step.version}_{step.name} ({step.path}), {mode}")
         if step.transaction_note:
             out.append(f"-- ({step.transaction_note})")
-        if step.transactional:
+        framed = bool(step.before or step.after)
+        if not framed and step.transactional:
             out.append("BEGIN;")
+        out += [_terminated(sql) for sql in step.before]
         for statement in step.statements:
-            out.append(statement.sql.rstrip() + ";")
-        out.append(f"-- + record {step.version} in {history_table}")
-        if step.transactional:
-            out.append("COMMIT;")
+            out.append(_terminated(statement.sql))
+        if framed:
+            out += [_terminated(sql) for sql in step.after]
+        else:
+            out.append(f"-- + record {step.version} in {history_table}")
+            if step.transactional:
+                out.append("COMMIT;")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _terminated(sql: str) -> str:
+    """``sql`` as a line of a script: a ``;`` after it, on a line of its own after a
+    trailing comment (or nothing after a comment line that describes)."""
+    text = sql.rstrip()
+    if text.startswith("-- "):
+        return text
+    last = text.rsplit("\n", 1)[-1]
+    return text + ("\n;" if "--" in last or "#" in last else ";")
 
 
 # -- adopt and baseline -----------------------------------------------------------------------
@@ -455,6 +497,34 @@ def render_adoption(adoption: Adoption, *, dry_run: bool) -> str:
         )
     if dry_run:
         lines.append("dry run: nothing was recorded")
+    return "\n".join(lines)
+
+
+def repairs_json(repairs: Sequence[Repair], *, dry_run: bool) -> dict[str, Any]:
+    return {
+        "dry_run": dry_run,
+        "repaired": [
+            {
+                "version": r.version,
+                "name": r.name,
+                "path": r.path,
+                "old_checksum": r.old_checksum,
+                "new_checksum": r.new_checksum,
+            }
+            for r in repairs
+        ],
+    }
+
+
+def render_repairs(repairs: Sequence[Repair], *, dry_run: bool) -> str:
+    if not repairs:
+        return "nothing to repair: no applied file was edited"
+    verb = "would record" if dry_run else "recorded"
+    lines = [
+        f"{verb} the current checksum of {r.version}_{r.name} ({r.path}): "
+        f"{r.old_checksum} -> {r.new_checksum}"
+        for r in repairs
+    ]
     return "\n".join(lines)
 
 

@@ -121,7 +121,8 @@ def find_problems(
                     entry.version,
                     f"{label} ({entry.migration.up.path}) was edited after it was applied",
                     "restore the file as it was applied and put the change in a new migration "
-                    "(`migrata new NAME`)",
+                    f"(`migrata new NAME`), or, when the edit changes nothing that ran (a "
+                    f"comment, whitespace), run `migrata repair {entry.version}`",
                 )
             )
         elif entry.state is State.MISSING:

@@ -192,28 +192,31 @@ class Runner:
                 )
                 raise
             duration = (time.perf_counter() - started) * 1000
+            # A resumed migration ran the statements after those recorded as done.
+            ran = len(stmts) - step.resume_after
             results.append(
                 StepResult(
                     step.version.text,
                     step.migration.name,
                     step.direction,
                     duration,
-                    len(stmts),
+                    ran,
                     step.script.transactional,
                 )
             )
             verb = "applied" if step.direction is Direction.UP else "reverted"
             log_event(
                 f"migration_{verb}",
-                "%s %s_%s (%d statement(s), %.1f ms)",
+                "%s %s_%s (%d statement(s)%s, %.1f ms)",
                 verb,
                 step.version,
                 step.migration.name,
-                len(stmts),
+                ran,
+                f", resumed after {step.resume_after} of {len(stmts)}" if step.resume_after else "",
                 duration,
                 **self._fields(step),
                 duration_ms=round(duration, 3),
-                statements=len(stmts),
+                statements=ran,
                 transactional=step.script.transactional,
                 attempts=self._attempts,
             )
@@ -227,6 +230,43 @@ class Runner:
                 duration_ms=duration,
             )
         return RunReport(plan.direction, tuple(results))
+
+    def preview(self, step: Step, stmts: Sequence[Statement]) -> tuple[list[Query], list[Query]]:
+        """What the run sends before the statements of ``step`` and after them, for
+        ``migrata plan``: the transaction framing, the time limits, the session SQL and the
+        history writes (the backend's session state may change: use a throwaway one)."""
+        limits = self._limits(step)
+        if step.script.transactional:
+            before = [
+                Query("BEGIN"),
+                *self.backend.timeout_queries(limits, local=True),
+                *self._session_queries(),
+            ]
+            return before, [*self._record(step, len(stmts)), Query("COMMIT")]
+        migration = step.migration
+        if step.resume_after:
+            opening = self.history.resumed_queries(
+                migration, done=step.resume_after, total=len(stmts)
+            )
+        else:
+            opening = self.history.started_queries(
+                migration, total=len(stmts), direction=str(step.direction)
+            )
+        before = [
+            *self.backend.timeout_queries(self._statement_limits(limits, None, None), local=False),
+            *self._session_queries(),
+            Query("BEGIN"),
+            *opening,
+            Query("COMMIT"),
+        ]
+        progress = self.history.progress_query(migration, done=len(stmts), total=len(stmts))
+        after = [
+            Query(f"-- after each statement: {progress.sql}", progress.params),
+            Query("BEGIN"),
+            *self._record(step, len(stmts)),
+            Query("COMMIT"),
+        ]
+        return before, after
 
     # -- one transaction per migration ------------------------------------------------------
 
@@ -803,5 +843,6 @@ class Runner:
                 statements_total=total,
                 duration_ms=duration_ms,
                 error=error,
+                resumed_after=step.resume_after,
             )
         )

@@ -119,16 +119,28 @@ def redact(url: str) -> str:
 
 
 def scrub(text: str, password: str | None, url: str | None = None) -> str:
-    """Remove every trace of a password (and of the full URL) from a message."""
-    if url:
-        text = text.replace(url, redact(url))
-    if password:
-        from urllib.parse import quote
+    """Remove every trace of a password (and of the full URL) from a message.
 
-        for form in {password, quote(password, safe=""), quote(password)}:
-            if form:
-                text = text.replace(form, "***")
-    return text
+    The URL is shown redacted, its user name kept even when it is the password's text
+    (``postgresql://app:***@db/app`` for the user ``app`` with the password ``app``); the
+    password's text anywhere else is replaced by ``***``.
+    """
+    shown = redact(url) if url else None
+    if url and shown is not None:
+        text = text.replace(url, shown)
+    if not password:
+        return text
+    from urllib.parse import quote
+
+    forms = [f for f in {password, quote(password, safe=""), quote(password)} if f]
+    # The redacted URL stays whole; every other piece of the text is scrubbed.
+    parts = text.split(shown) if shown else [text]
+    cleaned = []
+    for part in parts:
+        for form in forms:
+            part = part.replace(form, "***")
+        cleaned.append(part)
+    return shown.join(cleaned) if shown else cleaned[0]
 
 
 def database_name(url: DatabaseURL) -> str:

@@ -290,12 +290,10 @@ def test_down_dry_run_changes_nothing(run_cli, sqlite_db, folder) -> None:
     assert run_cli("-u", sqlite_db.url, "-d", folder, "up").code == 0
     result = run_cli("-u", sqlite_db.url, "-d", folder, "down", "--all", "--dry-run")
     assert result.code == 0
-    assert result.out.splitlines() == [
-        "dry run: would have reverted:",
-        "  0003_tags",
-        "  0002_posts",
-        "  0001_users",
-    ]
+    # The SQL that would revert them, newest first, with its framing.
+    heads = [line for line in result.out.splitlines() if line.startswith("-- revert ")]
+    assert [h.split()[2] for h in heads] == ["0003_tags", "0002_posts", "0001_users"]
+    assert result.out.count("BEGIN;") == 3 and result.out.count("COMMIT;") == 3
     assert sqlite_db.table_exists("users") and sqlite_db.table_exists("tags")
     assert set(states(run_cli, sqlite_db.url, folder).values()) == {"applied"}
 
@@ -366,14 +364,16 @@ def test_status_text(run_cli, sqlite_db, folder) -> None:
     lines = result.out.splitlines()
     assert lines[0] == f"database: {sqlite_db.url}"
     assert lines[1] == "layout: migrata"
-    assert re.fullmatch(r"\s+0001\s+pending\s+users", lines[2])
+    assert lines[2] == "current version: none (nothing applied)"
+    assert re.fullmatch(r"\s+0001\s+pending\s+users", lines[3])
     assert lines[-1] == "3 pending"
     assert not sqlite_db.table_exists("migrata_history")  # status creates nothing
 
     run_cli("-u", sqlite_db.url, "-d", folder, "up", "--to", "0001")
     after = run_cli("-u", sqlite_db.url, "-d", folder, "status").out.splitlines()
-    assert re.fullmatch(r"\s+0001\s+applied\s+users\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", after[2])
-    assert re.fullmatch(r"\s+0002\s+pending\s+posts", after[3])
+    assert after[2] == "current version: 0001 (users)"
+    assert re.fullmatch(r"\s+0001\s+applied\s+users\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", after[3])
+    assert re.fullmatch(r"\s+0002\s+pending\s+posts", after[4])
     assert after[-1] == "1 applied, 2 pending"
 
 
@@ -455,10 +455,22 @@ def test_history_text_and_json(run_cli, db, folder) -> None:
         *run_events(db, "0003", "reverted"),
     ]
     rows = [line.split() for line in text.out.splitlines()]
-    assert [(r[3], r[2]) for r in rows] == expected
+    # Each event names its migration: version_name.
+    names = {"0001": "users", "0002": "posts", "0003": "tags"}
+    assert [(r[3], r[2]) for r in rows] == [(f"{v}_{names[v]}", e) for v, e in expected]
     events = json.loads(run_cli("-u", db.url, "-d", folder, "history", "--json").out)
     assert [(e["version"], e["event"]) for e in events] == expected
-    assert set(events[0]) == {"id", "version", "event", "checksum", "at", "actor", "detail"}
+    assert [e["name"] for e in events] == [names[v] for v, _ in expected]
+    assert set(events[0]) == {
+        "id",
+        "version",
+        "name",
+        "event",
+        "checksum",
+        "at",
+        "actor",
+        "detail",
+    }
     ids = [e["id"] for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(expected)
     assert all(e["at"] and "@" in e["actor"] for e in events)
@@ -504,6 +516,20 @@ def test_validate_json_reports_drift_and_exits_3(run_cli, sqlite_db, folder) -> 
 # -- plan -------------------------------------------------------------------------------------
 
 
+def _skeleton(line: str) -> str:
+    """A plan line with migrata's history writes shortened to what they record."""
+    version = re.search(r"'(000\d)'", line)
+    if line.startswith('INSERT INTO "migrata_history" ('):
+        state = "applied" if ", TRUE, " in line else "started"
+        return f"history: {version[1] if version else '?'} {state}"
+    if line.startswith('INSERT INTO "migrata_history_audit"'):
+        event = re.search(r"'(000\d)', '(\w+)'", line)
+        return f"audit: {event[1]} {event[2]}" if event else line
+    if line.startswith('-- after each statement: UPDATE "migrata_history"'):
+        return f"progress: {version[1] if version else '?'}"
+    return line
+
+
 def test_plan_prints_the_statements_in_order_with_transaction_framing(
     run_cli, sqlite_db, tmp_path
 ) -> None:
@@ -522,24 +548,38 @@ def test_plan_prints_the_statements_in_order_with_transaction_framing(
     lines = result.out.splitlines()
     expected_order = [
         "-- layout: migrata",
-        f"-- 0001_users ({folder / '0001_users.sql'}), in one transaction",
+        f"-- apply 0001_users ({folder / '0001_users.sql'}), in one transaction",
         "BEGIN;",
+        "PRAGMA busy_timeout = 5000;",  # the lock timeout, as SQLite has it
         "CREATE TABLE users (id INTEGER);",
         "INSERT INTO users VALUES (1);",
-        "-- + record 0001 in migrata_history",
+        "history: 0001 applied",
+        "audit: 0001 applied",
         "COMMIT;",
-        f"-- 0002_index ({folder / '0002_index.sql'}), outside a transaction, statement by statement",
+        (
+            f"-- apply 0002_index ({folder / '0002_index.sql'}), outside a transaction, "
+            "statement by statement"
+        ),
         "-- (marked to run outside a transaction)",
+        "BEGIN;",
+        "history: 0002 started",
+        "audit: 0002 started",
+        "COMMIT;",
         "CREATE INDEX users_id ON users (id);",
         "ANALYZE users;",
-        "-- + record 0002 in migrata_history",
-        f"-- 0003_more ({folder / '0003_more.sql'}), in one transaction",
+        "progress: 0002",
         "BEGIN;",
+        "history: 0002 applied",
+        "audit: 0002 applied",
+        "COMMIT;",
+        f"-- apply 0003_more ({folder / '0003_more.sql'}), in one transaction",
+        "BEGIN;",  # (the busy timeout is set already: it is sent when it changes)
         "CREATE TABLE more (id INTEGER);",
-        "-- + record 0003 in migrata_history",
+        "history: 0003 applied",
+        "audit: 0003 applied",
         "COMMIT;",
     ]
-    assert [line for line in lines if line] == expected_order
+    assert [_skeleton(line) for line in lines if line] == expected_order
     # plan is read-only
     assert not sqlite_db.table_exists("users") and not sqlite_db.table_exists("migrata_history")
 
@@ -548,7 +588,7 @@ def test_plan_prints_the_statements_in_order_with_transaction_framing(
     )
     assert only_first.code == 0
     assert "0002_index" not in only_first.out
-    assert "-- + record 0001 in tracking" in only_first.out
+    assert 'INSERT INTO "tracking" (' in only_first.out
 
     run_cli("-u", sqlite_db.url, "-d", folder, "up")
     assert run_cli("-u", sqlite_db.url, "-d", folder, "plan").out.splitlines() == [
@@ -560,7 +600,12 @@ def test_plan_prints_the_statements_in_order_with_transaction_framing(
 def test_plan_on_postgres(run_cli, postgres_db, folder) -> None:
     result = run_cli("-u", postgres_db.url, "-d", folder, "plan")
     assert result.code == 0, result.err
-    lines = [line for line in result.out.splitlines() if line and not line.startswith("--")]
+    lines = [
+        line
+        for line in result.out.splitlines()
+        if line and not line.startswith(("--", "SET LOCAL ", 'INSERT INTO "migrata_history'))
+    ]
+    assert "SET LOCAL lock_timeout = 5000;" in result.out  # the DDL lock timeout rides along
     assert lines == [
         "BEGIN;",
         THREE["0001_users.up.sql"].strip(),
@@ -583,7 +628,7 @@ def test_plan_on_mysql(run_cli, mysql_db, tmp_path) -> None:
     result = run_cli("-u", mysql_db.url, "-d", folder, "plan")
     assert result.code == 0, result.err
     lines = [line for line in result.out.splitlines() if line]
-    heads = [line for line in lines if line.startswith("-- 000")]
+    heads = [line for line in lines if line.startswith("-- apply 000")]
     assert [h.rsplit("), ", 1)[1] for h in heads] == [
         "outside a transaction, statement by statement",
         "outside a transaction, statement by statement",
@@ -595,14 +640,17 @@ def test_plan_on_mysql(run_cli, mysql_db, tmp_path) -> None:
         "statement by statement with its progress recorded)"
     )
     assert lines.count(note) == 3
-    assert [line for line in lines if not line.startswith("--")] == [
+    ours = ("--", "SET ", "INSERT INTO `migrata_history", "BEGIN;", "COMMIT;")
+    assert [line for line in lines if not line.startswith(ours)] == [
         THREE["0001_users.up.sql"].strip(),
         *THREE["0002_posts.up.sql"].strip().splitlines(),
         THREE["0003_tags.up.sql"].strip(),
-        "BEGIN;",
         seed.strip(),
-        "COMMIT;",
     ]
+    # Only the data-only migration runs its statement inside a transaction.
+    seed_at = lines.index(seed.strip())
+    assert lines[seed_at - 1].startswith(("BEGIN;", "SET "))
+    assert lines[seed_at + 1].startswith("INSERT INTO `migrata_history")
     assert not mysql_db.table_exists("users")
 
 

@@ -55,10 +55,10 @@ def test_sections_versions_names_and_positions(tmp_path: Path) -> None:
     assert first.down.text == "DROP TABLE customers;\n"
     assert first.down.first_line == 5
     assert first.checksum == checksum("CREATE TABLE customers (id int);\n\n")
-    # Leading comments are dropped; an empty down section means no down script.
+    # Leading comments are dropped; an empty down section is a down without statements.
     assert second.up.text == "INSERT INTO customers VALUES (1);\n"
     assert second.up.first_line == 4
-    assert second.down is None and not second.reversible
+    assert second.down is not None and second.down.text == ""
 
 
 def test_migrations_run_in_file_name_order_as_dbmate_runs_them(tmp_path: Path) -> None:
@@ -124,12 +124,13 @@ def test_marker_spellings_dbmate_accepts(tmp_path: Path) -> None:
         "/* nothing /* nested */ to undo */\n",
     ],
 )
-def test_empty_or_comment_only_down_means_not_reversible(tmp_path: Path, down: str) -> None:
+def test_an_empty_or_comment_only_down_is_a_down_without_sql(tmp_path: Path, down: str) -> None:
+    """dbmate runs it as a no-op; `migrata down` refuses it unless --allow-empty-down."""
     write(
         tmp_path, "1_seed.sql", "-- migrate:up\nINSERT INTO t VALUES (1);\n-- migrate:down\n" + down
     )
     (migration,) = dbmate.read(entries(tmp_path)).migrations
-    assert migration.down is None
+    assert migration.down is not None and migration.down.text == down
 
 
 def test_crlf_file_reads_like_the_lf_file(tmp_path: Path) -> None:
@@ -237,5 +238,6 @@ def test_discovery_picks_dbmate(tmp_path: Path) -> None:
     result = discover_migrations(tmp_path)
 
     assert result.layout == "dbmate"
-    assert [(m.name, m.reversible) for m in result.migrations] == [("a", True), ("b", False)]
+    assert [(m.name, m.reversible) for m in result.migrations] == [("a", True), ("b", True)]
+    assert result.migrations[1].down is not None and result.migrations[1].down.text == ""
     assert result.migrations[0].up.text == "CREATE TABLE customers (id int);\n\n"

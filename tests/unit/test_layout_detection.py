@@ -52,7 +52,9 @@ def test_a_file_two_layouts_read_differently_is_ambiguous(tmp_path: Path) -> Non
     with pytest.raises(AmbiguousLayout) as info:
         discover_migrations(tmp_path)
     assert set(info.value.candidates) == {"dbmate", "goose"}
-    assert str(tmp_path) in str(info.value) and "--layout" in str(info.value)
+    # The library names its argument, the command line its flag.
+    assert str(tmp_path) in str(info.value) and "layout=" in str(info.value)
+    assert "--layout" in info.value.cli_message and "layout=" not in info.value.cli_message
     # Forcing a layout reads it that way.
     forced = discover_migrations(tmp_path, layout="goose")
     assert forced.layout == "goose"
@@ -96,7 +98,9 @@ def test_new_writes_the_sections_of_single_file_layouts(
     assert result.layout == layout
     assert [m.name for m in result.migrations] == ["a", "add_b"]
     new = result.migrations[1]
-    assert new.up.path == created.paths[0] and new.down is None
+    assert new.up.path == created.paths[0]
+    # The down section is there, empty: `down` refuses it until it is written.
+    assert new.down is not None and not new.down.text.strip(" \n")
 
 
 def test_new_refuses_layouts_it_cannot_name(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def test_a_folder_mixing_dotted_and_flyway_names_is_an_error(tmp_path: Path) -> 
     assert "flyway" in message and "dotted" in message
     # each candidate's reason names the file it could not read
     assert "V0001.CreateUsers" in message and "V3__flyway.sql" in message
-    assert "--layout NAME" in message
+    assert "layout=" in message and "--layout NAME" in info.value.cli_message
 
 
 @pytest.mark.parametrize(

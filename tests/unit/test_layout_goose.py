@@ -109,7 +109,8 @@ def test_annotations_in_any_letter_case(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("down", ["", "\n", "-- nothing to undo\n"])
-def test_empty_down_means_not_reversible(tmp_path: Path, down: str) -> None:
+def test_an_empty_down_section_is_a_down_without_sql(tmp_path: Path, down: str) -> None:
+    """goose runs it as a no-op; `migrata down` refuses it unless --allow-empty-down."""
     write(
         tmp_path,
         "00001_seed.sql",
@@ -117,7 +118,8 @@ def test_empty_down_means_not_reversible(tmp_path: Path, down: str) -> None:
     )
     write(tmp_path, "00002_up_only.sql", "-- +goose Up\nSELECT 1;\n")
     seed, up_only = goose.read(entries(tmp_path)).migrations
-    assert seed.down is None and up_only.down is None
+    assert seed.down is not None and seed.down.text == down
+    assert up_only.down is None
 
 
 def test_envsub_off_alone_changes_nothing(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import Timeouts
+from ..models import Statement, Timeouts
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +175,14 @@ class Backend(abc.ABC):
         migration timeout's watchdog). The statement then fails as cancelled. Default: does
         nothing (see ``capabilities.cancel``)."""
 
+    def check_statements(
+        self, scripts: Sequence[Sequence[Statement]]
+    ) -> list[tuple[int, int, str]]:
+        """Check the statements of ``scripts`` (pending migrations, in order) without running
+        them here: ``(script, statement, message)`` of the first statement of each script that
+        would fail to compile. Default: no check beyond splitting."""
+        return []
+
     def elapsed_ms_sql(self) -> str:
         """SQL for the milliseconds since the current transaction began."""
         raise NotImplementedError
@@ -221,6 +229,18 @@ class Backend(abc.ABC):
         if schema:
             return f"{self.quote_identifier(schema)}.{self.quote_identifier(name)}"
         return self.quote_identifier(name)
+
+
+def one_line(text: str) -> str:
+    """A driver's multi-line message on one line: its lines joined by spaces, each ending in
+    a full stop where it ended in nothing (libpq's "Connection refused" and "Is the server
+    running…?" become two sentences)."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return " ".join(
+        line if i == len(lines) - 1 or line[-1] in ".:;,!?" else line + "."
+        for i, line in enumerate(lines)
+    )
 
 
 def actor() -> str:

@@ -19,7 +19,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
+from ..errors import (
+    ConfigError,
+    ConnectionFailed,
+    ExecutionError,
+    LockTimeout,
+    MissingDriver,
+    setting,
+)
 from ..models import Timeouts
 from ..urls import DatabaseURL
 from .base import (
@@ -30,6 +37,7 @@ from .base import (
     actor,
     compose_message,
     milliseconds,
+    one_line,
     poll_intervals,
 )
 
@@ -369,7 +377,7 @@ def _connect(url: DatabaseURL, conninfo: str, connect_timeout: float, **override
             **overrides,
         )
     except psycopg.Error as exc:
-        reason = url.scrub(" ".join(str(exc).split()))
+        reason = url.scrub(one_line(str(exc)))
     # Raised outside the handler so that the driver's exception, whose connection object
     # knows the password, is not kept as __context__.
     raise ConnectionFailed.cannot_connect(
@@ -466,7 +474,9 @@ def drop_database(url: DatabaseURL, *, force: bool = False, connect_timeout: flo
         try:
             connection.execute(f"DROP DATABASE IF EXISTS {_quote(name)}{suffix}")
         except psycopg.errors.ObjectInUse as exc:
-            reason = url.scrub(str(exc).strip()) + "; pass --force to end those sessions"
+            reason = (
+                url.scrub(str(exc).strip()) + f"; pass {setting('force')} to end those sessions"
+            )
         except psycopg.Error as exc:
             reason = url.scrub(str(exc).strip())
         else:

@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ConfigError, ConnectionFailed, LockTimeout
-from ..models import Timeouts
+from ..errors import ConfigError, ConnectionFailed, LockTimeout, setting
+from ..models import Statement, Timeouts
 from ..urls import DatabaseURL
 from .base import Backend, Capabilities, Query, QueryFailed, actor, milliseconds, poll_intervals
 
 #: Files SQLite keeps beside a database, and the migration lock's.
 _SIDECARS = ("-wal", "-shm", "-journal", ".migrata.lock")
+
+
+#: Statements that change the schema: run on the in-memory copy while checking.
+_SCHEMA_CHANGE = re.compile(r"\s*(?:CREATE|ALTER|DROP)\b", re.IGNORECASE)
 
 
 class SQLiteBackend(Backend):
@@ -68,7 +73,7 @@ class SQLiteBackend(Backend):
             if not os.path.isdir(parent):
                 raise ConnectionFailed(
                     f"cannot open {url.raw}: folder {parent!r} does not exist; create it, or "
-                    "pass --create-database",
+                    f"pass {setting('create_database')}",
                     missing_database=True,
                 )
         try:
@@ -76,6 +81,37 @@ class SQLiteBackend(Backend):
         except sqlite3.Error as exc:
             raise ConnectionFailed(f"cannot open {url.raw}: {exc}") from None
         return cls(connection, owned=True, path=path)
+
+    def check_statements(
+        self, scripts: Sequence[Sequence[Statement]]
+    ) -> list[tuple[int, int, str]]:
+        """Compile every statement against a copy of this database's schema in memory: the
+        schema statements (CREATE, ALTER, DROP) run there, so later ones see their tables,
+        and the others are compiled only (``EXPLAIN``). The database itself is only read."""
+        copy = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            schema = self.connection.execute(
+                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
+                "AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'view' THEN 1 ELSE 2 END, rowid"
+            ).fetchall()
+            for (sql,) in schema:
+                with contextlib.suppress(sqlite3.Error):  # e.g. a virtual table's module
+                    copy.execute(sql)
+            found = []
+            for index, statements in enumerate(scripts):
+                for position, statement in enumerate(statements):
+                    try:
+                        if _SCHEMA_CHANGE.match(statement.sql):
+                            copy.execute(statement.sql)
+                        else:
+                            copy.execute("EXPLAIN " + statement.sql)
+                    except sqlite3.Error as exc:
+                        found.append((index, position, str(exc)))
+                        break  # what follows may depend on it
+            return found
+        finally:
+            copy.close()
 
     def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
         results: list[list[tuple[Any, ...]]] = []

@@ -7,8 +7,8 @@
   lines and ``--`` comments may precede ``-- migrate:up``.
 - Options follow the marker: ``transaction:false`` runs that section outside a transaction
   (``transaction:true`` is the default, stated).
-- A down section that is missing, empty or comment-only (dbmate's ``new`` leaves it empty) gives
-  no down script, so migrata refuses to revert the migration instead of silently doing nothing.
+- The down section may be empty (dbmate's ``new`` leaves it so): a down without statements,
+  which ``down`` refuses unless ``--allow-empty-down`` (dbmate runs it as a no-op).
 
 Rejected, each error naming the file and line: a file without ``-- migrate:up``, SQL before it,
 a second up or down marker, down before up, an option other than ``transaction:true|false``, and
@@ -176,7 +176,9 @@ def _read_sections(entry: Entry, warnings: list[str]) -> tuple[Script, Script | 
     down_at = starts["down"]
     up = _section(path, lines, starts["up"], down_at, options["up"])
     down = _section(path, lines, down_at, len(lines), options["down"])
-    return up, down if has_sql(down.text) else None
+    # An empty down section (dbmate's `new` leaves one) is a down without statements: dbmate
+    # runs it as a no-op, migrata refuses to revert it unless told to (--allow-empty-down).
+    return up, down
 
 
 def _section(

@@ -6,8 +6,9 @@
   case: ``Up`` opens the up section, ``Down`` the down section; ``StatementBegin`` /
   ``StatementEnd`` pair up inside a section and stay in the text as comments; ``NO TRANSACTION``
   anywhere runs both sections outside a transaction; ``ENVSUB OFF`` changes nothing.
-- A missing, empty or comment-only down section gives no down script, so migrata refuses to
-  revert the migration instead of silently doing nothing.
+- A missing down section gives no down script; an empty or comment-only one is a down
+  without statements, which ``down`` refuses unless ``--allow-empty-down`` (goose runs it as
+  a no-op).
 - A ``<version>_<name>.go`` file (not ``_test.go``) is a Go migration: listed, skipped, warned
   about, since migrata cannot run Go code.
 
@@ -174,7 +175,9 @@ def _read_sections(entry: Entry) -> tuple[Script, Script | None, str | None]:
         return up, None, None
     down = _section(path, lines, down_at, len(lines), no_transaction)
     if not has_sql(down.text):
-        return up, None, None
+        # goose runs an empty Down section as a no-op; migrata refuses to revert it unless
+        # told to (--allow-empty-down), as for any down without statements.
+        return up, down, None
     unfinished = _unfinished(lines, down_at + 1, len(lines))
     if unfinished is not None:
         # goose parses a direction only when it runs it: `up` works, reverting is refused.
