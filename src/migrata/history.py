@@ -380,12 +380,21 @@ class History:
         )
 
 
+def _version(text: str) -> Version:
+    """A stored version: as numbers, or as text when it holds none (a diesel folder named
+    ``init``); the planner matches it with the folder's reading."""
+    try:
+        return Version.parse(text)
+    except ValueError:
+        return Version.parse_text(text)
+
+
 def _applied_rows(rows: list[tuple[Any, ...]]) -> tuple[Applied, ...]:
     """Applied values from rows of (version, name, checksum, applied_at, execution_ms,
     applied_by, success, statements_done, statements_total, error)."""
     return tuple(
         Applied(
-            version=Version.parse(r[0]),
+            version=_version(r[0]),
             name=r[1],
             checksum=r[2],
             applied_at=r[3],

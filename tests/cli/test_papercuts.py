@@ -287,3 +287,22 @@ def test_a_refused_connection_reads_as_sentences(run_cli, tmp_path: Path) -> Non
     result = run_cli("-u", "postgresql://postgres@127.0.0.1:1/x", "-d", folder, "status")
     assert result.code == 2
     assert "Connection refused. Is the server running" in result.err
+
+
+def test_a_diesel_version_without_digits_is_read_back_from_the_history(
+    run_cli, sqlite_db: Database, tmp_path: Path
+) -> None:
+    """diesel's version is the folder name up to the first `_`, digits or not (`init`)."""
+    folder = write_migrations(
+        tmp_path / "m",
+        {
+            "init/up.sql": "CREATE TABLE i (id INTEGER);\n",
+            "init/down.sql": "DROP TABLE i;\n",
+            "2024-01-01-000000_b/up.sql": "CREATE TABLE b (id INTEGER);\n",
+        },
+    )
+    assert run_cli("-u", sqlite_db.url, "-d", folder, "up").code == 0
+    status = run_cli("-u", sqlite_db.url, "-d", folder, "status")
+    assert status.code == 0 and "2 applied" in status.out
+    assert run_cli("-u", sqlite_db.url, "-d", folder, "down").code == 0
+    assert not sqlite_db.table_exists("i") and sqlite_db.table_exists("b")
