@@ -57,7 +57,7 @@ SETTINGS = {
         "a database URL (the first argument), or set MIGRATA_DATABASE_URL or DATABASE_URL",
     ),
     "layout": ("--layout NAME (or set `layout` in the config)", "layout="),
-    "lock_timeout": ("--lock-timeout", "lock_timeout="),
+    "lock_timeout": ("--lock-timeout", "lock_timeout (seconds)"),
     "wait": ("--wait (MIGRATA_WAIT)", "wait= (MIGRATA_WAIT)"),
     "require_lock": ("--require-lock", "require_lock=True"),
     "force": ("--force", "force=True"),

@@ -128,11 +128,13 @@ def test_a_user_named_like_the_password_stays_visible(run_cli, tmp_path: Path) -
 
 
 def test_create_and_drop_database_print_their_result_once(run_cli, postgres_db: Database) -> None:
-    url = postgres_db.url.rsplit("/", 1)[0] + "/" + postgres_db.url.rsplit("/", 1)[1] + "_new"
-    created = run_cli("-u", url, "create-database")
-    assert created.code == 0
-    assert created.out.count("created database") == 1 and created.err == ""
-    dropped = run_cli("-u", url, "drop-database", "--yes")
+    url = postgres_db.url + "_new"
+    try:
+        created = run_cli("-u", url, "create-database")
+        assert created.code == 0
+        assert created.out.count("created database") == 1 and created.err == ""
+    finally:
+        dropped = run_cli("-u", url, "drop-database", "--yes")
     assert dropped.code == 0
     assert dropped.out.count("dropped database") == 1 and dropped.err == ""
 

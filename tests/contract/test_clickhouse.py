@@ -306,7 +306,7 @@ def test_a_server_without_a_lock_warns_and_require_lock_refuses(
     )
     from migrata.errors import LockUnavailable
 
-    with pytest.raises(LockUnavailable, match="--require-lock refuses"):
+    with pytest.raises(LockUnavailable, match="require_lock=True refuses"):
         Migrator(clickhouse_db.url, directory=folder, require_lock=True).up()
     assert not clickhouse_db.table_exists("t")
     assert not clickhouse_db.table_exists("migrata_history")

@@ -57,6 +57,8 @@ class Layout:
     section: tuple[str, str] | None = None
     #: Up files without any down SQL (``down --all`` must refuse when there is one).
     no_down: tuple[str, ...] = ()
+    #: Files whose down SQL has no statements: refused unless --allow-empty-down.
+    empty_down: tuple[str, ...] = ()
     #: Up files a repeatable migration: never reverted, never listed as lacking a down.
     repeatable: tuple[str, ...] = ()
     #: Files whose marker (``-- no-transaction``, metadata.toml, ``transaction:false``, …)
@@ -141,9 +143,9 @@ LAYOUTS: dict[str, Layout] = {
         section=(DBMATE_UP, DBMATE_DOWN),
         marked={"20240201120000_index_customers_email.sql": ("up", "down")},
         outside={"*": ("20240201120000_index_customers_email.sql",)},
-        # An empty `-- migrate:down` is read as no down: reverting it refuses rather than
-        # dropping its history row while its rows stay.
-        no_down=("20240201110000_seed_customers.sql",),
+        # An empty `-- migrate:down` is a down without statements: `down` refuses it unless
+        # --allow-empty-down (then, as dbmate does, it drops only the history row).
+        empty_down=("20240201110000_seed_customers.sql",),
     ),
     "goose": Layout(
         reader="goose",
@@ -414,6 +416,8 @@ def test_detection_and_order(engine: str, name: str, tmp_path: Path) -> None:
         rel = relative(folder, m.up.path)
         if rel in layout.no_down or rel in layout.repeatable:
             assert m.down is None, f"{rel} has no down SQL in the folder"
+        elif rel in layout.empty_down:
+            assert m.down is not None and not m.down.text.strip(), f"{rel}'s down is empty"
         else:
             assert m.down is not None, f"{rel} has down SQL in the folder"
         directions = layout.marked.get(rel, ())
@@ -424,9 +428,10 @@ def test_detection_and_order(engine: str, name: str, tmp_path: Path) -> None:
             assert m.down.transactional is ("down" not in directions), rel
 
     if name == "dbmate":
-        # The empty `-- migrate:down` section is read as no down (dbmate runs it as a no-op).
+        # The empty `-- migrate:down` section is a down without statements (dbmate runs it
+        # as a no-op; `down` refuses it unless --allow-empty-down).
         seed = next(m for m in runnable if m.up.path.endswith("_seed_customers.sql"))
-        assert seed.down is None
+        assert seed.down is not None and not seed.down.text.strip()
 
     skipped = [m for m in result.migrations if m.skip_reason is not None]
     assert sorted((Path(m.up.path).name, m.version.key) for m in skipped) == sorted(
@@ -524,6 +529,11 @@ def test_down_all(engine: str, name: str, database: Database, tmp_path: Path) ->
     rows = history_rows(database)
 
     result = migrata(database.url, folder, "down", "--all", cwd=tmp_path)
+    if "has no statements" in result.stderr:
+        # A down with only comments is refused first, nothing reverted; allowed, it goes on.
+        assert result.returncode == ExitCode.VALIDATION, result.stderr
+        assert schema_of(database) == applied
+        result = migrata(database.url, folder, "down", "--all", "--allow-empty-down", cwd=tmp_path)
 
     if layout.reverts_all:
         ok(result)
@@ -539,7 +549,7 @@ def test_down_all(engine: str, name: str, database: Database, tmp_path: Path) ->
 
     migrator = Migrator(database.url, directory=folder)
     with pytest.raises(MissingDownMigration) as info:
-        migrator.down(all=True)
+        migrator.down(all=True, allow_empty_down=True)
     by_path = {relative(folder, m.up.path): m.version.text for m in migrator.migrations}
     lacking = {by_path[rel] for rel in layout.no_down}
     allowed = lacking | {by_path[rel] for rel in layout.repeatable}
