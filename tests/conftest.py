@@ -3,21 +3,27 @@
 SQLite always runs. PostgreSQL runs against ``MIGRATA_TEST_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``), MariaDB/MySQL against
 ``MIGRATA_TEST_MYSQL_URL`` (default ``mysql://migrata:mt-pw-4417@127.0.0.1:3306/mysql``, a user
-that may create databases; .ci/run creates it); each test gets its own database, created on
-that server and dropped afterwards. ClickHouse runs in-process through chdb: one data folder
-per test process (chdb holds one per process, and no other process may open it), one database
-per test. With ``MIGRATA_REQUIRE_SERVERS=1`` (CI sets it) an unreachable server, or a missing
-driver, fails the test instead of skipping it.
+with all privileges and the grant option, since some tests create users of their own;
+scripts/test creates it); each test gets its own database, created on that server and dropped
+afterwards. Tests take the user, host and port from these URLs, never a name of their own.
+ClickHouse runs in-process through chdb: one data folder per test process (chdb holds one per
+process, and no other process may open it), one database per test.
+
+With ``MIGRATA_REQUIRE_SERVERS=1`` (CI sets it) an unreachable server, or a missing driver,
+fails the test instead of skipping it. A test that needs a server without taking one of the
+database fixtures calls :func:`require_postgres` or :func:`require_mysql` first.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import NoReturn
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 
@@ -36,6 +42,15 @@ class Database:
 
     engine: str  # "sqlite" | "postgresql" | "mysql" | "clickhouse"
     url: str
+
+    def __repr__(self) -> str:
+        # Shown in pytest's tracebacks: without the password.
+        return f"Database(engine={self.engine!r}, url={shown_url(self.url)!r})"
+
+    @property
+    def user(self) -> str:
+        """The user name this database is reached as (from its URL; "" when it has none)."""
+        return unquote(urlsplit(self.url).username or "")
 
     @property
     def transactional_ddl(self) -> bool:
@@ -168,16 +183,84 @@ class Database:
         return bool(rows)
 
 
-def _postgres_unavailable(reason: str) -> None:
+def shown_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages of the test suite."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _cannot_connect(url: str, exc: BaseException) -> str:
+    """One line saying why ``url`` could not be reached (drivers' messages span lines)."""
+    return f"cannot connect to {shown_url(url)}: {' '.join(str(exc).split())}"
+
+
+def _postgres_unavailable(reason: str) -> NoReturn:
     if REQUIRE_SERVERS:
         pytest.fail(f"PostgreSQL is required (MIGRATA_REQUIRE_SERVERS=1) but {reason}")
     pytest.skip(f"PostgreSQL not available: {reason}")
 
 
-def _mysql_unavailable(reason: str) -> None:
+def _mysql_unavailable(reason: str) -> NoReturn:
     if REQUIRE_SERVERS:
         pytest.fail(f"MariaDB/MySQL is required (MIGRATA_REQUIRE_SERVERS=1) but {reason}")
     pytest.skip(f"MariaDB/MySQL not available: {reason}")
+
+
+# Probed once per test process: every test of an unreachable server then skips with the same
+# reason, at once, instead of each waiting for its own connection attempt.
+@functools.cache
+def _postgres_problem() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        return _cannot_connect(POSTGRES_ADMIN_URL, exc)
+    return None
+
+
+@functools.cache
+def _mysql_problem() -> str | None:
+    try:
+        import pymysql
+    except ImportError:
+        return "PyMySQL is not installed"
+    try:
+        _mysql_connect(MYSQL_ADMIN_URL).close()
+    except pymysql.MySQLError as exc:
+        return _cannot_connect(MYSQL_ADMIN_URL, exc)
+    return None
+
+
+def require_postgres() -> None:
+    """Skip the calling test unless the PostgreSQL server of ``MIGRATA_TEST_POSTGRES_URL``
+    accepts connections (fail it instead under ``MIGRATA_REQUIRE_SERVERS=1``)."""
+    problem = _postgres_problem()
+    if problem is not None:
+        _postgres_unavailable(problem)
+
+
+def require_mysql() -> None:
+    """Skip the calling test unless the MariaDB/MySQL server of ``MIGRATA_TEST_MYSQL_URL``
+    accepts connections (fail it instead under ``MIGRATA_REQUIRE_SERVERS=1``)."""
+    problem = _mysql_problem()
+    if problem is not None:
+        _mysql_unavailable(problem)
+
+
+def require_server(engine: str) -> None:
+    """:func:`require_postgres` or :func:`require_mysql` for ``engine`` ("postgresql" or
+    "mysql")."""
+    if engine == "mysql":
+        require_mysql()
+    else:
+        require_postgres()
 
 
 def _mysql_connect(url: str):  # type: ignore[no-untyped-def]
@@ -197,14 +280,13 @@ def _with_dbname(url: str, name: str) -> str:
 @pytest.fixture
 def postgres_db() -> Iterator[Database]:
     """A freshly created PostgreSQL database, dropped after the test."""
-    try:
-        import psycopg
-    except ImportError:
-        _postgres_unavailable("psycopg is not installed")
+    require_postgres()
+    import psycopg
+
     try:
         admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.Error as exc:
-        _postgres_unavailable(f"cannot connect to {POSTGRES_ADMIN_URL}: {exc}")
+        _postgres_unavailable(_cannot_connect(POSTGRES_ADMIN_URL, exc))
     name = f"migrata_t_{uuid.uuid4().hex[:12]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -217,14 +299,13 @@ def postgres_db() -> Iterator[Database]:
 @pytest.fixture
 def mysql_db() -> Iterator[Database]:
     """A freshly created MariaDB/MySQL database, dropped after the test."""
-    try:
-        import pymysql
-    except ImportError:
-        _mysql_unavailable("PyMySQL is not installed")
+    require_mysql()
+    import pymysql
+
     try:
         admin = _mysql_connect(MYSQL_ADMIN_URL)
     except pymysql.MySQLError as exc:
-        _mysql_unavailable(f"cannot connect to {MYSQL_ADMIN_URL}: {exc}")
+        _mysql_unavailable(_cannot_connect(MYSQL_ADMIN_URL, exc))
     name = f"migrata_t_{uuid.uuid4().hex[:12]}"
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}`")

@@ -3,16 +3,18 @@
 Everything here listens on 127.0.0.1 only and uses nothing but the standard library:
 
 - :func:`free_port` picks a free TCP port.
-- :class:`LateProxy` starts listening only after a delay (before that, connecting is refused),
-  then forwards every connection byte for byte to a real server.
+- :class:`LateProxy` starts listening only after a delay, or when told to (before that,
+  connecting is refused), then forwards every connection byte for byte to a real server.
 - :class:`StartingUpPostgres` answers every connection for a while the way a PostgreSQL server
   that is still starting up does (FATAL 57P03 "the database system is starting up"), then
-  forwards to a real server.
+  (after a while, or when told to) forwards to a real server.
 - :class:`StartingUpMySQL` does the same for MariaDB/MySQL, with the ERR packet 1040 "Too many
   connections" as the server's first packet.
 
 Each one is started with ``start()`` (which returns at once) and torn down with ``stop()``, or
-used as a context manager: ``with LateProxy(delay=1.5) as proxy: ...``. ``stop()`` closes the
+used as a context manager: ``with LateProxy(delay=1.5) as proxy: ...``. A test that must not
+depend on how fast its client starts gives a long delay and calls ``open()`` (LateProxy) or
+``ready()`` (the starting-up servers) once it has seen the client turned away. ``stop()`` closes the
 listening socket and every forwarded connection (abortively, so the port is left without
 TIME_WAIT leftovers from them) and joins the threads; a bug in a connection thread is raised
 from ``stop()`` rather than lost.
@@ -146,6 +148,7 @@ class _TcpServer:
         """Seconds between start() and listening."""
         self.listening_at: float | None = None
         """time.monotonic() when the port started listening; None until then."""
+        self._open_now = threading.Event()
         self._connections = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -277,7 +280,12 @@ class _TcpServer:
 
     def _accept_loop(self) -> None:
         if self.listening_at is None:
-            if self._stopping.wait(self.delay):
+            deadline = time.monotonic() + self.delay
+            while not self._open_now.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping.wait(min(remaining, _ACCEPT_POLL)):
+                    break
+            if self._stopping.is_set():
                 return
             try:
                 self._start_listening()
@@ -356,6 +364,11 @@ class LateProxy(_TcpServer):
     ) -> None:
         super().__init__(target, port, delay)
 
+    def open(self) -> None:
+        """Listen from now on, whatever is left of the delay (at once when already
+        listening). Returns before the port listens: a client retrying gets in shortly."""
+        self._open_now.set()
+
     def _handle(self, conn: socket.socket, accepted_at: float) -> None:
         self._forward(conn)
 
@@ -367,7 +380,8 @@ class _StartingUpServer(_TcpServer):
     def __init__(self, target: Address, duration: float, port: int | None) -> None:
         super().__init__(target, port, delay=0.0)
         self.duration = duration
-        """Seconds, from start(), during which connections are refused."""
+        """Seconds, from start(), during which connections are refused (see also ready())."""
+        self._ready_now: float | None = None
         self._refused = 0
 
     @property
@@ -378,7 +392,16 @@ class _StartingUpServer(_TcpServer):
     @property
     def ready_at(self) -> float | None:
         """time.monotonic() from which connections are forwarded; None before start()."""
-        return None if self.listening_at is None else self.listening_at + self.duration
+        if self.listening_at is None:
+            return None
+        at = self.listening_at + self.duration
+        return at if self._ready_now is None else min(at, self._ready_now)
+
+    def ready(self) -> None:
+        """Forward every connection accepted from now on, whatever is left of ``duration``."""
+        with self._lock:
+            if self._ready_now is None:
+                self._ready_now = time.monotonic()
 
     def _handle(self, conn: socket.socket, accepted_at: float) -> None:
         ready_at = self.ready_at

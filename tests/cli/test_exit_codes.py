@@ -523,7 +523,7 @@ def test_mysql_lock_timeout_exits_4_naming_the_holder(
         result = run_cli(*args, "up")
         waited = time.monotonic() - started
         assert result.code == 4, result.err
-        assert f"held by connection id {connection_id}, user migrata@" in result.err
+        assert f"held by connection id {connection_id}, user {mysql_db.user}@" in result.err
         assert "0.5s" in result.err
         assert 0.5 <= waited < 15
         assert not mysql_db.table_exists("users")

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import migrata
-from conftest import POSTGRES_ADMIN_URL, Database
+from conftest import POSTGRES_ADMIN_URL, Database, require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -43,6 +43,7 @@ def test_the_section_names_this_test_and_has_commands() -> None:
 
 
 def test_every_command_of_the_section_runs(tmp_path: Path) -> None:
+    require_postgres()
     work = tmp_path / "app"
     shutil.copytree(APP, work, ignore=shutil.ignore_patterns(".*cache*", "__pycache__"))
     name = f"migrata_readme_{uuid.uuid4().hex[:10]}"

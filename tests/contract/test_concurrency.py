@@ -122,15 +122,22 @@ def test_ten_processes_apply_each_migration_exactly_once(server_db, tmp_path: Pa
     assert db.query("SELECT COUNT(*) FROM migrata_history") == [(len(ALL_VERSIONS),)]
 
 
+#: The advisory lock the index build below waits for, half-way: the test holds it until it has
+#: seen the other runs waiting, however long they took to start.
+BUILD_GATE = 7_305_001
+
 CIC_FILES = {
     "0001_big.sql": (
         "CREATE TABLE applied_log (version TEXT NOT NULL);\n"
         "CREATE TABLE big (id INTEGER, v INTEGER);\n"
         "INSERT INTO big SELECT g, g FROM generate_series(1, 200000) g;\n"
-        # immutable as far as the index is concerned; slow enough that the build takes a while
+        # immutable as far as the index is concerned; the build takes a while, and it goes on
+        # past the middle only once the test lets it
         "CREATE FUNCTION slow_key(x INTEGER) RETURNS INTEGER LANGUAGE plpgsql IMMUTABLE AS $$\n"
         "BEGIN\n"
         "  IF x % 40000 = 0 THEN PERFORM pg_sleep(0.3); END IF;\n"
+        f"  IF x = 100000 THEN PERFORM pg_advisory_lock_shared({BUILD_GATE});\n"
+        f"    PERFORM pg_advisory_unlock_shared({BUILD_GATE}); END IF;\n"
         "  RETURN x;\n"
         "END\n"
         "$$;\n"
@@ -155,29 +162,37 @@ def test_postgres_create_index_concurrently_while_others_poll(postgres_db, tmp_p
     db = postgres_db
     dbname = db.url.rsplit("/", 1)[1]
     d = write_migrations(tmp_path / "migrations", CIC_FILES)
+    gate = psycopg.connect(db.url, autocommit=True)  # advisory locks are per database
+    gate.execute("SELECT pg_advisory_lock(%s)", (BUILD_GATE,))
     group = start_processes(6, db.url, d)
     processes = group.processes
 
     # Watch the server while they run: the index build and the waiting runs at the same time.
+    # The build goes on past its middle once all six runs were seen connected during it.
     most_sessions_during_build = 0
     saw_build = False
-    with psycopg.connect(db.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as watcher:
-        deadline = time.monotonic() + 120
-        while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
-            rows = watcher.execute(
-                "SELECT state, query FROM pg_stat_activity "
-                "WHERE datname = %s AND application_name LIKE 'migrata%%'",
-                (dbname,),
-            ).fetchall()
-            building = any(
-                state == "active" and "CREATE INDEX CONCURRENTLY" in (query or "")
-                for state, query in rows
-            )
-            if building:
-                saw_build = True
-                most_sessions_during_build = max(most_sessions_during_build, len(rows))
-            time.sleep(0.05)
-    collected = finish(group, timeout=max(1.0, deadline - time.monotonic()))
+    try:
+        with psycopg.connect(db.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as watcher:
+            deadline = time.monotonic() + 120
+            while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+                rows = watcher.execute(
+                    "SELECT state, query FROM pg_stat_activity "
+                    "WHERE datname = %s AND application_name LIKE 'migrata%%'",
+                    (dbname,),
+                ).fetchall()
+                building = any(
+                    state == "active" and "CREATE INDEX CONCURRENTLY" in (query or "")
+                    for state, query in rows
+                )
+                if building:
+                    saw_build = True
+                    most_sessions_during_build = max(most_sessions_during_build, len(rows))
+                if most_sessions_during_build == 6 and not gate.closed:
+                    gate.close()  # the build may go on
+                time.sleep(0.05)
+    finally:
+        gate.close()
+    collected = finish(group, timeout=max(30.0, deadline - time.monotonic()))
 
     assert [p.exitcode for p in processes] == [0] * 6, collected
     assert saw_build, "the index build was never seen running"
@@ -238,7 +253,7 @@ def test_postgres_lock_timeout_names_the_holder(postgres_db, tmp_path: Path) -> 
         assert info.value.holder is not None
         assert info.value.holder.startswith(f"pid {holder.info.backend_pid}, user ")
         assert f"(held by {info.value.holder})" in str(info.value)
-        assert "lock-timeout" in str(info.value)
+        assert "lock_timeout" in str(info.value) and "--lock-timeout" in info.value.cli_message
 
         for write in (m.down, lambda: m.mark_applied("0002"), lambda: m.unmark("0001")):
             with pytest.raises(LockTimeout):
@@ -328,9 +343,9 @@ def test_mysql_lock_timeout_names_the_holder(mysql_db, tmp_path: Path) -> None:
         assert 0.45 <= elapsed < 5
         assert info.value.timeout == 0.5
         assert info.value.holder is not None
-        assert info.value.holder.startswith(f"connection id {connection_id}, user migrata@")
+        assert info.value.holder.startswith(f"connection id {connection_id}, user {db.user}@")
         assert f"(held by {info.value.holder})" in str(info.value)
-        assert "lock-timeout" in str(info.value)
+        assert "lock_timeout" in str(info.value) and "--lock-timeout" in info.value.cli_message
 
         for write in (m.down, lambda: m.mark_applied("0002"), lambda: m.unmark("0001")):
             with pytest.raises(LockTimeout):

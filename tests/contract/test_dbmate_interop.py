@@ -1,7 +1,7 @@
 """A database migrated by the real dbmate binary, then taken over with ``migrata adopt``.
 
-dbmate comes from its npm package (``.ci/run`` installs it under ``.ci/node``). The binary is
-found through ``MIGRATA_TEST_DBMATE``, then ``.ci/node/node_modules/.bin/dbmate``, then PATH;
+dbmate comes from its npm package (``scripts/test`` installs it under ``.ci/node``). The binary
+is found through ``MIGRATA_TEST_DBMATE``, then ``.ci/node/node_modules/.bin/dbmate``, then PATH;
 without it the tests skip, or fail when ``MIGRATA_REQUIRE_SERVERS`` is set.
 
 Every engine runs: SQLite, PostgreSQL, and MariaDB/MySQL through dbmate's ``mysql://`` driver

@@ -11,6 +11,7 @@ import json
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -430,7 +431,7 @@ def test_lock_timeout_names_the_holders_connection_id(mysql_db: Database, tmp_pa
         with pytest.raises(LockTimeout) as timeout:
             Migrator(mysql_db.url, directory=folder, lock_timeout=0.3).up()
         assert f"connection id {connection_id}" in str(timeout.value)
-        assert "migrata@" in str(timeout.value)
+        assert f"user {mysql_db.user}@" in str(timeout.value)
         assert not mysql_db.table_exists("t")
     finally:
         holder.close()
@@ -477,7 +478,8 @@ def test_a_sentinel_password_never_appears(run_cli, mysql_db: Database, tmp_path
     mysql_db.query(f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{sentinel}'")
     try:
         mysql_db.query(f"GRANT ALL ON `{database}`.* TO '{user}'@'127.0.0.1'")
-        url = f"mysql://{user}:{sentinel}@127.0.0.1:3306/{database}"
+        port = urlsplit(mysql_db.url).port or 3306
+        url = f"mysql://{user}:{sentinel}@127.0.0.1:{port}/{database}"
         folder = write_migrations(
             tmp_path / "migrations",
             {

@@ -7,8 +7,8 @@ linters (dclint validates against the Compose specification's JSON schema; docke
 parses and lints Dockerfiles), and the ``migrate`` service's command runs against the local
 server. Docker itself cannot run here.
 
-The linters are npm packages, installed by .ci/run in the same command as dbmate (a later
-``npm install --no-save`` into the same folder removes what an earlier one installed)::
+The linters are npm packages, installed by scripts/test in the same command as dbmate (a
+later ``npm install --no-save`` into the same folder removes what an earlier one installed)::
 
     npm install --no-save --prefix .ci/node dbmate@2.36.0 dclint@3.1.0 dockerfile-utils@0.16.3
 
@@ -37,7 +37,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from conftest import POSTGRES_ADMIN_URL, Database, _with_dbname
+from conftest import POSTGRES_ADMIN_URL, Database, _with_dbname, require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "examples" / "app"
@@ -260,7 +260,7 @@ def require_tool(path: str, package: str) -> None:
     """The linters are part of the test environment: a missing one fails (no skip)."""
     if not os.access(path, os.X_OK):
         pytest.fail(
-            f"{path} is missing: .ci/run installs it ({package}) with "
+            f"{path} is missing: scripts/test installs it ({package}) with "
             "npm install --no-save --prefix .ci/node dbmate@2.36.0 dclint@3.1.0 "
             "dockerfile-utils@0.16.3"
         )
@@ -542,6 +542,7 @@ def run_app_healthcheck(port: int) -> subprocess.CompletedProcess[str]:
 def absent_database() -> Iterator[str]:
     """The URL of a PostgreSQL database that does not exist yet; dropped afterwards if
     something created it."""
+    require_postgres()
     name = f"migrata_t_{uuid.uuid4().hex[:12]}"
     admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
     try:

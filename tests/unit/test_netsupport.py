@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, REQUIRE_SERVERS
+from conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, require_mysql, require_postgres
 from netsupport import (
     LOCALHOST,
     PG_GSSENC_REQUEST,
@@ -51,40 +51,18 @@ def _server(url: str, default_port: int) -> Server:
     )
 
 
-def _unavailable(what: str, reason: str) -> None:
-    if REQUIRE_SERVERS:
-        pytest.fail(f"{what} is required (MIGRATA_REQUIRE_SERVERS=1) but {reason}")
-    pytest.skip(f"{what} not available: {reason}")
-
-
 @pytest.fixture(scope="module")
 def pg() -> Server:
     """The PostgreSQL server of MIGRATA_TEST_POSTGRES_URL; skipped when unreachable."""
-    server = _server(POSTGRES_ADMIN_URL, 5432)
-    try:
-        import psycopg
-    except ImportError:
-        _unavailable("PostgreSQL", "psycopg is not installed")
-    try:
-        psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=5).close()
-    except psycopg.Error as exc:
-        _unavailable("PostgreSQL", f"cannot connect to {POSTGRES_ADMIN_URL}: {exc}")
-    return server
+    require_postgres()
+    return _server(POSTGRES_ADMIN_URL, 5432)
 
 
 @pytest.fixture(scope="module")
 def mysql() -> Server:
     """The MariaDB/MySQL server of MIGRATA_TEST_MYSQL_URL; skipped when unreachable."""
-    server = _server(MYSQL_ADMIN_URL, 3306)
-    try:
-        import pymysql
-    except ImportError:
-        _unavailable("MariaDB/MySQL", "PyMySQL is not installed")
-    try:
-        _mysql_connect(server, server.target[1], host=server.target[0]).close()
-    except pymysql.MySQLError as exc:
-        _unavailable("MariaDB/MySQL", f"cannot connect to {MYSQL_ADMIN_URL}: {exc}")
-    return server
+    require_mysql()
+    return _server(MYSQL_ADMIN_URL, 3306)
 
 
 def _pg_connect(server: Server, port: int, **kwargs: Any) -> Any:
@@ -231,6 +209,20 @@ def test_late_proxy_refuses_mysql_until_the_delay_then_forwards(mysql: Server) -
         assert proxy.connections == 1
 
 
+def test_late_proxy_listens_when_opened_before_its_delay(pg: Server) -> None:
+    with LateProxy(target=pg.target, delay=600) as proxy:
+        assert _refused(proxy.port)
+        proxy.open()
+        deadline = time.monotonic() + 10
+        while proxy.listening_at is None:
+            assert time.monotonic() < deadline, "open() did not make the proxy listen"
+            time.sleep(0.01)
+        with _pg_connect(pg, proxy.port) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        proxy.open()  # already listening: nothing changes
+        assert proxy.connections == 1
+
+
 def test_late_proxy_holds_its_port_while_waiting() -> None:
     port = free_port()
     with LateProxy(delay=DELAY, port=port) as proxy:
@@ -360,6 +352,20 @@ def _read_pg_message(sock: socket.socket) -> tuple[bytes, bytes]:
 
 def _pg_untyped(payload: bytes) -> bytes:
     return struct.pack("!i", len(payload) + 4) + payload
+
+
+def test_starting_up_postgres_forwards_once_ready_before_its_duration(pg: Server) -> None:
+    import psycopg
+
+    with StartingUpPostgres(target=pg.target, duration=600) as server:
+        with pytest.raises(psycopg.OperationalError, match="the database system is starting up"):
+            _pg_connect(pg, server.port)
+        assert server.refused == 1
+        server.ready()
+        assert server.ready_at is not None and server.ready_at <= time.monotonic()
+        with _pg_connect(pg, server.port) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert (server.connections, server.refused) == (2, 1)
 
 
 def test_starting_up_postgres_wire_format() -> None:
