@@ -306,7 +306,9 @@ def test_status_costs_one_query_round_trip(
     assert connections == 1
     assert [e.state for e in m.status()] == [State.APPLIED] * 3
     assert applied - handshake <= 1
-    assert fresh - handshake <= 1
+    # Without the history table the batch fails at its first query: psycopg's pipeline may
+    # read that error before it has sent the batch's Sync, which then travels on its own.
+    assert fresh - handshake <= 2
 
 
 def test_proxy_counts_what_it_should(server: Database, proxy: CountingProxy) -> None:
