@@ -7,6 +7,7 @@ round trips, and the same from the CLI and from an app's start-up.
 
 from __future__ import annotations
 
+from .embedded import create_database, drop_database, migrate, wait_for_database
 from .errors import (
     ConfigError,
     ConnectionFailed,
@@ -21,15 +22,7 @@ from .errors import (
     WaitTimeout,
 )
 from .exitcodes import ExitCode
-from .migrator import (
-    Migrator,
-    PlannedStatements,
-    Repair,
-    create_database,
-    drop_database,
-    migrate,
-    wait_for_database,
-)
+from .migrator import Migrator, PlannedStatements, Repair
 from .models import (
     Applied,
     AuditEvent,
@@ -47,6 +40,7 @@ from .models import (
     Validation,
     Version,
 )
+from .settings import Settings
 from .targets import Target, TargetOutcome, TargetsFailed, load_targets
 
 __version__ = "0.1.0"
@@ -72,6 +66,7 @@ __all__ = [
     "Problem",
     "Repair",
     "RunReport",
+    "Settings",
     "State",
     "StatusEntry",
     "Step",

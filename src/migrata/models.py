@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import total_ordering
 
+from .exitcodes import ExitCode
+
 _DIGITS = re.compile(r"\d+")
 
 REPEATABLE_PREFIX = "R__"
@@ -370,6 +372,31 @@ class Validation:
     @property
     def is_valid(self) -> bool:
         return not self.problems
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """``migrata validate``'s exit code: 3 when something is wrong."""
+        return ExitCode.VALIDATION if self.problems else ExitCode.OK
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """Each migration's state and what in them would stop ``up``."""
+
+    entries: tuple[StatusEntry, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def pending(self) -> tuple[StatusEntry, ...]:
+        return tuple(e for e in self.entries if e.state is State.PENDING)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """``status --exit-code``: 3 on a problem, else 5 when migrations are pending
+        (those of other environments do not count), else 0."""
+        if self.problems:
+            return ExitCode.VALIDATION
+        return ExitCode.PENDING if self.pending else ExitCode.OK
 
 
 @dataclass(frozen=True, slots=True)

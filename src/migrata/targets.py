@@ -32,21 +32,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from .config import (
-    ENV_VARS,
-    PATH_SETTINGS,
-    Settings,
-    coerce_setting,
-    file_entries,
-    read_config_table,
-)
+from .config import ENV_VARS, PATH_SETTINGS, file_entries, read_config_table
 from .errors import ConfigError, MigrataError, MigrationFailed
 from .exitcodes import ExitCode
 from .models import RunReport
+from .settings import KEY_ALIASES, SPECS, Settings, coerce_setting
 from .urls import redact
 
 __all__ = [
@@ -61,45 +55,12 @@ __all__ = [
     "worst_exit_code",
 ]
 
-#: The keys a target's table may hold (``url``/``directory`` are aliases of
-#: ``database_url``/``dir``; ``-`` may stand for ``_``).
-TARGET_KEYS: tuple[str, ...] = (
-    "allow_out_of_order",
-    "cluster",
-    "create_database",
-    "database_url",
-    "ddl_lock_retries",
-    "ddl_lock_timeout",
-    "dir",
-    "directory",
-    "extensions",
-    "history_engine",
-    "layout",
-    "lock_timeout",
-    "migration_timeout",
-    "package",
-    "require_lock",
-    "schema",
-    "seeds",
-    "seeds_dir",
-    "seeds_environments",
-    "service",
-    "session_sql",
-    "session_sql_file",
-    "statement_timeout",
-    "table",
-    "url",
-    "wait",
-)
-_ALIASES = {"url": "database_url", "directory": "dir", "seeds": "seeds_dir"}
+#: The keys a target's table may hold: every setting, by its name or an alias (``-`` may
+#: stand for ``_``).
+TARGET_KEYS: tuple[str, ...] = tuple(sorted(k for s in SPECS.values() for k in s.keys))
 
 #: Settings that name one database: set per target, never for several targets at once.
-PER_DATABASE: frozenset[str] = frozenset(
-    {"database_url", "dir", "package", "service", "session_sql_file", "seeds_dir"}
-)
-_PATHS = PATH_SETTINGS
-#: Settings that may be written as a TOML array.
-_LISTS = frozenset({"seeds_environments", "extensions"})
+PER_DATABASE: frozenset[str] = frozenset(n for n, s in SPECS.items() if s.per_database)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 T = TypeVar("T")
@@ -111,11 +72,13 @@ class Target:
 
     name: str
     settings: Settings
+    #: False for the one database of settings that declare no targets.
+    declared: bool = True
 
     @property
     def database(self) -> str:
         """The database URL without its password."""
-        return redact(self.settings.database_url or "")
+        return redact(self.settings.connect.database_url or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +103,7 @@ class TargetsFailed(MigrataError):
     """One or more targets of a run over several failed; ``outcomes`` holds every target's
     outcome, ``failed`` the names of those that failed. The exit code is the worst of theirs."""
 
-    def __init__(self, outcomes: Sequence[TargetOutcome[Any]]) -> None:
+    def __init__(self, outcomes: Sequence[TargetOutcome[Any]], *, at_least: int = 0) -> None:
         failed = [o for o in outcomes if o.error is not None]
         if len(failed) == 1:
             head = f"target {failed[0].name} failed: {failed[0].error}"
@@ -152,7 +115,8 @@ class TargetsFailed(MigrataError):
         super().__init__(f"{head}\ntargets: {summary}")
         self.outcomes = tuple(outcomes)
         self.failed = tuple(o.name for o in failed)
-        self.exit_code = worst_exit_code(o.exit_code for o in failed)
+        #: The worst of the failed targets' codes and ``at_least`` (what the others found).
+        self.exit_code = worst_exit_code([at_least, *(o.exit_code for o in failed)])
 
 
 def _describe(outcome: TargetOutcome[Any]) -> str:
@@ -197,20 +161,18 @@ def run_targets(
 ) -> tuple[TargetOutcome[T], ...]:
     """Call ``run`` on each target in turn and return every target's outcome.
 
-    A MigrataError raised by ``run`` is recorded (with a note naming the target) and stops the
-    loop, the later targets being ``not_run``, unless ``keep_going``. Raises nothing of its own;
+    A MigrataError raised by ``run`` is recorded and stops the loop, the later targets being ``not_run``, unless ``keep_going``. Raises nothing of its own;
     any other exception is a bug and propagates."""
     outcomes: list[TargetOutcome[T]] = []
     stopped = False
     for target in targets:
-        service = target.settings.service
+        service = target.settings.history.service
         if stopped:
             outcomes.append(TargetOutcome(target.name, target.database, service, "not_run"))
             continue
         try:
             result = run(target)
         except MigrataError as exc:
-            exc.add_note(f"target: {target.name}")
             outcomes.append(
                 TargetOutcome(target.name, target.database, service, "failed", error=exc)
             )
@@ -336,13 +298,13 @@ def _target_entries(
                 f"{path}: target {name!r} ({section}) has an unknown key {key!r}; known keys: "
                 f"{', '.join(TARGET_KEYS)}"
             )
-        setting = _ALIASES.get(normal, normal)
+        setting = KEY_ALIASES.get(normal, normal)
         if setting in entries:
             raise ConfigError(
                 f"{path}: target {name!r} ({section}) sets {setting} twice ({entries[setting][0]}"
                 f" and {key}): keep one"
             )
-        listed = isinstance(value, list) and setting in _LISTS
+        listed = isinstance(value, list) and SPECS[setting].kind in {"names", "environments"}
         if not (isinstance(value, str | bool | int | float) or listed):
             raise ConfigError(
                 f"{path}: target {name!r} ({section}): {key} must be a string, number or "
@@ -388,8 +350,7 @@ def _resolve(
     merged.update(from_env)
     merged.update(flags)
     source = _source(declared, name)
-    values = {k: coerce_setting(k, v, source) for k, v in merged.items()}
-    settings = replace(Settings(), config_file=str(declared.path), **values)
+    settings = Settings(config_file=str(declared.path)).with_values(merged, source=source)
     return Target(name, settings)
 
 
@@ -412,6 +373,6 @@ def _read_value(
                 f"out with --target NAME (declared: {', '.join(declared.names)})"
             )
         value = env[variable]
-    if setting in _PATHS and isinstance(value, str) and not os.path.isabs(value):
+    if setting in PATH_SETTINGS and isinstance(value, str) and not os.path.isabs(value):
         value = str(declared.path.parent / value)
     return value

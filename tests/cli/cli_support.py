@@ -18,7 +18,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
-import migrata.cli as cli_module
 from migrata.cli import main
 from migrata.config import ENV_VARS
 
@@ -80,8 +79,6 @@ def clean_cli_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
-    # Secrets remembered by an earlier main() would hide a redaction bug in a later test.
-    monkeypatch.setattr(cli_module, "_SECRETS", [], raising=False)
     _reset_logging()
     yield
     _reset_logging()

@@ -33,7 +33,7 @@ def folders(tmp_path: Path, engine: str) -> tuple[Path, Path]:
 
 def test_seeds_load_in_dev_and_never_in_production(db: Database, tmp_path: Path) -> None:
     main, seeds = folders(tmp_path, db.engine)
-    production = Migrator(db.url, directory=main, seeds=(seeds, ("dev", "test")))
+    production = Migrator(db.url, directory=main, seeds_dir=seeds)
     report = production.up()
     assert report.versions == ("0001",)
     assert db.query("SELECT id FROM notes ORDER BY id") == []
@@ -46,13 +46,13 @@ def test_seeds_load_in_dev_and_never_in_production(db: Database, tmp_path: Path)
     assert production.is_up_to_date()
     assert Migrator(db.url, directory=main, environment="production").up().versions == ()
 
-    dev = Migrator(db.url, directory=main, seeds=(seeds, ("dev", "test")), environment="dev")
+    dev = Migrator(db.url, directory=main, seeds_dir=seeds, environment="dev")
     assert not dev.is_up_to_date()
     assert dev.up().versions == ("0100",)
     assert db.query("SELECT id FROM notes ORDER BY id") == [(100,)]
     assert dev.is_up_to_date()
 
-    qa = Migrator(db.url, directory=main, seeds=(seeds, ("dev", "test")), environment="qa")
+    qa = Migrator(db.url, directory=main, seeds_dir=seeds, environment="qa")
     assert qa.up().versions == ("0002",)
     assert db.query("SELECT id FROM notes ORDER BY id") == [(2,), (100,)]
     # Back in production, what dev and qa applied shows as applied: the history wins.
@@ -65,10 +65,10 @@ def test_the_cli_and_migrate_read_the_environment(
 ) -> None:
     main, seeds = folders(tmp_path, server_db.engine)
     monkeypatch.setenv("MIGRATA_ENV", "test")
-    report = migrata.migrate(server_db.url, directory=main, seeds=(seeds, ("dev", "test")))
+    report = migrata.migrate(server_db.url, directory=main, seeds_dir=seeds)
     assert report is not None and report.versions == ("0001", "0100")
     monkeypatch.delenv("MIGRATA_ENV")
-    again = migrata.migrate(server_db.url, directory=main, seeds=(seeds, ("dev", "test")))
+    again = migrata.migrate(server_db.url, directory=main, seeds_dir=seeds)
     assert again is not None and again.versions == ()
 
 

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from framing import UserFile, create_table, user_files
 from migrata import Migrator
 from migrata.errors import MigrationFailed, ValidationFailed
-from migrata.models import Timeouts
 
 _EXAMPLES = settings(
     max_examples=25,
@@ -74,8 +73,8 @@ def test_one_migration_inserts_exactly_its_rows(
     folder = _folder(
         tmp_path, {"0001_create.sql": create_table(dialect, table), "0002_rows.sql": user.text}
     )
-    timeouts = Timeouts(statement=30, lock=10) if limits else None
-    report = _migrator(db, folder, service, timeouts=timeouts).up()
+    timeouts = {"statement_timeout": 30, "ddl_lock_timeout": 10} if limits else {}
+    report = _migrator(db, folder, service, **timeouts).up()
     assert [s.version for s in report.steps] == ["0001", "0002"]
     assert report.steps[1].statements == len(user.values)
     assert _rows(db, table) == _expected(user)

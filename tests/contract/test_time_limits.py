@@ -33,7 +33,7 @@ from _contract_support import extra_database, mysql_connect, with_port
 from test_round_trips import CountingProxy, measure
 
 from conftest import Database, write_migrations
-from migrata import MigrationFailed, Migrator, State, Timeouts, ValidationFailed
+from migrata import MigrationFailed, Migrator, State, ValidationFailed
 
 # -------------------------------------------------------------------- slow statements
 
@@ -132,7 +132,7 @@ def test_statement_timeout_fails_the_migration(db: Database, tmp_path: Path) -> 
             "0002_slow.sql": f"INSERT INTO st_log (id) VALUES (1);\n{slow};\n",
         },
     )
-    m = Migrator(db.url, directory=d, timeouts=Timeouts(statement=limit))
+    m = Migrator(db.url, directory=d, statement_timeout=limit)
     with pytest.raises(MigrationFailed) as info:
         m.up()
     error = info.value
@@ -176,16 +176,16 @@ def test_a_files_statement_timeout_wins_over_the_runs(
     seconds = {"clickhouse": 1.0, "sqlite": 2.5}.get(db.engine, 1.2)
     sleep = busy(db.engine, seconds)
     if limited_by == "run":
-        run = Timeouts(statement=limit)
+        run = limit
         first = f"-- migrata: statement-timeout=0\n{sleep};\n"
         second = f"-- just the run's limit\n{sleep};\n"
     else:
-        run = Timeouts(statement=0)
+        run = 0.0
         first = f"-- just the run's limit: none\n{sleep};\n"
         second = f"-- migrata: statement-timeout={int(limit * 1000)}ms\n{sleep};\n"
     d = write_migrations(tmp_path / "m", {"0001_first.sql": first, "0002_second.sql": second})
     with pytest.raises(MigrationFailed) as info:
-        Migrator(db.url, directory=d, timeouts=run).up()
+        Migrator(db.url, directory=d, statement_timeout=run).up()
     error = info.value
     assert error.version == "0002"
     assert error.applied == ("0001",), "the first migration ran its long statement"
@@ -212,7 +212,7 @@ def test_migration_timeout_cancels_what_runs(db: Database, tmp_path: Path) -> No
         },
     )
     with pytest.raises(MigrationFailed) as info:
-        Migrator(db.url, directory=d, timeouts=Timeouts(migration=1)).up()
+        Migrator(db.url, directory=d, migration_timeout=1).up()
     error = info.value
     text = str(error)
     assert error.version == "0002"
@@ -237,7 +237,7 @@ def test_migration_timeout_cancels_what_runs(db: Database, tmp_path: Path) -> No
     assert failed.state is State.FAILED and failed.applied is not None
     assert failed.applied.statements_done == error.statement_index - 1
     assert failed.applied.statements_total == many + 1
-    report = Migrator(db.url, directory=d, timeouts=Timeouts(migration=0)).up(resume="0002")
+    report = Migrator(db.url, directory=d, migration_timeout=0).up(resume="0002")
     assert report.versions == ("0002",)
     assert entry(Migrator(db.url, directory=d), "0002").state is State.APPLIED
     assert count(db, "mt_log") == 1
@@ -280,7 +280,7 @@ def test_migration_timeout_outside_a_transaction_then_resume(
         },
     )
     with pytest.raises(MigrationFailed) as info:
-        Migrator(db.url, directory=d, timeouts=Timeouts(migration=1)).up()
+        Migrator(db.url, directory=d, migration_timeout=1).up()
     error = info.value
     text = str(error)
     assert "ran longer than its time limit" in text and "--migration-timeout" in text, text
@@ -303,7 +303,7 @@ def test_migration_timeout_outside_a_transaction_then_resume(
     with pytest.raises(ValidationFailed):
         Migrator(db.url, directory=d).up()
 
-    raised = Migrator(db.url, directory=d, timeouts=Timeouts(migration=60))
+    raised = Migrator(db.url, directory=d, migration_timeout=60)
     assert raised.up(resume="0002").versions == ("0002",)
     done = entry(Migrator(db.url, directory=d), "0002")
     assert done.state is State.APPLIED and done.applied is not None
@@ -473,7 +473,7 @@ def test_postgres_ddl_gives_way_to_a_long_transaction_and_readers_go_on(
     db = postgres_db
     d = pg_table(db, tmp_path)
     caplog.set_level(logging.INFO, logger="migrata")
-    migrator = Migrator(db.url, directory=d, timeouts=Timeouts(lock=PG_LOCK), lock_retries=5)
+    migrator = Migrator(db.url, directory=d, ddl_lock_timeout=PG_LOCK, ddl_lock_retries=5)
     with pg_holder(db.url) as holder, Readers(db) as readers:
         started = time.monotonic()
         run = Background(migrator.up)
@@ -526,7 +526,7 @@ def test_postgres_without_a_lock_timeout_readers_queue_behind_the_ddl(
     db = postgres_db
     d = pg_table(db, tmp_path)
     caplog.set_level(logging.INFO, logger="migrata")
-    migrator = Migrator(db.url, directory=d, timeouts=Timeouts(lock=0), lock_retries=5)
+    migrator = Migrator(db.url, directory=d, ddl_lock_timeout=0, ddl_lock_retries=5)
     with pg_holder(db.url) as holder:
         run = Background(migrator.up)
         wait_until_pg_waits_for_a_lock(db, "%ALTER TABLE t ADD COLUMN c%")
@@ -594,7 +594,7 @@ def test_postgres_lock_freed_during_the_last_attempt_is_not_blamed_on_commit(
     was added and recorded."""
     db = postgres_db
     d = pg_table(db, tmp_path)
-    migrator = Migrator(db.url, directory=d, timeouts=Timeouts(lock=1), lock_retries=0)
+    migrator = Migrator(db.url, directory=d, ddl_lock_timeout=1, ddl_lock_retries=0)
     with pg_holder(db.url) as holder:
         ends = threading.Timer(1.5, holder.commit)
         ends.start()
@@ -659,7 +659,7 @@ def test_mysql_ddl_gives_way_to_a_metadata_lock_then_succeeds(
     db = mysql_db
     d = mysql_table(db, tmp_path)
     caplog.set_level(logging.INFO, logger="migrata")
-    migrator = Migrator(db.url, directory=d, timeouts=Timeouts(lock=1), lock_retries=4)
+    migrator = Migrator(db.url, directory=d, ddl_lock_timeout=1, ddl_lock_retries=4)
     with mysql_holder(db.url) as holder:
         run = Background(migrator.up)
         # The transaction ends once the ALTER gave way (however long it took to get there).
@@ -690,7 +690,7 @@ def test_mysql_ddl_behind_a_lock_that_stays_fails_resumably(
     caplog.set_level(logging.INFO, logger="migrata")
     with mysql_holder(db.url) as holder:
         with pytest.raises(MigrationFailed) as info:
-            Migrator(db.url, directory=d, timeouts=Timeouts(lock=1), lock_retries=1).up()
+            Migrator(db.url, directory=d, ddl_lock_timeout=1, ddl_lock_retries=1).up()
         error = info.value
         text = str(error)
         assert error.gave_way and error.transactional is False
@@ -708,7 +708,7 @@ def test_mysql_ddl_behind_a_lock_that_stays_fails_resumably(
         holder.commit()
     with pytest.raises(ValidationFailed):
         Migrator(db.url, directory=d).up()
-    report = Migrator(db.url, directory=d, timeouts=Timeouts(lock=1)).up(resume="0002")
+    report = Migrator(db.url, directory=d, ddl_lock_timeout=1).up(resume="0002")
     assert report.versions == ("0002",)
     assert mysql_columns(db, "t") == ["id", "c"]
     assert entry(Migrator(db.url, directory=d), "0002").state is State.APPLIED
@@ -743,7 +743,7 @@ def test_postgres_create_index_concurrently_has_no_lock_timeout(
             conn.execute("SET lock_timeout = '500ms'")
             with pytest.raises(psycopg.errors.LockNotAvailable):
                 conn.execute("CREATE INDEX CONCURRENTLY t_v_probe ON t (v)")
-        migrator = Migrator(db.url, directory=d, timeouts=Timeouts(lock=PG_LOCK), lock_retries=0)
+        migrator = Migrator(db.url, directory=d, ddl_lock_timeout=PG_LOCK, ddl_lock_retries=0)
         run = Background(migrator.up)
         wait_until_pg_waits_for_a_lock(db, "%CREATE INDEX CONCURRENTLY t_v ON t%")
         time.sleep(4 * PG_LOCK)
@@ -794,7 +794,7 @@ def test_postgres_lock_timeout_rides_in_the_migrations_round_trip(
                 lambda: Migrator(
                     with_port(db_url, proxy.port),
                     directory=folder("plain", "0"),
-                    timeouts=Timeouts(),
+                    ddl_lock_timeout=0,
                 ).up(),
             )
             limited = measure(
@@ -802,7 +802,7 @@ def test_postgres_lock_timeout_rides_in_the_migrations_round_trip(
                 lambda: Migrator(
                     with_port(other, proxy.port),
                     directory=folder("limited", "5s"),
-                    timeouts=Timeouts(lock=5),
+                    ddl_lock_timeout=5,
                 ).up(),
             )
             applied = Migrator(other, directory=tmp_path / "limited").status()
@@ -850,7 +850,7 @@ def test_postgres_borrowed_connection_gets_its_limits_back(
         conn.execute("SET statement_timeout = '7s'")
         conn.execute("SET lock_timeout = '3s'")
         report = Migrator(
-            connection=conn, directory=d, timeouts=Timeouts(statement=20, lock=1)
+            connection=conn, directory=d, statement_timeout=20, ddl_lock_timeout=1
         ).up()
         assert report.versions == ("0001", "0002", "0003")
         assert report.steps[1].transactional is False
@@ -881,7 +881,7 @@ def test_mysql_borrowed_connection_gets_its_limits_back(mysql_db: Database, tmp_
             cur.execute("SET SESSION innodb_lock_wait_timeout = 33")
             cur.execute("SET SESSION max_statement_time = 55")
         report = Migrator(
-            connection=conn, directory=d, timeouts=Timeouts(statement=20, lock=1)
+            connection=conn, directory=d, statement_timeout=20, ddl_lock_timeout=1
         ).up()
         assert report.versions == ("0001", "0002")
         # migrata's limits were in force while the migrations ran

@@ -14,7 +14,7 @@ SRC = Path(migrata.__file__).parent
 # Lowest layer first; a module may import only from its own layer or lower ones.
 LAYERS: list[set[str]] = [
     # urls sits at the bottom (not beside config): backends need it to connect and redact.
-    {"models", "errors", "sqltext", "exitcodes", "split", "urls", "events"},
+    {"models", "errors", "sqltext", "exitcodes", "split", "urls", "events", "settings"},
     {"backends"},
     {
         "layouts",
@@ -26,8 +26,11 @@ LAYERS: list[set[str]] = [
         "config",
         "targets",
         "provision",
+        "session",
+        "prepare",
+        "bookkeeping",
     },
-    {"migrator"},
+    {"migrator", "embedded"},
     {"cli", "output", "testing", "__init__", "__main__"},
 ]
 # Modules that must not touch a database, even lazily.
@@ -120,3 +123,20 @@ def test_help_does_not_import_drivers_or_the_parser() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
+
+
+def test_the_cli_keeps_no_state_between_invocations() -> None:
+    """What one invocation learns (secrets to scrub, the target being run, the log format)
+    lives in its own object: cli.py binds no module-level list, dict or set that code fills."""
+    tree = ast.parse((SRC / "cli.py").read_text(encoding="utf-8"))
+    mutable = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(
+            node.value, ast.List | ast.Set | ast.ListComp | ast.SetComp
+        ):
+            mutable.append(ast.unparse(node)[:60])
+        if isinstance(node, ast.Global | ast.Nonlocal):
+            mutable.append(ast.unparse(node))
+    assert mutable == []
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+    assert not any(isinstance(n, ast.Global) for f in functions for n in ast.walk(f))

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migrata.config import load_settings, migrator_options
+from migrata import Migrator
+from migrata.config import load_settings
 from migrata.discovery import discover_migrations
 from migrata.errors import ConfigError, DuplicateVersion
 from migrata.models import Applied, Migration, Script, State, Timeouts, Version
@@ -198,13 +199,15 @@ def test_environment_and_seeds_from_flags_env_and_file(tmp_path: Path) -> None:
         'extensions = ["pgcrypto"]\ncreate_database = true\nwait = "1min"\n'
     )
     from_file = load_settings({}, environ={}, cwd=tmp_path)
-    assert from_file.environment == "staging"
-    assert from_file.seeds_dir == "db/seeds"  # the file is in the current folder
-    assert from_file.seeds_environments == ("dev", "qa")
-    assert from_file.statement_timeout == 600.0 and from_file.migration_timeout is None
-    assert from_file.ddl_lock_timeout == 2.0 and from_file.ddl_lock_retries == 3
-    assert from_file.extensions == ("pgcrypto",)
-    assert from_file.create_database is True and from_file.wait == 60.0
+    assert from_file.get("environment") == "staging"
+    assert from_file.get("seeds_dir") == "db/seeds"  # the file is in the current folder
+    assert from_file.get("seeds_environments") == ("dev", "qa")
+    assert (
+        from_file.get("statement_timeout") == 600.0 and from_file.get("migration_timeout") is None
+    )
+    assert from_file.get("ddl_lock_timeout") == 2.0 and from_file.get("ddl_lock_retries") == 3
+    assert from_file.get("extensions") == ("pgcrypto",)
+    assert from_file.get("create_database") is True and from_file.get("wait") == 60.0
     environ = {
         "MIGRATA_ENV": "production",
         "MIGRATA_SEEDS_ENVIRONMENTS": "dev, test",
@@ -212,24 +215,24 @@ def test_environment_and_seeds_from_flags_env_and_file(tmp_path: Path) -> None:
         "MIGRATA_CREATE_DATABASE": "0",
     }
     from_env = load_settings({}, environ=environ, cwd=tmp_path)
-    assert from_env.environment == "production"
-    assert from_env.seeds_environments == ("dev", "test")
-    assert from_env.migration_timeout == 30.0
-    assert from_env.create_database is False
+    assert from_env.get("environment") == "production"
+    assert from_env.get("seeds_environments") == ("dev", "test")
+    assert from_env.get("migration_timeout") == 30.0
+    assert from_env.get("create_database") is False
     flagged = load_settings({"environment": "dev"}, environ=environ, cwd=tmp_path)
-    assert flagged.environment == "dev"
+    assert flagged.get("environment") == "dev"
     # Named with --config, the file anchors a relative seeds folder to its own folder.
     explicit = load_settings({}, environ={}, config_path=tmp_path / "migrata.toml")
-    assert explicit.seeds_dir == str(tmp_path / "db/seeds")
+    assert explicit.get("seeds_dir") == str(tmp_path / "db/seeds")
 
 
 def test_defaults(tmp_path: Path) -> None:
     settings = load_settings({}, environ={}, cwd=tmp_path)
-    assert settings.environment is None and settings.seeds_dir is None
-    assert settings.seeds_environments == ("dev", "test")
-    assert (settings.statement_timeout, settings.migration_timeout) == (None, None)
-    assert (settings.ddl_lock_timeout, settings.ddl_lock_retries) == (5.0, 5)
-    assert settings.wait == 0.0 and settings.create_database is False
+    assert settings.get("environment") is None and settings.get("seeds_dir") is None
+    assert settings.get("seeds_environments") == ("dev", "test")
+    assert (settings.get("statement_timeout"), settings.get("migration_timeout")) == (None, None)
+    assert (settings.get("ddl_lock_timeout"), settings.get("ddl_lock_retries")) == (5.0, 5)
+    assert settings.get("wait") == 0.0 and settings.get("create_database") is False
 
 
 @pytest.mark.parametrize(
@@ -251,7 +254,7 @@ def test_bad_values_are_config_errors(
         load_settings({}, environ={variable: value}, cwd=tmp_path)
 
 
-def test_migrator_options_carry_the_deploy_settings(tmp_path: Path) -> None:
+def test_settings_carry_the_deploy_settings_to_the_migrator(tmp_path: Path) -> None:
     settings = load_settings(
         {
             "database_url": "sqlite:///x.db",
@@ -264,8 +267,12 @@ def test_migrator_options_carry_the_deploy_settings(tmp_path: Path) -> None:
         environ={},
         cwd=tmp_path,
     )
-    options = migrator_options(settings)
-    assert options["environment"] == "dev"
-    assert options["seeds"] == ("seeds", ("dev", "test"))
-    assert options["timeouts"] == Timeouts(statement=1.0, migration=None, lock=0.0)
-    assert options["lock_retries"] == 5 and options["wait"] == 5.0
+    migrator = Migrator(settings)
+    assert migrator.settings is settings or migrator.settings == settings
+    assert migrator.environment == "dev"
+    assert (settings.source.seeds_dir, settings.source.seeds_environments) == (
+        "seeds",
+        ("dev", "test"),
+    )
+    assert settings.timeouts == Timeouts(statement=1.0, migration=None, lock=0.0)
+    assert settings.run.ddl_lock_retries == 5 and settings.connect.wait == 5.0
