@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from .errors import ConfigError, MigrataError, setting
-from .events import EVENT, PROGRESS, log_event
+from .events import log_event
 from .exitcodes import ExitCode
 from .settings import SPECS, Settings, Spec
 
@@ -175,22 +175,6 @@ def _database_url(settings: Settings) -> str:
 
 # -- logging ------------------------------------------------------------------------------------
 
-
-class _Scrubbing(logging.Filter):
-    """Belt and braces: no log record leaves the CLI with a database password in it."""
-
-    def __init__(self, state: _Invocation) -> None:
-        super().__init__()
-        self._state = state
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = self._state.scrub(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
-
-
 #: Events whose outcome a command prints on stdout itself: its text log does not repeat them.
 _RESULT_EVENTS = {
     "create-database": frozenset({"database_created", "database_exists"}),
@@ -203,70 +187,17 @@ def _printed_events() -> frozenset[str]:
     return _RESULT_EVENTS.get(ctx.info_name or "", frozenset()) if ctx else frozenset()
 
 
-class _TextFilter(logging.Filter):
-    """Text logs: records at the chosen level or above, progress events (waiting for the
-    database, a lock-timeout retry…) unless -q, and never an error that is raised too (the
-    CLI prints the exception itself)."""
-
-    def __init__(self, threshold: int, progress: bool) -> None:
-        super().__init__()
-        self._threshold = threshold
-        self._progress = progress
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "migrata_raised", False):
-            return False
-        if getattr(record, EVENT, None) in _printed_events():
-            return False
-        if record.levelno >= self._threshold:
-            return True
-        return self._progress and bool(getattr(record, PROGRESS, False))
-
-
-class _TextFormatter(logging.Formatter):
-    """``migrata: warning: …`` (the level in lower case), and a progress line as it is."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        if record.levelno == logging.INFO and getattr(record, PROGRESS, False):
-            return f"migrata: {text}"
-        return f"migrata: {record.levelname.lower()}: {text}"
-
-
 def _setup_logging(state: _Invocation) -> None:
-    """One stderr handler on the ``migrata`` logger for this invocation (replacing an earlier
-    invocation's), at the level and in the format asked."""
-    from .events import logger as root
+    """This invocation's stderr log handler (see :func:`migrata.output.install_log_handler`)."""
+    from .output import install_log_handler
 
-    for handler in [h for h in root.handlers if getattr(h, "_migrata", False)]:
-        root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler._migrata = True  # type: ignore[attr-defined]
-    handler.addFilter(_Scrubbing(state))
-    verbosity = state.verbosity
-    if state.log_format == "json":
-        from .output import JsonLogFormatter
-
-        # Every event, from INFO (DEBUG with -vv: each statement); -q keeps errors only.
-        threshold = {-1: logging.ERROR, 0: logging.INFO, 1: logging.INFO}.get(
-            verbosity, logging.DEBUG
-        )
-        handler.setFormatter(
-            JsonLogFormatter(state.scrub, lambda: {"target": state.target} if state.target else {})
-        )
-        handler.setLevel(threshold)
-        root.setLevel(threshold)
-    else:
-        threshold = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
-            verbosity, logging.DEBUG
-        )
-        handler.setFormatter(_TextFormatter())
-        handler.addFilter(_TextFilter(threshold, progress=verbosity >= 0))
-        root.setLevel(min(threshold, logging.INFO) if verbosity >= 0 else threshold)
-    root.addHandler(handler)
-    root.propagate = False
+    install_log_handler(
+        verbosity=state.verbosity,
+        log_format=state.log_format,
+        scrub=state.scrub,
+        context=lambda: {"target": state.target} if state.target else {},
+        printed=_printed_events,
+    )
 
 
 # -- options made from the settings ---------------------------------------------------------

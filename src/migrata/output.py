@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .events import EVENT, FIELDS
+from .events import EVENT, FIELDS, PROGRESS
 from .foreign import Adoption
 from .migrator import PlannedStatements, Repair
 from .models import (
@@ -692,3 +693,94 @@ class LiveProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+# -- the log on stderr ------------------------------------------------------------------------
+
+
+class _Scrubbing(logging.Filter):
+    """Belt and braces: no log record leaves with a database password in it."""
+
+    def __init__(self, scrub: Callable[[str], str]) -> None:
+        super().__init__()
+        self._scrub = scrub
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = self._scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+class _TextFilter(logging.Filter):
+    """Text logs: records at the chosen level or above, progress events (waiting for the
+    database, a lock-timeout retry…) unless -q, and never an error that is raised too (the
+    command prints the exception itself) or an event whose outcome the command prints."""
+
+    def __init__(
+        self, threshold: int, progress: bool, printed: Callable[[], frozenset[str]]
+    ) -> None:
+        super().__init__()
+        self._threshold = threshold
+        self._progress = progress
+        self._printed = printed
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "migrata_raised", False):
+            return False
+        if getattr(record, EVENT, None) in self._printed():
+            return False
+        if record.levelno >= self._threshold:
+            return True
+        return self._progress and bool(getattr(record, PROGRESS, False))
+
+
+class _TextFormatter(logging.Formatter):
+    """``migrata: warning: …`` (the level in lower case), and a progress line as it is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        if record.levelno == logging.INFO and getattr(record, PROGRESS, False):
+            return f"migrata: {text}"
+        return f"migrata: {record.levelname.lower()}: {text}"
+
+
+def install_log_handler(
+    *,
+    verbosity: int,
+    log_format: str,
+    scrub: Callable[[str], str],
+    context: Callable[[], Mapping[str, Any]],
+    printed: Callable[[], frozenset[str]] = frozenset,
+) -> None:
+    """One stderr handler on the ``migrata`` logger (replacing one installed before): text at
+    the level ``verbosity`` asks (-1 errors only, 0 warnings and progress, 1 info, 2 debug),
+    or one JSON object per event (``log_format="json"``, with ``context()``'s fields). Every
+    record is scrubbed of secrets; events in ``printed()`` are left out of text logs."""
+    from .events import logger as root
+
+    for handler in [h for h in root.handlers if getattr(h, "_migrata", False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._migrata = True  # type: ignore[attr-defined]
+    handler.addFilter(_Scrubbing(scrub))
+    if log_format == "json":
+        # Every event, from INFO (DEBUG with -vv: each statement); -q keeps errors only.
+        threshold = {-1: logging.ERROR, 0: logging.INFO, 1: logging.INFO}.get(
+            verbosity, logging.DEBUG
+        )
+        handler.setFormatter(JsonLogFormatter(scrub, context))
+        handler.setLevel(threshold)
+        root.setLevel(threshold)
+    else:
+        threshold = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+            verbosity, logging.DEBUG
+        )
+        handler.setFormatter(_TextFormatter())
+        handler.addFilter(_TextFilter(threshold, verbosity >= 0, printed))
+        root.setLevel(min(threshold, logging.INFO) if verbosity >= 0 else threshold)
+    root.addHandler(handler)
+    root.propagate = False
