@@ -86,7 +86,6 @@ def find_problems(
     entries: Sequence[StatusEntry], *, allow_out_of_order: bool = False
 ) -> tuple[Problem, ...]:
     """Everything in the status that stops ``up``."""
-    problems = []
     newest = _newest(
         e.version
         for e in entries
@@ -94,60 +93,73 @@ def find_problems(
         and e.applied.success
         and (e.migration is None or e.migration.environments is None)
     )
+    problems = []
     for entry in entries:
-        label = _label(entry)
-        if entry.state is State.FAILED:
-            assert entry.applied is not None
-            problems.append(
-                Problem(
-                    "failed",
-                    entry.version,
-                    f"{label} {_failure_text(entry.applied)}",
-                    f"check the database by hand, then run `migrata resolve {entry.version} "
-                    "--applied` (its changes are in place) or `--rolled-back` (they are not)"
-                    + (
-                        f", or fix the cause and run `migrata up --resume {entry.version}` to "
-                        "continue from the statement that failed"
-                        if _resumable(entry.applied)
-                        else ""
-                    ),
-                )
-            )
-        elif entry.state is State.CHANGED:
-            assert entry.migration is not None
-            problems.append(
-                Problem(
-                    "changed",
-                    entry.version,
-                    f"{label} ({entry.migration.up.path}) was edited after it was applied",
-                    "restore the file as it was applied and put the change in a new migration "
-                    f"(`migrata new NAME`), or, when the edit changes nothing that ran (a "
-                    f"comment, whitespace), run `migrata repair {entry.version}`",
-                )
-            )
-        elif entry.state is State.MISSING:
-            problems.append(
-                Problem(
-                    "missing",
-                    entry.version,
-                    f"{label} is applied but its file is not in the folder",
-                    f"restore the file, or run `migrata unmark {entry.version}` if it was "
-                    "removed on purpose",
-                )
-            )
-        elif entry.out_of_order and not allow_out_of_order:
-            assert entry.migration is not None
-            problems.append(
-                Problem(
-                    "out-of-order",
-                    entry.version,
-                    f"{label} ({entry.migration.up.path}) is pending but older than the newest "
-                    f"applied version {newest}",
-                    "give it a version newer than "
-                    f"{newest}, or pass --allow-out-of-order to apply it anyway",
-                )
-            )
+        problem = _problem(entry, newest, allow_out_of_order=allow_out_of_order)
+        if problem is not None:
+            problems.append(problem)
     return tuple(problems)
+
+
+def _problem(
+    entry: StatusEntry, newest: Version | None, *, allow_out_of_order: bool
+) -> Problem | None:
+    """What stops ``up`` at ``entry``; None when nothing does."""
+    label = _label(entry)
+    if entry.state is State.FAILED:
+        assert entry.applied is not None
+        resume = (
+            f", or fix the cause and run `migrata up --resume {entry.version}` to continue "
+            "from the statement that failed"
+            if _resumable(entry.applied)
+            else ""
+        )
+        return Problem(
+            code="failed",
+            version=entry.version,
+            message=f"{label} {_failure_text(entry.applied)}",
+            next_step=(
+                f"check the database by hand, then run `migrata resolve {entry.version} --applied` "
+                f"(its changes are in place) or `--rolled-back` (they are not){resume}"
+            ),
+        )
+    if entry.state is State.CHANGED:
+        assert entry.migration is not None
+        return Problem(
+            code="changed",
+            version=entry.version,
+            message=f"{label} ({entry.migration.up.path}) was edited after it was applied",
+            next_step=(
+                "restore the file as it was applied and put the change in a new migration "
+                "(`migrata new NAME`), or, when the edit changes nothing that ran (a comment, "
+                f"whitespace), run `migrata repair {entry.version}`"
+            ),
+        )
+    if entry.state is State.MISSING:
+        return Problem(
+            code="missing",
+            version=entry.version,
+            message=f"{label} is applied but its file is not in the folder",
+            next_step=(
+                f"restore the file, or run `migrata unmark {entry.version}` if it was removed on "
+                "purpose"
+            ),
+        )
+    if entry.out_of_order and not allow_out_of_order:
+        assert entry.migration is not None
+        return Problem(
+            code="out-of-order",
+            version=entry.version,
+            message=(
+                f"{label} ({entry.migration.up.path}) is pending but older than the newest applied "
+                f"version {newest}"
+            ),
+            next_step=(
+                f"give it a version newer than {newest}, or pass --allow-out-of-order to apply it "
+                "anyway"
+            ),
+        )
+    return None
 
 
 def plan_up(

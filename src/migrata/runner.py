@@ -15,12 +15,13 @@ migration timeout is a watchdog that cancels what runs when the time is up.
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
@@ -46,12 +47,81 @@ logger = logging.getLogger("migrata")
 OnStep = Callable[[StepEvent], None]
 
 
-@dataclass(frozen=True, slots=True)
-class _Located:
-    """Which step and statement a query of a batch belongs to (None: a history query)."""
+class Role(enum.Enum):
+    """What a query of a batch is there for: a failure that the backend reports by the
+    query's index is attributed by reading its role."""
 
-    step: int
-    statement: int | None
+    #: Opens the migration's (or the plan's) transaction.
+    BEGIN = "begin"
+    #: Sets a time limit.
+    LIMIT = "limit"
+    #: A statement of the session SQL (``--session-sql``).
+    SESSION = "session"
+    #: A statement of a migration's script.
+    STATEMENT = "statement"
+    #: The clock and the "started" row, with their BEGIN and COMMIT: written before any
+    #: statement of the migration runs.
+    STARTED = "started"
+    #: A history write after statements ran: applied, reverted, progress, with their framing.
+    HISTORY = "history"
+    #: Ends the transaction of the batch.
+    COMMIT = "commit"
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """One query of a batch and its role."""
+
+    role: Role
+    query: Query
+    #: The migration the query belongs to (None: the batch's own framing, the session SQL).
+    step: Step | None = None
+    #: The statements of ``step``, which a STATEMENT query is one of, and which a COMMIT that
+    #: ends ``step``'s own transaction completes.
+    statements: Sequence[Statement] = ()
+    #: Which statement of ``statements`` (STATEMENT) or of the session SQL (SESSION), 0-based.
+    number: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    """The queries sent together, each tagged with its role, in the order they run."""
+
+    entries: list[Tagged] = field(default_factory=list)
+
+    def add(
+        self,
+        role: Role,
+        queries: Iterable[Query],
+        *,
+        step: Step | None = None,
+        statements: Sequence[Statement] = (),
+        first: int = 0,
+    ) -> Batch:
+        """Append ``queries`` with ``role``, numbered from ``first``; returns the batch."""
+        for number, query in enumerate(queries, start=first):
+            self.entries.append(Tagged(role, query, step, statements, number))
+        return self
+
+    def add_statements(self, step: Step, statements: Sequence[Statement]) -> Batch:
+        """Append the statements of ``step``; returns the batch."""
+        queries = (Query(s.sql) for s in statements)
+        return self.add(Role.STATEMENT, queries, step=step, statements=statements)
+
+    def extended(self, other: Batch) -> Batch:
+        """A new batch: this one's queries, then ``other``'s."""
+        return Batch([*self.entries, *other.entries])
+
+    @property
+    def queries(self) -> list[Query]:
+        return [entry.query for entry in self.entries]
+
+    def at(self, index: int) -> Tagged | None:
+        """The query a failure's index names; None when the backend could not tell (-1)."""
+        return self.entries[index] if 0 <= index < len(self.entries) else None
+
+    def count(self, role: Role) -> int:
+        return sum(1 for entry in self.entries if entry.role is role)
 
 
 #: The pause before the first retry of a migration that gave up waiting for a lock; it doubles
@@ -237,21 +307,17 @@ class Runner:
         history writes (the backend's session state may change: use a throwaway one)."""
         limits = self._limits(step)
         if step.script.transactional:
-            before = [
-                Query("BEGIN"),
-                *self.backend.timeout_queries(limits, local=True),
-                *self._session_queries(),
+            batch = self._transaction_batch(step, stmts, limits).entries
+            first = {Role.BEGIN, Role.LIMIT, Role.SESSION}
+            before = [entry.query for entry in batch if entry.role in first]
+            after = [
+                entry.query
+                for entry in batch
+                if entry.role not in first and entry.role is not Role.STATEMENT
             ]
-            return before, [*self._record(step, len(stmts)), Query("COMMIT")]
+            return before, after
         migration = step.migration
-        if step.resume_after:
-            opening = self.history.resumed_queries(
-                migration, done=step.resume_after, total=len(stmts)
-            )
-        else:
-            opening = self.history.started_queries(
-                migration, total=len(stmts), direction=str(step.direction)
-            )
+        opening = self._opening(step, len(stmts))
         before = [
             *self.backend.timeout_queries(self._statement_limits(limits, None, None), local=False),
             *self._session_queries(),
@@ -274,43 +340,82 @@ class Runner:
         self, step: Step, stmts: Sequence[Statement], results: list[StepResult]
     ) -> None:
         limits = self._limits(step)
+        self._send_batch(
+            lambda: self._transaction_batch(step, stmts, limits),
+            limits,
+            first=step,
+            history=f"recording migration {step.version} in the history",
+            applied=results,
+        )
+
+    def _transaction_batch(self, step: Step, stmts: Sequence[Statement], limits: Timeouts) -> Batch:
+        """BEGIN, the time limits, the session SQL, the statements of ``step``, its history
+        row and COMMIT."""
+        return (
+            Batch()
+            .add(Role.BEGIN, [Query("BEGIN")])
+            .add(Role.LIMIT, self.backend.timeout_queries(limits, local=True))
+            .add(Role.SESSION, self._session_queries())
+            .add_statements(step, stmts)
+            .add(Role.HISTORY, self._record(step, len(stmts)), step=step)
+            .add(Role.COMMIT, [Query("COMMIT")], step=step, statements=stmts)
+        )
+
+    def _send_batch(
+        self,
+        build: Callable[[], Batch],
+        limits: Timeouts,
+        *,
+        first: Step,
+        history: str,
+        applied: Sequence[StepResult],
+    ) -> None:
+        """Send the batch that ``build`` makes (BEGIN … COMMIT) as one transaction, and build
+        and send it again, from its BEGIN, while a statement gives way to a lock (a lock
+        timeout whose query the backend could not tell counts against ``first``).
+
+        Raises MigrationFailed (audited) for a statement or its migration's COMMIT,
+        ExecutionError for the time limits, the session SQL, or the rest (``history``, what
+        failed then); the transaction is rolled back on every failure.
+        """
         while True:
-            setup = self.backend.timeout_queries(limits, local=True)
-            queries = [Query("BEGIN"), *setup, *self._session_queries()]
-            first = len(queries)  # the index of the migration's first statement
-            queries += [Query(s.sql) for s in stmts]
-            queries += self._record(step, len(stmts))
-            queries.append(Query("COMMIT"))
+            batch = build()
             watchdog = _Watchdog(self.backend, limits.migration)
             try:
                 with watchdog:
-                    self._send_transaction(queries, limits)
+                    self._send_transaction(batch.queries, limits)
                 return
             except QueryFailed as failure:
                 self._rollback()
-                if failure.index < 0 and self._gives_way(step, failure, limits, None, len(stmts)):
+                tagged = batch.at(failure.index)
+                if tagged is None and self._gives_way(
+                    first, failure, limits, None, batch.count(Role.STATEMENT)
+                ):
                     continue
-                if 1 <= failure.index <= len(setup):
-                    raise self._limits_failed(failure) from None
-                if 1 <= failure.index < first:
-                    raise self._session_failed(failure, failure.index - 1 - len(setup)) from None
-                index = failure.index - first
-                if failure.index == len(queries) - 1 and stmts:
-                    # The COMMIT itself failed (a deferred constraint, a serialization
-                    # failure): the migration failed as a whole; point at its last statement.
-                    failure.message = f"at COMMIT: {failure.message}"
-                    failure.position = None
-                    index = len(stmts) - 1
-                if 0 <= index < len(stmts):
+                setup = self._setup_failed(tagged, failure)
+                if setup is not None:
+                    raise setup from None
+                if tagged is not None and tagged.role is Role.COMMIT and tagged.statements:
+                    # The COMMIT of a migration's own transaction failed (a deferred
+                    # constraint, a serialization failure): the migration failed as a whole;
+                    # point at its last statement.
+                    failure = QueryFailed(
+                        failure.index, f"at COMMIT: {failure.message}", failure.sqlstate, None
+                    )
+                    last = len(tagged.statements) - 1
+                    tagged = Tagged(
+                        Role.STATEMENT, tagged.query, tagged.step, tagged.statements, last
+                    )
+                if tagged is not None and tagged.role is Role.STATEMENT and tagged.step is not None:
+                    step, stmts, index = tagged.step, tagged.statements, tagged.number
                     if self._gives_way(step, failure, limits, index, len(stmts)):
-                        continue  # rolled back: the whole migration is tried again
-                    self._explain(failure, watchdog, limits)
-                    error = self._failed(step, stmts, index, failure, results)
+                        continue  # rolled back: the whole batch is tried again
+                    failure = self._explained(failure, watchdog, limits)
+                    error = self._failed(step, stmts, index, failure, applied)
                     self._audit_failure(step, error)
                     raise error from None
                 raise ExecutionError(
-                    f"recording migration {step.version} in the history failed: "
-                    f"{self._scrub(failure.message)}; it was rolled back"
+                    f"{history} failed: {self._scrub(failure.message)}; it was rolled back"
                 ) from None
             except BaseException:
                 self._rollback()
@@ -356,22 +461,18 @@ class Runner:
             self._statement_limits(limits, None, deadline), local=False
         )
         if self.session:
+            batch = Batch().add(Role.LIMIT, setup).add(Role.SESSION, self._session_queries())
             try:
-                self.backend.run([*setup, *self._session_queries()])
+                self.backend.run(batch.queries)
             except QueryFailed as failure:
                 self._rollback()
-                if failure.index < len(setup):
-                    raise self._limits_failed(failure) from None
-                raise self._session_failed(failure, failure.index - len(setup)) from None
+                tagged = batch.at(failure.index)
+                if tagged is not None and tagged.role is Role.SESSION:
+                    raise self._session_failed(failure, tagged.number) from None
+                raise self._limits_failed(failure) from None
             setup = []
         skip = step.resume_after
-        if skip:
-            opening = self.history.resumed_queries(migration, done=skip, total=len(stmts))
-        else:
-            opening = self.history.started_queries(
-                migration, total=len(stmts), direction=str(step.direction)
-            )
-        self._atomic([*setup, *opening])
+        self._atomic([*setup, *self._opening(step, len(stmts))])
         with _Watchdog(self.backend, limits.migration) as watchdog:
             for index in range(skip, len(stmts)):
                 statement = stmts[index]
@@ -396,8 +497,9 @@ class Runner:
                             continue  # it changed nothing: the same statement again
                         if deadline is not None and time.monotonic() >= deadline:
                             watchdog.fired = True
-                        self._explain(failure, watchdog, limits)
-                        self._record_failure(step, stmts, index, failure, results)
+                        failure = self._explained(failure, watchdog, limits)
+                        error = self._failed(step, stmts, index, failure, results)
+                        raise self._record_failure(step, error) from None
                 try:
                     self.backend.run(
                         [self.history.progress_query(migration, done=index + 1, total=len(stmts))]
@@ -425,56 +527,57 @@ class Runner:
         "started" row go with the first one, the "applied" row with the last)."""
         migration = step.migration
         start_clock, elapsed_sql = clock
-        skip = step.resume_after
-        if skip:
-            opening = self.history.resumed_queries(migration, done=skip, total=len(stmts))
-        else:
-            opening = self.history.started_queries(
-                migration, total=len(stmts), direction=str(step.direction)
+        prefix = (
+            Batch()
+            .add(Role.LIMIT, self.backend.timeout_queries(limits, local=False))
+            .add(Role.SESSION, self._session_queries())
+            .add(
+                Role.STARTED,
+                [start_clock, Query("BEGIN"), *self._opening(step, len(stmts)), Query("COMMIT")],
             )
-        setup = self.backend.timeout_queries(limits, local=False)
-        prefix = [
-            *setup,
-            *self._session_queries(),
-            start_clock,
-            Query("BEGIN"),
-            *opening,
-            Query("COMMIT"),
-        ]
+        )
         with _Watchdog(self.backend, limits.migration) as watchdog:
-            index = skip
+            index = step.resume_after
             while index < len(stmts):
-                statement = stmts[index]
-                batch = [*prefix, Query(statement.sql)]
-                at = len(batch) - 1
+                statement = Batch().add(
+                    Role.STATEMENT,
+                    [Query(stmts[index].sql)],
+                    step=step,
+                    statements=stmts,
+                    first=index,
+                )
                 if index == len(stmts) - 1:
                     record = self._record(step, len(stmts), elapsed_sql=elapsed_sql)
-                    batch += [Query("BEGIN"), *record, Query("COMMIT")]
+                    statement.add(Role.HISTORY, [Query("BEGIN"), *record, Query("COMMIT")])
                 else:
-                    batch.append(
-                        self.history.progress_query(migration, done=index + 1, total=len(stmts))
+                    progress = self.history.progress_query(
+                        migration, done=index + 1, total=len(stmts)
                     )
+                    statement.add(Role.HISTORY, [progress])
+                batch = prefix.extended(statement)
                 try:
-                    self.backend.run(batch)
+                    self.backend.run(batch.queries)
                 except QueryFailed as failure:
                     self._rollback()
-                    if prefix and failure.index < len(setup):
-                        raise self._limits_failed(failure) from None
-                    if prefix and failure.index < len(setup) + len(self.session):
-                        raise self._session_failed(failure, failure.index - len(setup)) from None
-                    if failure.index < at:
+                    tagged = batch.at(failure.index)
+                    setup = self._setup_failed(tagged, failure)
+                    if setup is not None:
+                        raise setup from None
+                    role = tagged.role if tagged is not None else Role.STARTED
+                    if role is Role.STARTED:
                         raise ExecutionError(
                             f"writing the history failed: {self._scrub(failure.message)}; "
                             f"nothing of migration {migration.version} ran"
                         ) from None
-                    if failure.index == at:
+                    if role is Role.STATEMENT:
                         if self._gives_way(step, failure, limits, index, len(stmts)):
-                            prefix = []  # it ran: the statement alone goes again
+                            prefix = Batch()  # it ran: the statement alone goes again
                             continue
-                        self._explain(failure, watchdog, limits)
-                        self._record_failure(step, stmts, index, failure, results)
+                        failure = self._explained(failure, watchdog, limits)
+                        error = self._failed(step, stmts, index, failure, results)
+                        raise self._record_failure(step, error) from None
                     raise self._unrecorded(step, index, len(stmts), failure) from None
-                prefix = []
+                prefix = Batch()
                 self._emit_statement(step, position, count, index, len(stmts))
                 index += 1
 
@@ -489,35 +592,27 @@ class Runner:
             f"`migrata resolve {step.version} --applied` or `--rolled-back`"
         )
 
-    def _record_failure(
-        self,
-        step: Step,
-        stmts: Sequence[Statement],
-        index: int,
-        failure: QueryFailed,
-        results: Sequence[StepResult],
-    ) -> None:
-        """Write the failed row of a statement that failed outside a transaction; raises the
-        MigrationFailed that reports it."""
-        statement = stmts[index]
-        failed = self._failed(step, stmts, index, failure, results)
-        code = f"[{failed.sqlstate}] " if failed.sqlstate else ""
-        first = statement.sql.strip().splitlines()[0] if statement.sql.strip() else ""
+    def _record_failure(self, step: Step, error: MigrationFailed) -> MigrationFailed:
+        """Write the failed row of a statement that failed outside a transaction; returns
+        ``error``, which reports it."""
+        sql = error.statement.strip()
+        first = sql.splitlines()[0] if sql else ""
+        code = f"[{error.sqlstate}] " if error.sqlstate else ""
         # The status of a failed migration shows what the database said and where.
-        error = (
-            f"{code}{failed.db_message.strip()}\n"
-            f"statement: {failed.path}:{failed.line}:{failed.column}: {first}"
+        text = (
+            f"{code}{error.db_message.strip()}\n"
+            f"statement: {error.path}:{error.line}:{error.column}: {first}"
         )
         self._atomic(
             self.history.failed_queries(
                 step.migration,
-                done=index,
-                total=len(stmts),
-                error=error,
+                done=error.statement_index - 1,
+                total=error.statement_count,
+                error=text,
                 direction=str(step.direction),
             )
         )
-        raise failed from None
+        return error
 
     def _atomic(self, queries: list[Query]) -> None:
         write_history(self.backend, queries, scrub=self._scrub)
@@ -538,53 +633,22 @@ class Runner:
             lock=limits.lock,
             migration=sum(s for s in spans if s) if all(spans) else None,
         )
-        setup = self.backend.timeout_queries(whole, local=True)
-        queries = [Query("BEGIN"), *setup, *self._session_queries()]
-        located: list[_Located | None] = [None] * len(queries)
-        for number, step in enumerate(plan.steps):
+        batch = (
+            Batch()
+            .add(Role.BEGIN, [Query("BEGIN")])
+            .add(Role.LIMIT, self.backend.timeout_queries(whole, local=True))
+            .add(Role.SESSION, self._session_queries())
+        )
+        for step in plan.steps:
             stmts = statements[(step.version, step.direction)]
-            for i, s in enumerate(stmts):
-                queries.append(Query(s.sql))
-                located.append(_Located(number, i))
-            for q in self._record(step, len(stmts)):
-                queries.append(q)
-                located.append(_Located(number, None))
-        queries.append(Query("COMMIT"))
-        located.append(None)
+            batch.add_statements(step, stmts)
+            batch.add(Role.HISTORY, self._record(step, len(stmts)), step=step)
+        # The COMMIT ends every migration's transaction at once: its failure is no one's.
+        batch.add(Role.COMMIT, [Query("COMMIT")])
         started = time.perf_counter()
-        while True:
-            watchdog = _Watchdog(self.backend, whole.migration)
-            try:
-                with watchdog:
-                    self._send_transaction(queries, whole)
-                break
-            except QueryFailed as failure:
-                self._rollback()
-                if failure.index < 0 and self._gives_way(
-                    plan.steps[0], failure, whole, None, len(queries)
-                ):
-                    continue
-                if 1 <= failure.index <= len(setup):
-                    raise self._limits_failed(failure) from None
-                if 1 <= failure.index - len(setup) <= len(self.session):
-                    raise self._session_failed(failure, failure.index - 1 - len(setup)) from None
-                where = located[failure.index]
-                if where is not None and where.statement is not None:
-                    step = plan.steps[where.step]
-                    stmts = statements[(step.version, step.direction)]
-                    if self._gives_way(step, failure, whole, where.statement, len(stmts)):
-                        continue
-                    self._explain(failure, watchdog, whole)
-                    error = self._failed(step, stmts, where.statement, failure, [])
-                    self._audit_failure(step, error)
-                    raise error from None
-                raise ExecutionError(
-                    f"the single transaction failed: {self._scrub(failure.message)}; it was "
-                    "rolled back"
-                ) from None
-            except BaseException:
-                self._rollback()
-                raise
+        self._send_batch(
+            lambda: batch, whole, first=plan.steps[0], history="the single transaction", applied=()
+        )
         duration = (time.perf_counter() - started) * 1000
         results = []
         for step in plan.steps:
@@ -689,20 +753,43 @@ class Runner:
         self._attempts += 1
         return True
 
-    def _explain(self, failure: QueryFailed, watchdog: _Watchdog, limits: Timeouts) -> None:
-        """Say in the failure's message which limit stopped the statement."""
+    def _explained(
+        self, failure: QueryFailed, watchdog: _Watchdog, limits: Timeouts
+    ) -> QueryFailed:
+        """``failure``, its message saying which limit stopped the statement, if one did."""
         if watchdog.fired:
-            failure.message = (
+            message = (
                 f"the migration ran longer than its time limit ({limits.migration:g}s, "
                 f"--migration-timeout) and was cancelled: {failure.message}"
             )
         elif self.backend.is_lock_timeout(failure) and self._attempts > 1:
-            failure.message = (
+            message = (
                 f"gave up waiting for a lock {self._attempts} time(s) (--ddl-lock-timeout "
                 f"{limits.lock or 0:g}s, --ddl-lock-retries {self.lock_retries}): "
                 f"{failure.message}; whatever holds the lock is still running: try again "
                 "later, or raise the limits"
             )
+        else:
+            return failure
+        return QueryFailed(failure.index, message, failure.sqlstate, failure.position)
+
+    def _setup_failed(self, tagged: Tagged | None, failure: QueryFailed) -> ExecutionError | None:
+        """The error of a batch whose time limits or session SQL failed; None for another
+        query."""
+        if tagged is not None and tagged.role is Role.LIMIT:
+            return self._limits_failed(failure)
+        if tagged is not None and tagged.role is Role.SESSION:
+            return self._session_failed(failure, tagged.number)
+        return None
+
+    def _opening(self, step: Step, total: int) -> list[Query]:
+        """The history write before a migration runs outside a transaction: its "started"
+        row, or, resuming, the row saying where it goes on from."""
+        if step.resume_after:
+            return self.history.resumed_queries(step.migration, done=step.resume_after, total=total)
+        return self.history.started_queries(
+            step.migration, total=total, direction=str(step.direction)
+        )
 
     def _limits_failed(self, failure: QueryFailed) -> ExecutionError:
         return ExecutionError(

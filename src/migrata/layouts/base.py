@@ -1,6 +1,10 @@
 """What a layout reader works on (``Entry``), returns (``ReadResult``), and the helpers every
 reader shares to turn text into ``Script`` and ``Migration`` values.
 
+The readers whose migrations are pairs of ``.up``/``.down`` files (migrata's own, sqlx,
+golang-migrate, dotted, suffix) share :class:`Grouping`, which pairs the files the same way for
+all of them; readers collect what they pass over in :class:`Findings`.
+
 A reader module has ``NAME``, ``detect(entries) -> int`` and ``read(entries) -> ReadResult``.
 ``detect`` answers how sure it is: ``NO`` (the folder is not this layout), ``FITS`` (the file
 names fit, but so would they for other layouts) or ``DISTINCTIVE`` (something only this layout
@@ -12,10 +16,12 @@ reader serves folders on disk and migrations shipped inside a wheel alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 
+from ..errors import DiscoveryError, DuplicateVersion, InvalidMigrationName
 from ..models import Migration, Script, Version
 from ..sqltext import checksum, decode, normalize, parse_directives
 
@@ -152,3 +158,208 @@ def make_migration(
 def sql_files(entries: list[Entry]) -> list[Entry]:
     """The ``.sql`` files among ``entries`` (not folders), by name."""
     return [e for e in entries if not e.is_dir and e.name.lower().endswith(".sql")]
+
+
+class Findings:
+    """What a reader passes over while it reads a folder: ignored paths, skipped files and
+    warnings, in the order it meets them; :meth:`result` makes them a ReadResult."""
+
+    def __init__(self) -> None:
+        self.ignored: list[str] = []
+        self.warnings: list[str] = []
+        self.skipped: list[str] = []
+
+    def ignore(self, path: str) -> None:
+        """``path`` is not a migration (a README, another file): listed with ``-v``."""
+        self.ignored.append(path)
+
+    def skip(self, path: str, why: str) -> None:
+        """``path`` looks like a migration that the layout's tool never runs: ignored, and
+        warned about as ``<path>: <why>``."""
+        self.ignored.append(path)
+        self.skipped.append(path)
+        self.warnings.append(f"{path}: {why}")
+
+    def warn(self, warning: str) -> None:
+        """A warning that names its file itself."""
+        self.warnings.append(warning)
+
+    def result(self, layout: str, migrations: Iterable[Migration]) -> ReadResult:
+        return ReadResult(
+            layout=layout,
+            migrations=tuple(migrations),
+            ignored=tuple(self.ignored),
+            warnings=tuple(self.warnings),
+            skipped=tuple(self.skipped),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FileName:
+    """What a layout reads in the name of one migration file."""
+
+    version: Version
+    name: str
+    #: "up", "down", or None for an up-only file.
+    direction: str | None = None
+
+
+def names_matching(
+    match: Callable[[str], re.Match[str] | None], problem: Callable[[str], str]
+) -> Callable[[Entry, Findings], FileName]:
+    """A ``name_file`` for :meth:`Grouping.add_entries` that reads the groups ``version``,
+    ``name`` and ``direction`` of what ``match`` finds in a file name; a name it does not
+    match raises InvalidMigrationName naming the file, with ``problem(file name)``."""
+
+    def name_file(entry: Entry, found: Findings) -> FileName:
+        matched = match(entry.name)
+        if matched is None:
+            raise InvalidMigrationName(problem(entry.name), path=entry.path)
+        return FileName(Version.parse(matched["version"]), matched["name"], matched["direction"])
+
+    return name_file
+
+
+@dataclass
+class Parts:
+    """What a folder holds for one version, before the files are read."""
+
+    version: Version
+    name: str
+    up: Entry | None = None
+    down: Entry | None = None
+    #: "file" (up only), "pair" (.up/.down files) or "folder": a version may not mix them.
+    source: str = ""
+
+
+class Grouping:
+    """Collects the up and down files of each version and refuses what cannot pair.
+
+    Raises DuplicateVersion when two files or folders claim one version (``0001`` and ``1``
+    are one version), naming both.
+    """
+
+    def __init__(self, up_hint: Callable[[Parts], str], *, by_version: bool = False) -> None:
+        #: The file name to suggest when a down file has no up file.
+        self._up_hint = up_hint
+        #: Pair ``.up``/``.down`` files by version alone, whatever their names (golang-migrate
+        #: and sqlx do: ``30_add_x.up.sql`` and ``30_drop_x.down.sql`` are one migration,
+        #: named after its up file); migrata's own layout wants the names to match.
+        self._pair_by_version = by_version
+        self._by_version: dict[Version, Parts] = {}
+
+    def add_entries(
+        self,
+        entries: Iterable[Entry],
+        found: Findings,
+        *,
+        name_file: Callable[[Entry, Findings], FileName | None],
+        add_folder: Callable[[Entry], bool],
+    ) -> None:
+        """Add the migrations among ``entries``, in name order.
+
+        ``name_file`` reads the name of each ``.sql`` file: it raises for a name the layout
+        refuses, and returns None for a file it skips, after saying why in ``found``.
+        ``add_folder`` adds a folder that is a migration (True) or raises for it; a folder it
+        leaves (False) and every other file are ignored.
+        """
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_dir:
+                if not add_folder(entry):
+                    found.ignore(entry.path)
+            elif not entry.name.lower().endswith(".sql"):
+                found.ignore(entry.path)
+            else:
+                file = name_file(entry, found)
+                if file is not None:
+                    self.add_file(file, entry)
+
+    def add_file(self, file: FileName, entry: Entry) -> None:
+        """Add one file of the version and direction its name says."""
+        version, name = file.version, file.name
+        parts = self._slot(version, name, "file" if file.direction is None else "pair", entry.path)
+        if file.direction == "up":
+            parts.name = name
+        if file.direction == "down":
+            first = parts.down
+            if first is None:
+                parts.down = entry
+                return
+            problem = (
+                f"second down file for version {version} (the first is {first.path}); keep one"
+            )
+        elif parts.up is None:
+            parts.up = entry
+            return
+        else:
+            problem = (
+                f"version {version} is also used by {parts.up.path}; give each migration its "
+                "own version"
+            )
+        raise DuplicateVersion(problem, path=entry.path)
+
+    def add_folder(
+        self, version: Version, name: str, folder: Entry, up: Entry, down: Entry | None
+    ) -> None:
+        parts = self._slot(version, name, "folder", folder.path)
+        parts.up, parts.down = up, down
+
+    def parts(self, *, require_up: bool = True) -> list[Parts]:
+        """Every version's parts, sorted by version; raises DiscoveryError for a down file
+        without its up file, unless ``require_up`` is False (such parts then have no up)."""
+        result = []
+        for version in sorted(self._by_version):
+            parts = self._by_version[version]
+            if parts.up is None and require_up:
+                assert parts.down is not None
+                raise DiscoveryError(
+                    f"down file without an up file for version {version}; add "
+                    f"{self._up_hint(parts)} or remove the down file",
+                    path=parts.down.path,
+                )
+            result.append(parts)
+        return result
+
+    def migrations(
+        self,
+        *,
+        load: Callable[[Entry], Script] = load_script,
+        without_up: Callable[[Parts], Script | None] | None = None,
+        source_info: Callable[[Parts], tuple[tuple[str, str], ...]] = lambda parts: (),
+    ) -> list[Migration]:
+        """The grouped migrations, sorted by version, their files read with ``load``.
+
+        A down file without its up file raises DiscoveryError naming it, unless
+        ``without_up`` says what to do: the up script to record instead, or None to leave
+        the version out (``without_up`` reports why).
+        """
+        migrations = []
+        for parts in self.parts(require_up=without_up is None):
+            if parts.up is not None:
+                up = load(parts.up)
+            else:
+                assert without_up is not None
+                instead = without_up(parts)
+                if instead is None:
+                    continue
+                up = instead
+            down = load(parts.down) if parts.down is not None else None
+            migrations.append(
+                make_migration(parts.version, parts.name, up, down, source_info=source_info(parts))
+            )
+        return migrations
+
+    def _slot(self, version: Version, name: str, source: str, path: str) -> Parts:
+        parts = self._by_version.get(version)
+        if parts is None:
+            parts = self._by_version[version] = Parts(version, name, source=source)
+            return parts
+        renamed = parts.name != name and not (self._pair_by_version and source == "pair")
+        if renamed or parts.source != source or source == "folder":
+            shown = parts.up or parts.down
+            other = shown.path if shown is not None else f"{parts.version}_{parts.name}"
+            raise DuplicateVersion(
+                f"version {version} is also used by {other}; give each migration its own version",
+                path=path,
+            )
+        return parts

@@ -22,7 +22,16 @@ import re
 
 from ..errors import DiscoveryError, DuplicateVersion
 from ..models import Migration, Script, Version
-from .base import DISTINCTIVE, NO, Entry, ReadResult, make_migration, script_from_text, sql_files
+from .base import (
+    DISTINCTIVE,
+    NO,
+    Entry,
+    Findings,
+    ReadResult,
+    make_migration,
+    script_from_text,
+    sql_files,
+)
 
 NAME = "dbmate"
 
@@ -78,18 +87,17 @@ def read(entries: list[Entry]) -> ReadResult:
     Raises DiscoveryError (or DuplicateVersion, InvalidEncoding) naming the file and line.
     """
     by_version: dict[Version, Migration] = {}
-    ignored: list[str] = []
-    warnings: list[str] = []
+    found = Findings()
     for entry in sorted(entries, key=lambda e: e.name):
         match = None if entry.is_dir else FILE_RE.fullmatch(entry.name)
         if match is None:
             if not entry.is_dir and entry.name.lower().endswith(".sql"):
-                warnings.append(
+                found.warn(
                     f"{entry.path}: the name does not start with a version: dbmate skips it, "
                     "and so does migrata; rename it to <version>_<name>.sql if it is a migration"
                 )
             else:
-                ignored.append(entry.path)
+                found.ignore(entry.path)
             continue
         # dbmate keeps the version as written (`01` and `1` differ) and runs the files in
         # the order of their names.
@@ -100,10 +108,10 @@ def read(entries: list[Entry]) -> ReadResult:
                 "migration its own version",
                 path=entry.path,
             )
-        up, down = _read_sections(entry, warnings)
+        up, down = _read_sections(entry, found)
         by_version[version] = make_migration(version, match["name"], up, down)
     migrations = tuple(by_version[v] for v in sorted(by_version))
-    return ReadResult(NAME, migrations, ignored=tuple(ignored), warnings=tuple(warnings))
+    return found.result(NAME, migrations)
 
 
 def _marker(line: str) -> tuple[str, str] | None:
@@ -114,7 +122,7 @@ def _marker(line: str) -> tuple[str, str] | None:
     return match["direction"], match["options"] or ""
 
 
-def _read_sections(entry: Entry, warnings: list[str]) -> tuple[Script, Script | None]:
+def _read_sections(entry: Entry, found: Findings) -> tuple[Script, Script | None]:
     path = entry.path
     lines = split_lines(entry.read_text())
     starts: dict[str, int] = {}  # direction -> 0-based index of its marker line
@@ -160,7 +168,7 @@ def _read_sections(entry: Entry, warnings: list[str]) -> tuple[Script, Script | 
                 line=number,
             )
         starts[direction] = index
-        options[direction] = _transactional(words, path, number, warnings)
+        options[direction] = _transactional(words, path, number, found)
     if "up" not in starts:
         raise DiscoveryError(
             "no `-- migrate:up` line: dbmate needs one; add `-- migrate:up` above the "
@@ -192,7 +200,7 @@ def _section(
     )
 
 
-def _transactional(words: str, path: str, line: int, warnings: list[str]) -> bool | None:
+def _transactional(words: str, path: str, line: int, found: Findings) -> bool | None:
     """What a marker's options say about the transaction (None: nothing). dbmate runs a
     section outside a transaction only for ``transaction:false`` and ignores other options;
     so does migrata, warning about them."""
@@ -205,7 +213,7 @@ def _transactional(words: str, path: str, line: int, warnings: list[str]) -> boo
             chosen = value != "false"
             if value in {"false", "true"}:
                 continue
-        warnings.append(
+        found.warn(
             f"{path}:{line}: dbmate option `{word}` means nothing to dbmate"
             + (" (a transaction is used)" if key == "transaction" else "")
             + ": the only option is transaction:false (or transaction:true); fix or remove it"

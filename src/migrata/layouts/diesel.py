@@ -38,7 +38,7 @@ import tomllib
 
 from ..errors import DuplicateVersion, InvalidMigrationName
 from ..models import Version
-from .base import DISTINCTIVE, FITS, NO, Entry, ReadResult, load_script, make_migration
+from .base import DISTINCTIVE, FITS, NO, Entry, Findings, ReadResult, load_script, make_migration
 from .native import FOLDER_RE, holds_up_sql, read_folder
 
 NAME = "diesel"
@@ -75,20 +75,19 @@ def read(entries: list[Entry]) -> ReadResult:
     Raises InvalidMigrationName (a folder without up.sql, or whose name has no version),
     DuplicateVersion, InvalidEncoding or UnknownDirective, each naming the file.
     """
-    ignored: list[str] = []
-    warnings: list[str] = []
-    skipped: list[str] = []
+    found = Findings()
     by_version: dict[Version, tuple[Entry, str, Entry, Entry | None, dict[str, Entry]]] = {}
     for entry in sorted(entries, key=lambda e: e.name):
         if not entry.is_dir:
             if entry.name.lower().endswith(".sql"):
-                warnings.append(
-                    f"{entry.path}: diesel runs only migration folders, never a .sql file at "
-                    "the top level, and neither does migrata; move it to "
-                    "<version>_<name>/up.sql if it is a migration"
+                found.skip(
+                    entry.path,
+                    "diesel runs only migration folders, never a .sql file at the top level, "
+                    "and neither does migrata; move it to <version>_<name>/up.sql if it is a "
+                    "migration",
                 )
-                skipped.append(entry.path)
-            ignored.append(entry.path)
+            else:
+                found.ignore(entry.path)
             continue
         text = _version_text(entry.name)
         if not text:
@@ -113,8 +112,9 @@ def read(entries: list[Entry]) -> ReadResult:
     for version in sorted(by_version):
         _, name, up_file, down_file, others = by_version[version]
         metadata = others.pop(METADATA, None)
-        marker, note = _run_in_transaction(metadata, warnings) if metadata else (None, None)
-        ignored.extend(child.path for child in others.values())
+        marker, note = _run_in_transaction(metadata, found) if metadata else (None, None)
+        for child in others.values():
+            found.ignore(child.path)
         # diesel applies the folder's metadata to running and to reverting alike.
         up = load_script(up_file, transactional=marker, note=note)
         down = load_script(down_file, transactional=marker, note=note) if down_file else None
@@ -122,13 +122,7 @@ def read(entries: list[Entry]) -> ReadResult:
         migrations.append(
             make_migration(version, name, up, down, source_info=(("version", stored),))
         )
-    return ReadResult(
-        layout=NAME,
-        migrations=tuple(migrations),
-        ignored=tuple(ignored),
-        warnings=tuple(warnings),
-        skipped=tuple(skipped),
-    )
+    return found.result(NAME, migrations)
 
 
 def _version_text(folder_name: str) -> str:
@@ -136,7 +130,7 @@ def _version_text(folder_name: str) -> str:
     return folder_name.split("_", 1)[0]
 
 
-def _run_in_transaction(entry: Entry, warnings: list[str]) -> tuple[bool | None, str | None]:
+def _run_in_transaction(entry: Entry, findings: Findings) -> tuple[bool | None, str | None]:
     """What diesel makes of ``metadata.toml``, and why: False (outside a transaction) unless
     it says ``run_in_transaction = true`` (then None: the default, a transaction). A file
     diesel cannot read is ignored by diesel (a transaction); migrata warns and says nothing."""
@@ -146,7 +140,7 @@ def _run_in_transaction(entry: Entry, warnings: list[str]) -> tuple[bool | None,
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"at line (\d+)", str(exc))
         where = f"{entry.path}:{found[1]}" if found else entry.path
-        warnings.append(
+        findings.warn(
             f"{where}: not valid TOML ({exc}): diesel ignores the file and runs the migration "
             "in a transaction; fix it (run_in_transaction = false or true)"
         )
@@ -169,7 +163,7 @@ def _run_in_transaction(entry: Entry, warnings: list[str]) -> tuple[bool | None,
         ),
         None,
     )
-    warnings.append(
+    findings.warn(
         f"{entry.path}{f':{line}' if line else ''}: run_in_transaction = {value!r} is not a "
         "boolean: diesel ignores the file and runs the migration in a transaction; write true "
         "or false"

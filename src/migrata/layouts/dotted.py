@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InvalidMigrationName
-from ..models import Version
-from .base import DISTINCTIVE, NO, Entry, ReadResult, load_script, make_migration
-from .native import Grouping, is_migration_folder
+from .base import DISTINCTIVE, NO, Entry, Findings, Grouping, ReadResult, names_matching
+from .native import refusing_folders
 
 NAME = "dotted"
 
@@ -43,33 +41,19 @@ def read(entries: list[Entry]) -> ReadResult:
     UnknownDirective, each naming the file.
     """
     grouping = Grouping(lambda parts: f"V{parts.version}.{parts.name}.up.sql")
-    ignored: list[str] = []
+    found = Findings()
     ordered = sorted(entries, key=lambda e: e.name)
-    for entry in ordered:
-        if entry.is_dir:
-            if is_migration_folder(entry):
-                raise InvalidMigrationName(
-                    "the dotted layout has no migration folders; move its up.sql to "
-                    f"V<version>.<Name>.up.sql; {EXPECTED_FORMS}",
-                    path=entry.path,
-                )
-            ignored.append(entry.path)
-            continue
-        if not entry.name.lower().endswith(".sql"):
-            ignored.append(entry.path)
-            continue
-        match = FILE_RE.fullmatch(entry.name)
-        if match is None:
-            raise InvalidMigrationName(_problem(entry.name, ordered), path=entry.path)
-        grouping.add_file(Version.parse(match["version"]), match["name"], match["direction"], entry)
 
-    migrations = []
-    for parts in grouping.parts():
-        assert parts.up is not None
-        up = load_script(parts.up)
-        down = load_script(parts.down) if parts.down is not None else None
-        migrations.append(make_migration(parts.version, parts.name, up, down))
-    return ReadResult(layout=NAME, migrations=tuple(migrations), ignored=tuple(ignored))
+    grouping.add_entries(
+        ordered,
+        found,
+        name_file=names_matching(FILE_RE.fullmatch, lambda name: _problem(name, ordered)),
+        add_folder=refusing_folders(
+            "the dotted layout has no migration folders; move its up.sql to "
+            "V<version>.<Name>.up.sql; " + EXPECTED_FORMS
+        ),
+    )
+    return found.result(NAME, grouping.migrations())
 
 
 def _problem(name: str, entries: list[Entry]) -> str:

@@ -31,7 +31,7 @@ from typing import TypeVar
 
 from ..errors import DiscoveryError, DuplicateVersion
 from ..models import Migration, Script, Version
-from .base import DISTINCTIVE, NO, Entry, ReadResult, load_script, make_migration
+from .base import DISTINCTIVE, NO, Entry, Findings, ReadResult, load_script, make_migration
 
 NAME = "flyway"
 
@@ -88,9 +88,7 @@ def read(entries: list[Entry]) -> ReadResult:
     script config file), InvalidEncoding or UnknownDirective, each naming the file.
     """
     files = _walk(entries, "")
-    ignored: list[str] = []
-    warnings: list[str] = []
-    skipped: list[str] = []
+    found = Findings()
     confs: dict[str, Entry] = {}
     named: list[_Named] = []
     for file in files:
@@ -99,34 +97,32 @@ def read(entries: list[Entry]) -> ReadResult:
             confs[entry.path] = entry
             continue
         if not entry.name.lower().endswith(SUFFIX):
-            ignored.append(entry.path)
+            found.ignore(entry.path)
             continue
         if _CALLBACK.fullmatch(entry.name):
-            ignored.append(entry.path)
-            warnings.append(
+            found.ignore(entry.path)
+            found.warn(
                 f"{entry.path}: a Flyway callback; migrata does not run callbacks: turn it into "
                 "a migration or run it yourself"
             )
             continue
         baseline = _BASELINE.fullmatch(entry.name)
         if baseline is not None:
-            ignored.append(entry.path)
-            warnings.append(
+            found.ignore(entry.path)
+            found.warn(
                 f"{entry.path}: a Flyway baseline migration; migrata runs the versioned "
                 f"migrations up to {baseline['version'].replace('_', '.')} instead: keep them "
                 "in the folder"
             )
             continue
-        found = _name_of(file)
-        if found is None:
+        parsed = _name_of(file)
+        if parsed is None:
             # Flyway skips a file it cannot parse (validateMigrationNaming is off by default).
-            ignored.append(entry.path)
-            skipped.append(entry.path)
-            warnings.append(
-                f"{entry.path}: {_problem(entry.name, files)}: Flyway skips it, and so does migrata"
+            found.skip(
+                entry.path, f"{_problem(entry.name, files)}: Flyway skips it, and so does migrata"
             )
             continue
-        named.append(found)
+        named.append(parsed)
 
     versioned: dict[Version, _Named] = {}
     undos: dict[Version, _Named] = {}
@@ -151,7 +147,7 @@ def read(entries: list[Entry]) -> ReadResult:
             config = _read_config(conf)
         loaded = load_script(item.file.entry, transactional=config.transactional)
         if config.placeholders and _PLACEHOLDER.search(loaded.text):
-            warnings.append(
+            found.warn(
                 f"{item.file.entry.path}: holds Flyway placeholders (${{...}}), which migrata "
                 "does not replace; write the values into the script"
             )
@@ -182,20 +178,14 @@ def read(entries: list[Entry]) -> ReadResult:
             )
         )
     for path in sorted(confs):
-        ignored.append(path)
-        if path.removesuffix(".conf") not in ignored:  # a callback's config goes with it
-            warnings.append(
+        found.ignore(path)
+        if path.removesuffix(".conf") not in found.ignored:  # a callback's config goes with it
+            found.warn(
                 f"{path}: a script config file for a script that does not exist; rename it "
                 "to <script>.sql.conf or remove it"
             )
     migrations.sort(key=lambda m: m.version)
-    return ReadResult(
-        layout=NAME,
-        migrations=tuple(migrations),
-        ignored=tuple(ignored),
-        warnings=tuple(warnings),
-        skipped=tuple(skipped),
-    )
+    return found.result(NAME, migrations)
 
 
 def _claim(table: dict[K, _Named], key: K, item: _Named, unit: str) -> None:

@@ -25,10 +25,9 @@ layout runs it, so ``detect`` answers NO and migrata's own reader reads such a f
 
 from __future__ import annotations
 
-from ..errors import InvalidMigrationName
 from ..models import Script, Version
-from .base import DISTINCTIVE, FITS, NO, Entry, ReadResult, load_script, make_migration, sql_files
-from .native import FILE_RE, Grouping, is_migration_folder, renamed_pairs
+from .base import Entry, FileName, Findings, Grouping, Parts, ReadResult
+from .native import FILE_RE, detect_pairs, refusing_folders
 
 NAME = "golang-migrate"
 
@@ -40,16 +39,7 @@ def detect(entries: list[Entry]) -> int:
     """DISTINCTIVE when a version's ``.up.sql`` and ``.down.sql`` have different titles, FITS
     when every ``.sql`` file is a golang-migrate file and no folder is a migration, NO
     otherwise."""
-    files = sql_files(entries)
-    if not files or any(is_migration_folder(e) for e in entries):
-        return NO
-    parsed = [_parse(e.name) for e in files]
-    if any(p is None for p in parsed):
-        return NO
-    pairs: dict[tuple[Version, str | None], set[str]] = {}
-    for version, title, direction in (p for p in parsed if p is not None):
-        pairs.setdefault((version, direction), set()).add(title)
-    return DISTINCTIVE if renamed_pairs(pairs) else FITS
+    return detect_pairs(entries, _parse)
 
 
 def read(entries: list[Entry]) -> ReadResult:
@@ -59,63 +49,45 @@ def read(entries: list[Entry]) -> ReadResult:
     UnknownDirective, each naming the file.
     """
     grouping = Grouping(lambda parts: f"{parts.version}_{parts.name}.up.sql", by_version=True)
-    ignored: list[str] = []
-    warnings: list[str] = []
-    skipped: list[str] = []
-    for entry in sorted(entries, key=lambda e: e.name):
-        if entry.is_dir:
-            if is_migration_folder(entry):
-                raise InvalidMigrationName(
-                    "golang-migrate reads migration files only, never folders; move its up.sql "
-                    f"to {entry.name}.up.sql (and down.sql to {entry.name}.down.sql)",
-                    path=entry.path,
-                )
-            ignored.append(entry.path)
-            continue
-        if not entry.name.lower().endswith(".sql"):
-            ignored.append(entry.path)
-            continue
-        parsed = _parse(entry.name)
-        if parsed is None:
-            ignored.append(entry.path)
-            skipped.append(entry.path)
-            warnings.append(f"{entry.path}: {_problem(entry.name)}")
-            continue
-        version, title, direction = parsed
-        grouping.add_file(version, title, direction, entry)
-
-    migrations = []
-    for parts in grouping.parts(require_up=False):
-        if parts.up is None:
-            assert parts.down is not None
-            folder = parts.down.path.rsplit("/", 1)[0]
-            missing = f"{folder}/{parts.version}_{parts.name}.up.sql"
-            warnings.append(
-                f"{parts.down.path}: version {parts.version} has a down file and no up file: "
-                "golang-migrate records it as applied without running anything, and so does "
-                f"migrata; add {missing} if that is not what you want"
-            )
-            up = Script(path=missing, text="")
-        else:
-            up = load_script(parts.up)
-        down = load_script(parts.down) if parts.down is not None else None
-        migrations.append(make_migration(parts.version, parts.name, up, down))
-    return ReadResult(
-        layout=NAME,
-        migrations=tuple(migrations),
-        ignored=tuple(ignored),
-        warnings=tuple(warnings),
-        skipped=tuple(skipped),
+    found = Findings()
+    grouping.add_entries(
+        entries,
+        found,
+        name_file=_name_file,
+        add_folder=refusing_folders(
+            "golang-migrate reads migration files only, never folders; move its up.sql to "
+            "{folder}.up.sql (and down.sql to {folder}.down.sql)"
+        ),
     )
 
+    def without_up(parts: Parts) -> Script:
+        assert parts.down is not None
+        folder = parts.down.path.rsplit("/", 1)[0]
+        missing = f"{folder}/{parts.version}_{parts.name}.up.sql"
+        found.warn(
+            f"{parts.down.path}: version {parts.version} has a down file and no up file: "
+            "golang-migrate records it as applied without running anything, and so does "
+            f"migrata; add {missing} if that is not what you want"
+        )
+        return Script(path=missing, text="")
 
-def _parse(file_name: str) -> tuple[Version, str, str] | None:
+    return found.result(NAME, grouping.migrations(without_up=without_up))
+
+
+def _name_file(entry: Entry, found: Findings) -> FileName | None:
+    file = _parse(entry.name)
+    if file is None:
+        found.skip(entry.path, _problem(entry.name))
+    return file
+
+
+def _parse(file_name: str) -> FileName | None:
     match = FILE_RE.match(file_name)
     if match is None or match["direction"] is None or not match["version"].isdigit():
         return None
     if int(match["version"]) > _UINT64_MAX:
         return None
-    return Version.parse(match["version"]), match["name"], match["direction"]
+    return FileName(Version.parse(match["version"]), match["name"], match["direction"])
 
 
 def _problem(file_name: str) -> str:

@@ -24,7 +24,7 @@ import re
 
 from ..errors import DiscoveryError, DuplicateVersion
 from ..models import Migration, Script, Version
-from .base import DISTINCTIVE, NO, Entry, ReadResult, make_migration, script_from_text
+from .base import DISTINCTIVE, NO, Entry, Findings, ReadResult, make_migration, script_from_text
 from .dbmate import has_sql, split_lines
 
 NAME = "goose"
@@ -57,8 +57,7 @@ def read(entries: list[Entry]) -> ReadResult:
     """
     by_version: dict[Version, Migration] = {}
     migration_files = _migration_files(entries)
-    ignored: list[str] = []
-    warnings: list[str] = []
+    found = Findings()
     for entry in sorted(entries, key=lambda e: e.name):
         if entry not in migration_files:
             if not entry.is_dir and entry.name.endswith(".sql"):
@@ -69,7 +68,7 @@ def read(entries: list[Entry]) -> ReadResult:
                     "version above 0; rename it, or move it out of the folder",
                     path=entry.path,
                 )
-            ignored.append(entry.path)
+            found.ignore(entry.path)
             continue
         match = FILE_RE.fullmatch(entry.name)
         assert match is not None
@@ -83,7 +82,7 @@ def read(entries: list[Entry]) -> ReadResult:
         if match["kind"] == "go":
             source = Script(path=entry.path, text=entry.read_text())
             migration = make_migration(version, match["name"], source, skip_reason=SKIP_REASON)
-            warnings.append(
+            found.warn(
                 f"{entry.path}: a goose Go migration: migrata cannot run Go code and skips it; "
                 "it must be applied another way (goose built with it)"
             )
@@ -92,7 +91,7 @@ def read(entries: list[Entry]) -> ReadResult:
             migration = make_migration(version, match["name"], up, down, down_refusal=refusal)
         by_version[version] = migration
     migrations = tuple(by_version[v] for v in sorted(by_version))
-    return ReadResult(NAME, migrations, ignored=tuple(ignored), warnings=tuple(warnings))
+    return found.result(NAME, migrations)
 
 
 def _migration_files(entries: list[Entry]) -> list[Entry]:

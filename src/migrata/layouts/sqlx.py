@@ -26,17 +26,8 @@ from __future__ import annotations
 
 from ..errors import InvalidMigrationName
 from ..models import Version
-from .base import (
-    DISTINCTIVE,
-    FITS,
-    NO,
-    Entry,
-    ReadResult,
-    load_script,
-    make_migration,
-    sql_files,
-)
-from .native import FILE_RE, Grouping, is_migration_folder, renamed_pairs
+from .base import Entry, FileName, Findings, Grouping, Parts, ReadResult, load_script
+from .native import FILE_RE, detect_pairs, refusing_folders
 
 NAME = "sqlx"
 
@@ -50,16 +41,7 @@ _I64_MAX = 2**63 - 1
 def detect(entries: list[Entry]) -> int:
     """DISTINCTIVE when a version's up and down files have different descriptions, FITS when
     every ``.sql`` file is a sqlx migration and no folder is a migration."""
-    files = sql_files(entries)
-    if not files or any(is_migration_folder(e) for e in entries):
-        return NO
-    parsed = [_parse(e.name) for e in files]
-    if any(p is None for p in parsed):
-        return NO
-    pairs: dict[tuple[Version, str | None], set[str]] = {}
-    for version, name, direction, _ in (p for p in parsed if p is not None):
-        pairs.setdefault((version, direction), set()).add(name)
-    return DISTINCTIVE if renamed_pairs(pairs) else FITS
+    return detect_pairs(entries, _parse)
 
 
 def read(entries: list[Entry]) -> ReadResult:
@@ -70,77 +52,52 @@ def read(entries: list[Entry]) -> ReadResult:
     InvalidEncoding or UnknownDirective, each naming the file.
     """
     grouping = Grouping(lambda parts: f"{parts.version}_{parts.name}.up.sql", by_version=True)
-    ignored: list[str] = []
-    warnings: list[str] = []
-    skipped: list[str] = []
+    found = Findings()
     descriptions: dict[Version, str] = {}
-    for entry in sorted(entries, key=lambda e: e.name):
-        if entry.is_dir:
-            if is_migration_folder(entry):
-                raise InvalidMigrationName(
-                    "sqlx reads migration files only, never folders; move its up.sql to "
-                    f"{entry.name}.up.sql (and down.sql to {entry.name}.down.sql)",
-                    path=entry.path,
-                )
-            ignored.append(entry.path)
-            continue
-        if not entry.name.lower().endswith(".sql"):
-            ignored.append(entry.path)
-            continue
-        parsed = _parse(entry.name)
-        if parsed is None and "_" not in entry.name:
+
+    def name_file(entry: Entry, found: Findings) -> FileName | None:
+        file = _parse(entry.name)
+        if file is None and "_" not in entry.name:
             # sqlx splits the name at its first "_" and skips a name without one.
-            ignored.append(entry.path)
-            skipped.append(entry.path)
-            warnings.append(
-                f"{entry.path}: the name has no `_`: sqlx skips it, and so does migrata; "
-                "rename it to <version>_<description>.sql if it is a migration"
+            found.skip(
+                entry.path,
+                "the name has no `_`: sqlx skips it, and so does migrata; rename it to "
+                "<version>_<description>.sql if it is a migration",
             )
-            continue
-        if parsed is None:
+            return None
+        if file is None:
             raise InvalidMigrationName(
                 f"not a sqlx migration name; {EXPECTED_FORMS} (at most {_I64_MAX}); rename it "
                 "or move it out of the folder",
                 path=entry.path,
             )
-        version, name, direction, description = parsed
-        grouping.add_file(version, name, direction, entry)
-        descriptions.setdefault(version, description)
+        # sqlx keeps the description with spaces for underscores.
+        descriptions.setdefault(file.version, file.name.replace("_", " "))
+        return file
 
-    migrations = []
-    for parts in grouping.parts(require_up=False):
-        if parts.up is None:
-            assert parts.down is not None
-            ignored.append(parts.down.path)
-            skipped.append(parts.down.path)
-            warnings.append(
-                f"{parts.down.path}: a down file without an up file for version "
-                f"{parts.version}: sqlx never runs it, and neither does migrata; add "
-                f"{parts.version}_{parts.name}.up.sql or remove it"
-            )
-            continue
-        up = load_script(parts.up, transactional=_no_transaction(parts.up))
-        down = (
-            load_script(parts.down, transactional=_no_transaction(parts.down))
-            if parts.down
-            else None
+    def without_up(parts: Parts) -> None:
+        assert parts.down is not None
+        found.skip(
+            parts.down.path,
+            f"a down file without an up file for version {parts.version}: sqlx never runs it, "
+            f"and neither does migrata; add {parts.version}_{parts.name}.up.sql or remove it",
         )
-        migrations.append(
-            make_migration(
-                parts.version,
-                parts.name,
-                up,
-                down,
-                source_info=(("description", descriptions[parts.version]),),
-            )
-        )
-    return ReadResult(
-        layout=NAME,
-        migrations=tuple(migrations),
-        ignored=tuple(ignored),
-        warnings=tuple(warnings),
-        skipped=tuple(skipped),
+
+    grouping.add_entries(
+        entries,
+        found,
+        name_file=name_file,
+        add_folder=refusing_folders(
+            "sqlx reads migration files only, never folders; move its up.sql to "
+            "{folder}.up.sql (and down.sql to {folder}.down.sql)"
+        ),
     )
+    migrations = grouping.migrations(
+        load=lambda entry: load_script(entry, transactional=_no_transaction(entry)),
+        without_up=without_up,
+        source_info=lambda parts: (("description", descriptions[parts.version]),),
+    )
+    return found.result(NAME, migrations)
 
 
 def _no_transaction(entry: Entry) -> bool | None:
@@ -150,8 +107,8 @@ def _no_transaction(entry: Entry) -> bool | None:
     return False if entry.read_bytes().startswith(b"-- no-transaction") else None
 
 
-def _parse(file_name: str) -> tuple[Version, str, str | None, str] | None:
-    """(version, name, direction, sqlx description) of a sqlx file name, or None."""
+def _parse(file_name: str) -> FileName | None:
+    """What a sqlx file name says; None for a name sqlx reads otherwise, or not at all."""
     match = FILE_RE.match(file_name)
     if match is None or not match["version"].isdigit() or int(match["version"]) > _I64_MAX:
         return None
@@ -164,4 +121,4 @@ def _parse(file_name: str) -> tuple[Version, str, str | None, str] | None:
         rest = rest[: -len(suffix)]
     if rest != match["name"]:
         return None
-    return Version.parse(match["version"]), match["name"], direction, rest.replace("_", " ")
+    return FileName(Version.parse(match["version"]), match["name"], direction)

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InvalidMigrationName
-from ..models import Version
-from .base import DISTINCTIVE, NO, Entry, ReadResult, load_script, make_migration, sql_files
-from .native import VERSION_PATTERN, Grouping, is_migration_folder
+from .base import DISTINCTIVE, NO, Entry, Findings, Grouping, ReadResult, names_matching, sql_files
+from .native import VERSION_PATTERN, is_migration_folder, refusing_folders
 
 NAME = "suffix"
 
@@ -44,33 +42,20 @@ def read(entries: list[Entry]) -> ReadResult:
     each naming the file.
     """
     grouping = Grouping(lambda parts: f"{parts.version}_{parts.name}_up.sql")
-    ignored: list[str] = []
-    for entry in sorted(entries, key=lambda e: e.name):
-        if entry.is_dir:
-            if is_migration_folder(entry):
-                raise InvalidMigrationName(
-                    "the suffix layout has no migration folders; move its up.sql to "
-                    f"{entry.name}_up.sql; {EXPECTED_FORMS}",
-                    path=entry.path,
-                )
-            ignored.append(entry.path)
-            continue
-        if not entry.name.lower().endswith(".sql"):
-            ignored.append(entry.path)
-            continue
-        match = FILE_RE.fullmatch(entry.name)
-        if match is None:
-            raise InvalidMigrationName(
-                f"not a suffix migration name; {EXPECTED_FORMS}; rename it or move it out of "
-                "the folder",
-                path=entry.path,
-            )
-        grouping.add_file(Version.parse(match["version"]), match["name"], match["direction"], entry)
-
-    migrations = []
-    for parts in grouping.parts():
-        assert parts.up is not None
-        up = load_script(parts.up)
-        down = load_script(parts.down) if parts.down is not None else None
-        migrations.append(make_migration(parts.version, parts.name, up, down))
-    return ReadResult(layout=NAME, migrations=tuple(migrations), ignored=tuple(ignored))
+    found = Findings()
+    grouping.add_entries(
+        entries,
+        found,
+        name_file=names_matching(
+            FILE_RE.fullmatch,
+            lambda _: (
+                f"not a suffix migration name; {EXPECTED_FORMS}; rename it or move it out "
+                "of the folder"
+            ),
+        ),
+        add_folder=refusing_folders(
+            "the suffix layout has no migration folders; move its up.sql to {folder}_up.sql; "
+            + EXPECTED_FORMS
+        ),
+    )
+    return found.result(NAME, grouping.migrations())
