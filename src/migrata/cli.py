@@ -82,36 +82,11 @@ class _Invocation:
 
     def targets(self, *, one: str | None = None) -> tuple[Target, ...]:
         """The selected targets, in declared order; without declared targets, the one
-        database the settings name (an implicit target). ``one`` says why exactly one target
-        is needed (a command on one version): then several are a usage error."""
-        from .targets import Target, load_targets, target_names
+        database the settings name (see :func:`migrata.targets.select_targets`)."""
+        from .targets import select_targets
 
-        declared = target_names(config_path=self.config_path)
-        if not declared:
-            if self.target_names:
-                raise click.UsageError(
-                    f"--target {', '.join(self.target_names)}: the config file declares no "
-                    "targets (declare them as [targets.NAME] in migrata.toml or "
-                    "[tool.migrata.targets.NAME] in pyproject.toml)"
-                )
-            return (Target("default", self.settings, declared=False),)
-        listed = ", ".join(declared)
-        unknown = [n for n in self.target_names if n not in declared]
-        if unknown:
-            raise click.UsageError(
-                f"unknown target {', '.join(map(repr, unknown))}; declared: {listed}"
-            )
-        count = len(set(self.target_names)) if self.target_names else len(declared)
-        if one is not None and count != 1:
-            raise click.UsageError(f"{one}: pick one with --target NAME (declared: {listed})")
-        given = [_flag_text(s) for s in SPECS.values() if s.per_database and self.flags.get(s.name)]
-        if given and count != 1:
-            raise click.UsageError(
-                f"{', '.join(given)} names one database but {count} targets are selected: "
-                f"pick one with --target NAME (declared: {listed})"
-            )
-        return load_targets(
-            self.flags, names=self.target_names or None, config_path=self.config_path
+        return select_targets(
+            self.flags, names=self.target_names, one=one, config_path=self.config_path
         )
 
     def one_settings(self, command: str) -> Settings:
@@ -201,12 +176,6 @@ def _setup_logging(state: _Invocation) -> None:
 
 
 # -- options made from the settings ---------------------------------------------------------
-
-
-def _flag_text(spec: Spec) -> str:
-    """How help and messages name a setting's flag (``-d/--directory``)."""
-    shorts = [a for a in spec.flag_aliases if not a.startswith("--")]
-    return "/".join([*shorts, spec.flag])
 
 
 def _setting_option(spec: Spec) -> Callable[[_F], _F]:

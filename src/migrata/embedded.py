@@ -87,8 +87,7 @@ def migrate(
         logger.info("migrations disabled by MIGRATA_DISABLE / DISABLE_EMBEDDED_MIGRATIONS")
         return None
     if config is not None or targets is not None:
-        from .config import load_settings
-        from .targets import TargetsFailed, load_targets, run_targets, target_names
+        from .targets import TargetsFailed, run_targets, select_targets
 
         if (
             url is not None
@@ -100,10 +99,7 @@ def migrate(
                 "give either config=/targets= or url/directory/package/connection, not both: "
                 "the config file names each target's database and folder"
             )
-        if not targets and not target_names(config_path=config):
-            settings = load_settings({}, config_path=config)
-            return {"default": Migrator(settings, **options).up()}
-        chosen = load_targets(names=targets, config_path=config)
+        chosen = select_targets(names=targets, config_path=config)
         outcomes = run_targets(
             chosen,
             lambda target: Migrator(target.settings, **options).up(),
@@ -113,8 +109,9 @@ def migrate(
         if failed and not keep_going:
             first = failed[0].error
             assert first is not None
-            # Re-raised here, to the caller, with its target (PEP 678's note, added once).
-            first.add_note(f"target: {failed[0].name}")
+            if chosen[0].declared:
+                # Re-raised here, to the caller, with its target (PEP 678's note, added once).
+                first.add_note(f"target: {failed[0].name}")
             raise first
         if failed:
             raise TargetsFailed(outcomes)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .exitcodes import ExitCode
 
@@ -66,20 +66,35 @@ SETTINGS = {
     "ignore_checksums": ("--ignore-checksums", "verify_checksums=False"),
     "sequential": ("--sequential", "sequential="),
     "allow_empty_down": ("--allow-empty-down", "allow_empty_down=True"),
+    "target": ("--target NAME", "target=NAME"),
 }
 _MARK = "\x1f"
 _SETTING = re.compile(f"{_MARK}([a-z_]+){_MARK}")
 
 
 def setting(name: str) -> str:
-    """A setting's name in an error message, said the caller's way (see :data:`SETTINGS`)."""
-    if name not in SETTINGS:
+    """A setting's name in an error message, said the caller's way: as :data:`SETTINGS` has
+    it, else (any setting of :data:`migrata.settings.SPECS`) its flag or its keyword."""
+    if name not in SETTINGS and name not in _specs():
         raise KeyError(name)
     return f"{_MARK}{name}{_MARK}"
 
 
+def _specs() -> Any:
+    # Imported when used: the settings module itself raises these errors.
+    from .settings import SPECS
+
+    return SPECS
+
+
+def _said(name: str, *, cli: bool) -> str:
+    if name in SETTINGS:
+        return SETTINGS[name][0 if cli else 1]
+    return str(_specs()[name].flag_text) if cli else f"{name}="
+
+
 def _render(template: str, *, cli: bool) -> str:
-    return _SETTING.sub(lambda m: SETTINGS[m[1]][0 if cli else 1], template)
+    return _SETTING.sub(lambda m: _said(m[1], cli=cli), template)
 
 
 class MigrataError(Exception):

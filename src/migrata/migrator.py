@@ -116,22 +116,12 @@ class Migrator:
         Raises ConfigError for a bad file or value, or when the file declares several
         targets and ``target`` names none of them.
         """
-        from .config import load_settings
-        from .targets import load_targets, target_names
+        from .targets import select_targets
 
-        declared = target_names(config_path=config)
-        if declared:
-            if target is None and len(declared) > 1:
-                raise ConfigError(
-                    f"the config file declares {len(declared)} targets "
-                    f"({', '.join(declared)}): pick one with target=NAME"
-                )
-            (chosen,) = load_targets(names=[target or declared[0]], config_path=config)
-            settings = chosen.settings
-        elif target is not None:
-            raise ConfigError(f"target={target!r}: the config file declares no targets")
-        else:
-            settings = load_settings({}, config_path=config)
+        names = [target] if target is not None else None
+        why = "the config file declares several targets"
+        (chosen,) = select_targets(names=names, one=why, config_path=config)
+        settings = chosen.settings
         return cls(settings, **options)
 
     # -- sources ----------------------------------------------------------------------------

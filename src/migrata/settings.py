@@ -85,6 +85,12 @@ class Spec:
         return "--" + self.name.replace("_", "-")
 
     @property
+    def flag_text(self) -> str:
+        """How help and messages name the flag: ``-d/--directory``."""
+        shorts = [a for a in self.flag_aliases if not a.startswith("--")]
+        return "/".join([*shorts, self.flag])
+
+    @property
     def env(self) -> tuple[str, ...]:
         """Its environment variables, the first found winning."""
         if not self.environ:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from .config import ENV_VARS, PATH_SETTINGS, file_entries, read_config_table
-from .errors import ConfigError, MigrataError, MigrationFailed
+from .errors import ConfigError, MigrataError, MigrationFailed, setting
 from .exitcodes import ExitCode
 from .models import RunReport
 from .settings import KEY_ALIASES, SPECS, Settings, coerce_setting
@@ -51,6 +51,7 @@ __all__ = [
     "TargetsFailed",
     "load_targets",
     "run_targets",
+    "select_targets",
     "target_names",
     "worst_exit_code",
 ]
@@ -60,7 +61,8 @@ __all__ = [
 TARGET_KEYS: tuple[str, ...] = tuple(sorted(k for s in SPECS.values() for k in s.keys))
 
 #: Settings that name one database: set per target, never for several targets at once.
-PER_DATABASE: frozenset[str] = frozenset(n for n, s in SPECS.items() if s.per_database)
+PER_DATABASE_ORDER: tuple[str, ...] = tuple(n for n, s in SPECS.items() if s.per_database)
+PER_DATABASE: frozenset[str] = frozenset(PER_DATABASE_ORDER)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 T = TypeVar("T")
@@ -213,6 +215,36 @@ def target_names(
     return declared.names if declared is not None else ()
 
 
+def select_targets(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    one: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+) -> tuple[Target, ...]:
+    """What a command runs on: the targets of the config file (those in ``names``, or all,
+    see :func:`load_targets`), or, when it declares none, the one database the settings name
+    (a Target that is not ``declared``). ``one`` says why exactly one target is needed (a
+    version of one database): several selected targets are then an error.
+
+    Raises ConfigError as :func:`load_targets` does, and for several targets where ``one``
+    asks for one."""
+    declared = target_names(cwd=cwd, config_path=config_path)
+    if not declared and not names:
+        from .config import load_settings
+
+        settings = load_settings(flags or {}, environ=environ, cwd=cwd, config_path=config_path)
+        return (Target("default", settings, declared=False),)
+    wanted = set(names or declared)
+    if one is not None and len(wanted) != 1 and not wanted - set(declared):
+        raise ConfigError(
+            f"{one}: pick one with {setting('target')} (declared: {', '.join(declared)})"
+        )
+    return load_targets(flags, names=names, environ=environ, cwd=cwd, config_path=config_path)
+
+
 def load_targets(
     flags: Mapping[str, Any] | None = None,
     *,
@@ -248,11 +280,12 @@ def load_targets(
             f"{', '.join(declared.names)}"
         )
     given = {k: v for k, v in (flags or {}).items() if v is not None}
-    one_database = sorted(k for k in given if k in PER_DATABASE)
+    # (Flags come from the command line: they are named as it spells them.)
+    one_database = [SPECS[k].flag_text for k in PER_DATABASE_ORDER if k in given]
     if one_database and len(wanted) != 1:
         raise ConfigError(
-            f"{', '.join(one_database)} given for {len(wanted)} targets: it names one "
-            f"database; pick one with --target NAME (declared: {', '.join(declared.names)})"
+            f"{', '.join(one_database)} names one database but {len(wanted)} targets are "
+            f"selected: pick one with --target NAME (declared: {', '.join(declared.names)})"
         )
     return tuple(_resolve(declared, n, given, env) for n in declared.names if n in wanted)
 
@@ -333,20 +366,20 @@ def _resolve(
     """One target's settings: file values (top level, then the target's), then environment,
     then flags; ``env:`` read and relative paths anchored only for values that are used."""
     from_env: dict[str, Any] = {}
-    for setting, variables in ENV_VARS.items():
-        if setting in PER_DATABASE:
+    for option, variables in ENV_VARS.items():
+        if option in PER_DATABASE:
             continue
         for variable in variables:
             if env.get(variable):
-                from_env[setting] = env[variable]
+                from_env[option] = env[variable]
                 break
     merged: dict[str, Any] = {}
     own = declared.tables[name]
-    for setting, (key, value) in {**declared.defaults, **own}.items():
-        if setting in flags or setting in from_env:
+    for option, (key, value) in {**declared.defaults, **own}.items():
+        if option in flags or option in from_env:
             continue  # overridden: its env: variable need not be set
-        inherited = setting not in own
-        merged[setting] = _read_value(declared, name, setting, key, value, env, inherited)
+        inherited = option not in own
+        merged[option] = _read_value(declared, name, option, key, value, env, inherited)
     merged.update(from_env)
     merged.update(flags)
     source = _source(declared, name)

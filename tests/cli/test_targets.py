@@ -200,12 +200,12 @@ def test_target_from_the_environment_and_comma_separated(run_cli, two, monkeypat
 def test_unknown_target_is_a_usage_error_listing_the_declared_ones(run_cli, two) -> None:
     result = run_cli("--target", "nope", "status")
     assert result.code == 2
-    assert "unknown target 'nope'; declared: main, lite" in result.err
+    assert "no target named 'nope'; declared: main, lite" in result.err
 
 
 def test_target_without_declared_targets_is_a_usage_error(run_cli, sqlite_db) -> None:
     result = run_cli("-u", sqlite_db.url, "--target", "main", "status")
-    assert result.code == 2 and "declares no targets" in result.err
+    assert result.code == 2 and "no targets are declared" in result.err
 
 
 def test_database_url_flag_needs_exactly_one_target(run_cli, two, tmp_path) -> None:

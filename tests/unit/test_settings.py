@@ -247,3 +247,25 @@ def test_the_readme_lists_every_setting_as_the_specs_say() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     table = settings_table()
     assert table in readme, "README.md's settings table differs from the specs; it is:\n" + table
+
+
+def test_any_setting_is_named_the_callers_way_in_errors() -> None:
+    from migrata.errors import setting
+
+    error = ConfigError(f"raise it with {setting('ddl_lock_timeout')} or {setting('directory')}")
+    assert str(error) == "raise it with ddl_lock_timeout= or directory="
+    assert error.cli_message == "raise it with --ddl-lock-timeout or --dir"
+    with pytest.raises(KeyError):
+        setting("colour")
+
+
+def test_a_library_caller_picks_a_target_with_the_keyword(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "migrata.toml").write_text(
+        "[targets.a]\nurl = 'sqlite:///a.db'\n[targets.b]\nurl = 'sqlite:///b.db'\n"
+    )
+    with pytest.raises(ConfigError, match=r"pick one with target=NAME \(declared: a, b\)"):
+        Migrator.from_config()
+    assert Migrator.from_config(target="b").settings.connect.database_url == "sqlite:///b.db"
