@@ -107,18 +107,18 @@ class Database:
 
     def backend_class(self) -> type:
         if self.engine == "mysql":
-            from migrata.backends.mysql import MySQLBackend
+            from migrata.backends.mysql.connection import MySQLBackend
 
             return MySQLBackend
         if self.engine == "clickhouse":
-            from migrata.backends.clickhouse import ClickHouseBackend
+            from migrata.backends.clickhouse.connection import ClickHouseBackend
 
             return ClickHouseBackend
         if self.engine == "sqlite":
-            from migrata.backends.sqlite import SQLiteBackend
+            from migrata.backends.sqlite.connection import SQLiteBackend
 
             return SQLiteBackend
-        from migrata.backends.postgres import PostgresBackend
+        from migrata.backends.postgres.connection import PostgresBackend
 
         return PostgresBackend
 
@@ -266,7 +266,7 @@ def require_server(engine: str) -> None:
 def _mysql_connect(url: str):  # type: ignore[no-untyped-def]
     import pymysql
 
-    from migrata.backends.mysql import connect_arguments
+    from migrata.backends.mysql.connection import connect_arguments
     from migrata.urls import parse_url
 
     return pymysql.connect(**connect_arguments(parse_url(url)), autocommit=True)

@@ -86,7 +86,7 @@ class History:
         b = self.backend
         key = b.quote_identifier("key")  # a reserved word in MySQL
         queries = []
-        if self.schema and b.dialect in {"postgresql", "mysql"}:
+        if self.schema and b.capabilities.schemas in {"namespace", "database"}:
             queries.append(Query(f"CREATE SCHEMA IF NOT EXISTS {b.quote_identifier(self.schema)}"))
         queries += [
             Query(

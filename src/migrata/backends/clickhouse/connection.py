@@ -23,10 +23,11 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
-from ..models import Timeouts
-from ..urls import DatabaseURL
-from .base import Backend, Capabilities, Query, QueryFailed, actor
+from ...errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
+from ...models import Timeouts
+from ...urls import DatabaseURL
+from ..base import Backend, Query, QueryFailed, actor
+from .dialect import CAPABILITIES, CHDB_CAPABILITIES
 
 _ROWS = re.compile(r"^\s*(?:SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
 _MISSING = {60, 81}  # UNKNOWN_TABLE, UNKNOWN_DATABASE
@@ -112,9 +113,7 @@ def connect_arguments(url: DatabaseURL) -> dict[str, Any]:
 
 class ClickHouseBackend(Backend):
     dialect = "clickhouse"
-    capabilities = Capabilities(
-        transactional_ddl=False, pipelining=False, lock="none", history="events", cancel=False
-    )
+    capabilities = CAPABILITIES
     placeholder = "%s"
     timestamp_type = "DateTime64(6, 'UTC')"
     identity_column = "UInt64"
@@ -129,13 +128,7 @@ class ClickHouseBackend(Backend):
         #: The chdb data folder (None: a server), which only this process can hold.
         self.path = path
         if path is not None:
-            self.capabilities = Capabilities(
-                transactional_ddl=False,
-                pipelining=False,
-                lock="process",
-                history="events",
-                cancel=False,
-            )
+            self.capabilities = CHDB_CAPABILITIES
         #: Per-query settings carrying the time limits (ClickHouse enforces them itself).
         self._settings: dict[str, Any] = {}
         version = str(client.query("SELECT version()").result_rows[0][0])
@@ -296,6 +289,17 @@ def _server(url: DatabaseURL, connect_timeout: float) -> tuple[Any, str]:
 def _database_exists(client: Any, name: str) -> bool:
     rows = client.query("SELECT 1 FROM system.databases WHERE name = %s", parameters=(name,))
     return bool(rows.result_rows)
+
+
+def connect(url: DatabaseURL, *, connect_timeout: float = 10) -> ClickHouseBackend:
+    """Connect to the server or chdb folder ``url`` names; raises ConnectionFailed or
+    ConfigError."""
+    return ClickHouseBackend.connect(url, connect_timeout=connect_timeout)
+
+
+def borrow(connection: Any) -> ClickHouseBackend:
+    """ClickHouse has no DB-API connection migrata borrows: always ConfigError."""
+    raise ConfigError("migrata borrows no ClickHouse connection: pass a URL")
 
 
 def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
