@@ -194,11 +194,11 @@ def test_on_cluster_ddl_is_valid_clickhouse(clickhouse_db: Database) -> None:
     """No cluster is reachable here: ClickHouse itself parses and formats the DDL migrata
     would run ON CLUSTER (formatQuery parses without executing)."""
     from migrata.backends.clickhouse.connection import ClickHouseBackend
-    from migrata.history import EventHistory
+    from migrata.history import History
 
     backend = ClickHouseBackend.__new__(ClickHouseBackend)
     backend.database = "app"
-    history = EventHistory(backend, cluster="events_cluster", schema="app")
+    history = History(backend, cluster="events_cluster", schema="app")
     queries = history.create_queries()
     ddl = [q.sql for q in queries if q.sql.startswith("CREATE")]
     assert len(ddl) == 4  # the database and three tables

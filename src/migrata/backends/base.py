@@ -10,11 +10,14 @@ import socket
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..engines import Capabilities
 from ..models import Script, Statement, Timeouts
 from ..urls import DatabaseURL, url_database_name
+
+if TYPE_CHECKING:
+    from .tracking import TrackingSQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,8 @@ class Backend(abc.ABC):
     identity_column: str
     #: Column type of the text keys (service, version): MySQL cannot index plain TEXT.
     key_type: str = "TEXT"
-    #: Appended to CREATE TABLE of the tracking tables (MySQL: engine and collation).
+    #: Appended to CREATE TABLE of a plain table (MySQL: engine and collation of the tracking
+    #: tables; ClickHouse: the table engine a table cannot be created without).
     table_options: str = ""
     #: SQL expression of the current time, stored in ``applied_at``.
     now_sql: str
@@ -83,6 +87,25 @@ class Backend(abc.ABC):
     display_name: str
     #: The server's numeric version where it matters for planning (PostgreSQL: 150004).
     server_version: int | None = None
+
+    def tracking(
+        self,
+        *,
+        table: str,
+        service: str,
+        actor: str,
+        cluster: str | None = None,
+        engine: str | None = None,
+    ) -> TrackingSQL:
+        """The SQL of the tracking tables called ``table`` (and ``table_audit``,
+        ``table_meta``) for ``service``: rows updated in place, unless the engine keeps them
+        otherwise (see ``capabilities.history``). ``cluster`` and ``engine`` are ClickHouse's
+        (ConfigError elsewhere)."""
+        from .tracking import TrackingSQL
+
+        return TrackingSQL(
+            self, table=table, service=service, actor=actor, cluster=cluster, engine=engine
+        )
 
     @abc.abstractmethod
     def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:

@@ -2,7 +2,7 @@
 
 - No transactions and no multi-statement queries: every statement is its own request, so every
   migration runs statement by statement with its progress recorded (failed at k of n, resolve,
-  ``up --resume``), and the history is append-only (see ``history.EventHistory``).
+  ``up --resume``), and the history is append-only (see ``history``).
 - The lock. ClickHouse has no advisory lock and no constraint that could make one (an INSERT
   never fails because a row exists). What is guaranteed:
 
@@ -27,6 +27,7 @@ from ...errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout
 from ...models import Timeouts
 from ...urls import DatabaseURL
 from ..base import Backend, Query, QueryFailed, actor
+from ..tracking import TrackingSQL
 from .dialect import CAPABILITIES, CHDB_CAPABILITIES
 
 _ROWS = re.compile(r"^\s*(?:SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
@@ -119,6 +120,8 @@ class ClickHouseBackend(Backend):
     identity_column = "UInt64"
     now_sql = "now64(6, 'UTC')"
     key_type = "String"
+    # The tracking tables have DDL of their own (``history``); this is for a plain table.
+    table_options = " ENGINE = MergeTree ORDER BY tuple()"
 
     def __init__(self, client: Any, *, owned: bool, display_name: str, path: str | None) -> None:
         self._driver = _clickhouse_connect()
@@ -187,6 +190,28 @@ class ClickHouseBackend(Backend):
         except QueryFailed as failure:
             failure.index += 1
             raise
+
+    def tracking(
+        self,
+        *,
+        table: str,
+        service: str,
+        actor: str,
+        cluster: str | None = None,
+        engine: str | None = None,
+    ) -> TrackingSQL:
+        """The history as appended events (see ``history``), in the connection's database."""
+        from .history import EventTrackingSQL
+
+        return EventTrackingSQL(
+            self,
+            table=table,
+            service=service,
+            actor=actor,
+            cluster=cluster,
+            engine=engine,
+            database=self.database,
+        )
 
     def rollback(self) -> None:
         """Nothing to roll back: ClickHouse has no transactions."""
