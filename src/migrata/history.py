@@ -174,13 +174,12 @@ class History:
         Without ``execution_ms`` the database measures it: the time since BEGIN, or the
         value of ``elapsed_sql`` (see :meth:`Backend.clock_sql`).
         """
-        row = HistoryRow(
-            migration.name,
-            migration.checksum,
+        row = _row(
+            migration,
             success=True,
             execution_ms=execution_ms,
-            statements_done=statements,
-            statements_total=statements,
+            done=statements,
+            total=statements,
         )
         return [
             self.sql.put_row(
@@ -199,12 +198,11 @@ class History:
         else:
             unfinished = self.sql.put_row(
                 migration.version.text,
-                HistoryRow(
-                    migration.name,
-                    migration.checksum,
+                _row(
+                    migration,
                     success=False,
-                    statements_done=0,
-                    statements_total=total,
+                    done=0,
+                    total=total,
                     error="started: interrupted before it finished",
                 ),
             )
@@ -219,12 +217,11 @@ class History:
         return [
             self.sql.put_row(
                 migration.version.text,
-                HistoryRow(
-                    migration.name,
-                    migration.checksum,
+                _row(
+                    migration,
                     success=False,
-                    statements_done=done,
-                    statements_total=total,
+                    done=done,
+                    total=total,
                     error=f"resumed at statement {done + 1}: interrupted before it finished",
                 ),
             ),
@@ -237,12 +234,11 @@ class History:
         ]
 
     def progress_query(self, migration: Migration, *, done: int, total: int | None = None) -> Query:
-        row = HistoryRow(
-            migration.name,
-            migration.checksum,
+        row = _row(
+            migration,
             success=False,
-            statements_done=done,
-            statements_total=total,
+            done=done,
+            total=total,
             error="started: interrupted before it finished",
         )
         return self.sql.update_row(migration.version.text, row, ("statements_done",))
@@ -260,12 +256,11 @@ class History:
 
     def _unfinished(self, migration: Migration, done: int, total: int, error: str) -> Query:
         """The row of ``migration`` as not (or no longer) applied: ``done`` of ``total``."""
-        row = HistoryRow(
-            migration.name,
-            migration.checksum,
+        row = _row(
+            migration,
             success=False,
-            statements_done=done,
-            statements_total=total,
+            done=done,
+            total=total,
             error=error,
         )
         changed = ("success", "statements_done", "statements_total", "error")
@@ -289,13 +284,12 @@ class History:
     def repair_queries(self, row: Applied, migration: Migration) -> list[Query]:
         """Record ``migration``'s checksum (and name) as the one its applied ``row`` has, as
         the row spells its version; audited as ``repaired`` with the old and new checksum."""
-        repaired = HistoryRow(
-            migration.name,
-            migration.checksum,
+        repaired = _row(
+            migration,
             success=True,
             execution_ms=row.execution_ms,
-            statements_done=row.statements_done,
-            statements_total=row.statements_total,
+            done=row.statements_done,
+            total=row.statements_total,
         )
         return [
             self.sql.update_row(row.version.text, repaired, ("checksum", "name")),
@@ -315,6 +309,27 @@ class History:
             self.sql.delete_row(version.text),
             self.audit(version.text, event, checksum, detail),
         ]
+
+
+def _row(
+    migration: Migration,
+    *,
+    success: bool,
+    execution_ms: int | None = None,
+    done: int | None = None,
+    total: int | None = None,
+    error: str | None = None,
+) -> HistoryRow:
+    """What a write records about ``migration`` (its name and checksum, and these)."""
+    return HistoryRow(
+        migration.name,
+        migration.checksum,
+        success=success,
+        execution_ms=execution_ms,
+        statements_done=done,
+        statements_total=total,
+        error=error,
+    )
 
 
 def _version(text: str) -> Version:
@@ -346,18 +361,6 @@ def _applied_rows(rows: list[tuple[Any, ...]]) -> tuple[Applied, ...]:
     )
 
 
-def open_history(
-    backend: Backend,
-    *,
-    table: str = "migrata_history",
-    schema: str | None = None,
-    service: str = "default",
-    cluster: str | None = None,
-    engine: str | None = None,
-) -> History:
-    """The history kept the way ``backend`` keeps it (rows updated in place, or events);
-    ``cluster`` and ``engine`` are refused (ConfigError) by an engine that has no use for
-    them."""
-    return History(
-        backend, table=table, schema=schema, service=service, cluster=cluster, engine=engine
-    )
+#: The history kept the way ``backend`` keeps it (rows updated in place, or events): History
+#: asks the backend (``Backend.tracking``), so the former factory is the class itself.
+open_history = History

@@ -191,27 +191,11 @@ class ClickHouseBackend(Backend):
             failure.index += 1
             raise
 
-    def tracking(
-        self,
-        *,
-        table: str,
-        service: str,
-        actor: str,
-        cluster: str | None = None,
-        engine: str | None = None,
-    ) -> TrackingSQL:
+    def tracking(self, **options: Any) -> TrackingSQL:
         """The history as appended events (see ``history``), in the connection's database."""
         from .history import EventTrackingSQL
 
-        return EventTrackingSQL(
-            self,
-            table=table,
-            service=service,
-            actor=actor,
-            cluster=cluster,
-            engine=engine,
-            database=self.database,
-        )
+        return EventTrackingSQL(self, database=self.database, **options)
 
     def rollback(self) -> None:
         """Nothing to roll back: ClickHouse has no transactions."""

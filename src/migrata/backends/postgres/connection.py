@@ -448,20 +448,14 @@ def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
     """
     psycopg = _psycopg()
     name = _database_name(url)
-    connection = _maintenance(url, name, connect_timeout)
     try:
-        if _exists(connection, name):
-            return False
-        try:
-            connection.execute(f"CREATE DATABASE {_quote(name)}")
-        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-            return False  # another run created it a moment ago
-        except psycopg.Error as exc:
-            reason = url.scrub(str(exc).strip())
-        else:
-            return True
-    finally:
-        connection.close()
+        return _change_database(
+            url, name, connect_timeout, create=True, sql=f"CREATE DATABASE {_quote(name)}"
+        )
+    except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+        return False  # another run created it a moment ago
+    except psycopg.Error as exc:
+        reason = url.scrub(str(exc).strip())
     raise ExecutionError(
         f"cannot create database {name!r} on {url.redacted}: {reason}; create it as a role "
         "that may (CREATEDB), or grant that to the URL's user"
@@ -476,21 +470,33 @@ def drop_database(url: DatabaseURL, *, force: bool = False, connect_timeout: flo
     name = _database_name(url)
     if name in _PROTECTED:
         raise ConfigError(f"refusing to drop {name!r}: it is one of the server's own databases")
+    suffix = " WITH (FORCE)" if force else ""
+    try:
+        return _change_database(
+            url,
+            name,
+            connect_timeout,
+            create=False,
+            sql=f"DROP DATABASE IF EXISTS {_quote(name)}{suffix}",
+        )
+    except psycopg.errors.ObjectInUse as exc:
+        reason = url.scrub(str(exc).strip()) + f"; pass {setting('force')} to end those sessions"
+    except psycopg.Error as exc:
+        reason = url.scrub(str(exc).strip())
+    raise ExecutionError(f"cannot drop database {name!r} on {url.redacted}: {reason}")
+
+
+def _change_database(
+    url: DatabaseURL, name: str, connect_timeout: float, *, create: bool, sql: str
+) -> bool:
+    """Run ``sql`` (CREATE or DROP DATABASE ``name``) from the maintenance database, unless
+    ``name`` already exists (``create``) or does not (otherwise): False then. The driver's
+    errors propagate."""
     connection = _maintenance(url, name, connect_timeout)
     try:
-        if not _exists(connection, name):
+        if _exists(connection, name) == create:
             return False
-        suffix = " WITH (FORCE)" if force else ""
-        try:
-            connection.execute(f"DROP DATABASE IF EXISTS {_quote(name)}{suffix}")
-        except psycopg.errors.ObjectInUse as exc:
-            reason = (
-                url.scrub(str(exc).strip()) + f"; pass {setting('force')} to end those sessions"
-            )
-        except psycopg.Error as exc:
-            reason = url.scrub(str(exc).strip())
-        else:
-            return True
+        connection.execute(sql)
+        return True
     finally:
         connection.close()
-    raise ExecutionError(f"cannot drop database {name!r} on {url.redacted}: {reason}")
