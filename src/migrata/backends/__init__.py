@@ -1,5 +1,21 @@
-"""Backends: one package per engine (``backends/<engine>/``), registered in
-:data:`migrata.engines.ENGINE_PACKAGES`, chosen from the URL or the connection's type."""
+"""Backends: one package per engine, chosen from the URL or the connection's type.
+
+Adding an engine is a package ``backends/<engine>/`` and its name in
+:data:`migrata.engines.ENGINE_PACKAGES`:
+
+- ``__init__.py``: ``ENGINE``, an :class:`~migrata.backends.base.EngineBase` subclass's
+  instance (name, title, URL schemes, file-based or not, capabilities, the driver whose
+  connections it borrows, and its transaction rules); it imports no driver.
+- ``connection.py``: the :class:`Backend` subclass, and ``connect``, ``borrow``,
+  ``create_database``, ``drop_database`` at module level
+  (:class:`~migrata.backends.base.ConnectionModule`).
+- ``dialect.py``: its capabilities and the SQL it classifies, as data.
+- ``split.py``: its statement splitter.
+- ``history.py``, where the tracking tables are not rows updated in place: a
+  :class:`~migrata.backends.tracking.TrackingSQL` its backend returns from ``tracking()``.
+
+Its tests: :class:`migrata.testing.contract.BackendContract` pointed at its backend.
+"""
 
 from __future__ import annotations
 
