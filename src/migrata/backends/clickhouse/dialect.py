@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...engines import Capabilities
 
 #: A server: nothing can serialise two runs (migrata warns, see ``--require-lock``).
@@ -15,12 +17,4 @@ CAPABILITIES = Capabilities(
     schemas="database",
 )
 #: chdb: the engine holds its folder for one process, whose runs a mutex serialises.
-CHDB_CAPABILITIES = Capabilities(
-    transactional_ddl=False,
-    pipelining=False,
-    lock="process",
-    history="events",
-    cancel=False,
-    transactions=False,
-    schemas="database",
-)
+CHDB_CAPABILITIES = replace(CAPABILITIES, lock="process")
