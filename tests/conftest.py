@@ -19,13 +19,15 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
+
+from migrata.engines import Capabilities, engine_named
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "MIGRATA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -40,7 +42,7 @@ REQUIRE_SERVERS = os.environ.get("MIGRATA_REQUIRE_SERVERS", "") not in {"", "0",
 class Database:
     """A fresh, empty database for one test."""
 
-    engine: str  # "sqlite" | "postgresql" | "mysql" | "clickhouse"
+    engine: str  # an engine's name: "sqlite", "postgresql", "mysql", "clickhouse"…
     url: str
 
     def __repr__(self) -> str:
@@ -53,24 +55,30 @@ class Database:
         return unquote(urlsplit(self.url).username or "")
 
     @property
+    def capabilities(self) -> Capabilities:
+        """What the engine can do, as its registered descriptor declares it: the tests'
+        expectations read these, not the engine's name."""
+        return engine_named(self.engine).capabilities
+
+    @property
     def transactional_ddl(self) -> bool:
         """Whether DDL rolls back on this engine (MySQL/MariaDB commit it implicitly, so a
         migration with DDL runs statement by statement and writes a "started" event)."""
-        return self.backend_class().capabilities.transactional_ddl
+        return self.capabilities.transactional_ddl
 
     @property
     def transactional(self) -> bool:
-        """Whether this engine has transactions at all. ClickHouse has none: there every
+        """Whether this engine has transactions at all. Without them (ClickHouse) every
         migration, data-only ones too, runs statement by statement ("started" row and event,
         progress after each statement), and a failure keeps what ran before it (failed at k
         of n; ``up`` refuses until ``resolve`` or ``up --resume``)."""
-        return self.engine != "clickhouse"
+        return self.capabilities.transactions
 
     @property
     def event_history(self) -> bool:
         """Whether migrata keeps the history as appended events here (ClickHouse): the table
         holds several rows per version, the newest (by ``seq``) being the state."""
-        return self.backend_class().capabilities.history == "events"
+        return self.capabilities.history == "events"
 
     def history(self, columns: str = "version", table: str = "migrata_history") -> list[tuple]:  # type: ignore[type-arg]
         """The history's current rows, ``columns`` (a comma-separated list) of each, ordered
@@ -87,14 +95,15 @@ class Database:
         )
 
     def user_tables(self) -> set[str]:
-        """``schema.table`` (SQLite: ``table``) of every table in this test's database."""
-        if self.engine == "sqlite":
+        """``schema.table`` (an engine whose schemas are attached files, SQLite: ``table``)
+        of every table in this test's database."""
+        schemas = self.capabilities.schemas
+        if schemas == "attached":
             rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
             return {r[0] for r in rows}
-        if self.engine in {"mysql", "clickhouse"}:
+        if schemas == "database":
             # A schema is a database there: only this test's.
-            current = "DATABASE()" if self.engine == "mysql" else "currentDatabase()"
-            where = f"table_schema = {current}"
+            where = "table_schema = DATABASE()"
         else:
             where = (
                 "table_schema NOT IN ('pg_catalog', 'information_schema') "
@@ -105,82 +114,124 @@ class Database:
         )
         return {f"{schema}.{name}" for schema, name in rows}
 
-    def backend_class(self) -> type:
-        if self.engine == "mysql":
-            from migrata.backends.mysql import MySQLBackend
-
-            return MySQLBackend
-        if self.engine == "clickhouse":
-            from migrata.backends.clickhouse import ClickHouseBackend
-
-            return ClickHouseBackend
-        if self.engine == "sqlite":
-            from migrata.backends.sqlite import SQLiteBackend
-
-            return SQLiteBackend
-        from migrata.backends.postgres import PostgresBackend
-
-        return PostgresBackend
+    @property
+    def _driver(self) -> Driver:
+        return DRIVERS[self.engine]
 
     @property
     def placeholder(self) -> str:
         """The parameter marker of :meth:`query` on this engine."""
-        return "?" if self.engine == "sqlite" else "%s"
+        return self._driver.placeholder
 
     def connect(self):  # type: ignore[no-untyped-def]
-        """A plain driver connection (autocommit) for checking results by hand."""
-        if self.engine == "sqlite":
-            import sqlite3
-
-            return sqlite3.connect(self.url.split("sqlite:///", 1)[1], isolation_level=None)
-        if self.engine == "mysql":
-            return _mysql_connect(self.url)
-        if self.engine == "clickhouse":
-            return _chdb_client(self.url)
-        import psycopg
-
-        return psycopg.connect(self.url, autocommit=True)
+        """A plain driver connection (autocommit) for checking results by hand, without
+        migrata's code."""
+        return self._driver.connect(self.url)
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
-        if self.engine == "clickhouse":
-            client = self.connect()
-            if sql.lstrip().upper().startswith(("SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS")):
-                return [tuple(r) for r in client.query(sql, parameters=params or None).result_rows]
-            client.command(sql, parameters=params or None)
-            return []
-        conn = self.connect()
+        """Rows of ``sql`` (none for a statement that returns none), through the driver."""
+        return self._driver.query(self.url, sql, params)
+
+    def table_exists(self, name: str) -> bool:
+        """Whether the table ``name`` (``schema.table`` or unqualified, as an unqualified name
+        resolves) exists, by the engine's own catalog."""
+        return self._driver.table_exists(self, name)
+
+
+# -- each engine's database, reached without migrata: the tests' independent view ------------
+
+
+@dataclass(frozen=True)
+class Driver:
+    """How the tests reach an engine's database through its driver, without migrata."""
+
+    placeholder: str
+    connect: Callable[[str], Any]
+    query: Callable[[str, str, tuple], list[tuple]]  # type: ignore[type-arg]
+    table_exists: Callable[[Database, str], bool]
+
+
+def _sqlite_connect(url: str) -> Any:
+    import sqlite3
+
+    return sqlite3.connect(url.split("sqlite:///", 1)[1], isolation_level=None)
+
+
+def _postgres_connect(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
+
+
+def _dbapi_query(connect: Callable[[str], Any]) -> Callable[[str, str, tuple], list[tuple]]:  # type: ignore[type-arg]
+    def query(url: str, sql: str, params: tuple) -> list[tuple]:  # type: ignore[type-arg]
+        conn = connect(url)
         try:
-            if self.engine == "mysql":
-                with conn.cursor() as cur:
-                    cur.execute(sql, params or None)
-                    return list(cur.fetchall()) if cur.description else []
             cur = conn.execute(sql, params) if params else conn.execute(sql)
-            return cur.fetchall() if cur.description else []
+            return cur.fetchall() if cur.description else []  # type: ignore[no-any-return]
         finally:
             conn.close()
 
-    def table_exists(self, name: str) -> bool:
-        if self.engine == "sqlite":
-            rows = self.query(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-            )
-        elif self.engine == "clickhouse":
-            schema, _, table = name.rpartition(".")
-            rows = self.query(
-                "SELECT 1 FROM system.tables WHERE database = %s AND name = %s",
-                (schema or self.url.rsplit("database=", 1)[1], table),
-            )
-        elif self.engine == "mysql":
-            schema, _, table = name.rpartition(".")
-            rows = self.query(
-                "SELECT 1 FROM information_schema.TABLES "
-                "WHERE TABLE_SCHEMA = COALESCE(NULLIF(%s, ''), DATABASE()) AND TABLE_NAME = %s",
-                (schema, table),
-            )
-        else:
-            rows = self.query("SELECT to_regclass(%s) IS NOT NULL", (name,))
-            return bool(rows[0][0])
-        return bool(rows)
+    return query
+
+
+def _mysql_query(url: str, sql: str, params: tuple) -> list[tuple]:  # type: ignore[type-arg]
+    conn = _mysql_connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            return list(cur.fetchall()) if cur.description else []
+    finally:
+        conn.close()
+
+
+def _clickhouse_query(url: str, sql: str, params: tuple) -> list[tuple]:  # type: ignore[type-arg]
+    client = _chdb_client(url)
+    if sql.lstrip().upper().startswith(("SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS")):
+        return [tuple(r) for r in client.query(sql, parameters=params or None).result_rows]
+    client.command(sql, parameters=params or None)
+    return []
+
+
+def _sqlite_table_exists(db: Database, name: str) -> bool:
+    rows = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return bool(rows)
+
+
+def _postgres_table_exists(db: Database, name: str) -> bool:
+    return bool(db.query("SELECT to_regclass(%s) IS NOT NULL", (name,))[0][0])
+
+
+def _mysql_table_exists(db: Database, name: str) -> bool:
+    schema, _, table = name.rpartition(".")
+    rows = db.query(
+        "SELECT 1 FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = COALESCE(NULLIF(%s, ''), DATABASE()) AND TABLE_NAME = %s",
+        (schema, table),
+    )
+    return bool(rows)
+
+
+def _clickhouse_table_exists(db: Database, name: str) -> bool:
+    schema, _, table = name.rpartition(".")
+    rows = db.query(
+        "SELECT 1 FROM system.tables WHERE database = %s AND name = %s",
+        (schema or db.url.rsplit("database=", 1)[1], table),
+    )
+    return bool(rows)
+
+
+#: Each engine's driver access, by engine name (a new engine adds its entry and a fixture).
+DRIVERS = {
+    "sqlite": Driver("?", _sqlite_connect, _dbapi_query(_sqlite_connect), _sqlite_table_exists),
+    "postgresql": Driver(
+        "%s", _postgres_connect, _dbapi_query(_postgres_connect), _postgres_table_exists
+    ),
+    "mysql": Driver("%s", lambda url: _mysql_connect(url), _mysql_query, _mysql_table_exists),
+    "clickhouse": Driver(
+        "%s", lambda url: _chdb_client(url), _clickhouse_query, _clickhouse_table_exists
+    ),
+}
 
 
 def shown_url(url: str) -> str:
@@ -266,7 +317,7 @@ def require_server(engine: str) -> None:
 def _mysql_connect(url: str):  # type: ignore[no-untyped-def]
     import pymysql
 
-    from migrata.backends.mysql import connect_arguments
+    from migrata.backends.mysql.connection import connect_arguments
     from migrata.urls import parse_url
 
     return pymysql.connect(**connect_arguments(parse_url(url)), autocommit=True)

@@ -107,16 +107,17 @@ class Adoption:
 @dataclass(frozen=True, slots=True)
 class _Layout:
     tool: str
-    #: Default (schema, table) per dialect; schema None is wherever an unqualified name
-    #: resolves (MySQL/MariaDB: the connection's current database).
-    postgres: tuple[str | None, str]
-    sqlite: tuple[str | None, str]
-    mysql: tuple[str | None, str]
+    #: The default table; found wherever an unqualified name resolves (MySQL/MariaDB: the
+    #: connection's current database).
+    table: str
     #: The columns read, which a table must have to be this tool's.
     columns: tuple[str, ...]
     order_by: str
     #: Columns whose presence says the table is some other tool's.
     not_with: frozenset[str] = frozenset()
+    #: The schema the tool puts its table in where schemas are namespaces inside the database
+    #: (drizzle on PostgreSQL: ``drizzle``).
+    namespace: str | None = None
 
 
 _LAYOUTS = {
@@ -124,51 +125,39 @@ _LAYOUTS = {
     for layout in (
         _Layout(
             "sqlx",
-            (None, "_sqlx_migrations"),
-            (None, "_sqlx_migrations"),
-            (None, "_sqlx_migrations"),
+            "_sqlx_migrations",
             ("version", "description", "installed_on", "success", "checksum"),
             "version",
         ),
         _Layout(
             "diesel",
-            (None, "__diesel_schema_migrations"),
-            (None, "__diesel_schema_migrations"),
-            (None, "__diesel_schema_migrations"),
+            "__diesel_schema_migrations",
             ("version", "run_on"),
             "version",
         ),
         # dbmate and golang-migrate share the table name; only golang-migrate has `dirty`.
         _Layout(
             "dbmate",
-            (None, "schema_migrations"),
-            (None, "schema_migrations"),
-            (None, "schema_migrations"),
+            "schema_migrations",
             ("version",),
             "version",
             not_with=frozenset({"dirty"}),
         ),
         _Layout(
             "golang-migrate",
-            (None, "schema_migrations"),
-            (None, "schema_migrations"),
-            (None, "schema_migrations"),
+            "schema_migrations",
             ("version", "dirty"),
             "version",
         ),
         _Layout(
             "goose",
-            (None, "goose_db_version"),
-            (None, "goose_db_version"),
-            (None, "goose_db_version"),
+            "goose_db_version",
             ("id", "version_id", "is_applied", "tstamp"),
             "id",
         ),
         _Layout(
             "flyway",
-            (None, "flyway_schema_history"),
-            (None, "flyway_schema_history"),
-            (None, "flyway_schema_history"),
+            "flyway_schema_history",
             (
                 "installed_rank",
                 "version",
@@ -182,23 +171,20 @@ _LAYOUTS = {
         ),
         _Layout(
             "drizzle",
-            ("drizzle", "__drizzle_migrations"),
-            (None, "__drizzle_migrations"),
-            (None, "__drizzle_migrations"),
+            "__drizzle_migrations",
             ("hash", "created_at"),
             "created_at",
+            namespace="drizzle",
         ),
     )
 }
 assert tuple(_LAYOUTS) == TOOLS
 
 
-def _default_table(layout: _Layout, dialect: str) -> tuple[str | None, str]:
-    if dialect == "postgresql":
-        return layout.postgres
-    if dialect == "mysql":
-        return layout.mysql
-    return layout.sqlite
+def _default_table(layout: _Layout, backend: Backend) -> tuple[str | None, str]:
+    if backend.capabilities.schemas == "namespace":
+        return layout.namespace, layout.table
+    return None, layout.table
 
 
 def _fits(layout: _Layout, columns: frozenset[str]) -> bool:
@@ -253,7 +239,7 @@ def find_histories(
     else:
         candidates: dict[tuple[str | None, str], list[_Layout]] = {}
         for layout in tools:
-            candidates.setdefault(_default_table(layout, backend.dialect), []).append(layout)
+            candidates.setdefault(_default_table(layout, backend), []).append(layout)
         found = backend.table_columns(list(candidates))
         chosen = []
         for key, layouts in candidates.items():

@@ -6,21 +6,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from .engines import engine_for_scheme, engine_named, known_schemes
 from .errors import ConfigError
 
-__all__ = ["DatabaseURL", "database_name", "parse_url", "redact", "scrub"]
-
-_ENGINES = {
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "sqlite": "sqlite",
-    "sqlite3": "sqlite",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-    "clickhouse": "clickhouse",
-    "clickhouses": "clickhouse",
-    "chdb": "clickhouse",
-}
+__all__ = ["DatabaseURL", "database_name", "parse_url", "redact", "scrub", "url_database_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,24 +45,26 @@ def parse_url(url: str) -> DatabaseURL:
             "sqlite:///file.db"
         )
     scheme = url.split("://", 1)[0].lower()
-    engine = _ENGINES.get(scheme.split("+", 1)[0])
+    engine = engine_for_scheme(scheme.split("+", 1)[0])
     if engine is None:
         raise ConfigError(
             f"unsupported database URL scheme {scheme!r} in {redact(url)!r}; supported: "
-            "postgresql://, postgres://, mysql://, mariadb://, clickhouse://, clickhouses://, chdb://, "
-            "sqlite:///"
+            + ", ".join(known_schemes())
         )
-    if engine == "sqlite":
+    if engine.file_based:
         rest = url.split("://", 1)[1]
+        main = engine.schemes[0]
         if not rest.startswith("/"):
             raise ConfigError(
-                f"SQLite URL {url!r} needs three slashes: sqlite:///relative.db or "
-                "sqlite:////absolute/path.db"
+                f"{engine.title} URL {url!r} needs three slashes: {main}:///relative.db or "
+                f"{main}:////absolute/path.db"
             )
         path = unquote(rest[1:].split("?", 1)[0])
         if not path:
-            raise ConfigError("SQLite URL has no file: use sqlite:///file.db or sqlite:///:memory:")
-        return DatabaseURL("sqlite", url, None, path)
+            raise ConfigError(
+                f"{engine.title} URL has no file: use {main}:///file.db or {main}:///:memory:"
+            )
+        return DatabaseURL(engine.name, url, None, path)
     userinfo = _userinfo(url)
     if userinfo is not None and "@" in userinfo[1]:
         # libpq splits at the first "@" and would send part of the password as a host name.
@@ -86,7 +77,7 @@ def parse_url(url: str) -> DatabaseURL:
     query = _QUERY_PW.search(url)
     if password is None and query is not None:
         password = unquote(query.group(0).split("=", 1)[1]) or None
-    return DatabaseURL(engine, url, password)
+    return DatabaseURL(engine.name, url, password)
 
 
 _QUERY_PW = re.compile(r"[?&]password=[^&#]*", re.IGNORECASE)
@@ -146,12 +137,13 @@ def scrub(text: str, password: str | None, url: str | None = None) -> str:
 def database_name(url: DatabaseURL) -> str:
     """The name of the database ``url`` names, as a person would type it: SQLite's file path,
     chdb's ``?database=``, otherwise the URL's path (or a ``dbname``/``database`` option)."""
+    return engine_named(url.engine).database_name(url)
+
+
+def url_database_name(url: DatabaseURL) -> str:
+    """The database a server URL names: its path, or a ``dbname``/``database`` option."""
     from urllib.parse import parse_qs, urlsplit
 
-    if url.engine == "sqlite":
-        return url.path or ""
     parts = urlsplit(url.raw)
     options = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
-    if url.raw.lower().startswith("chdb:"):
-        return options.get("database", "")
     return unquote(parts.path.lstrip("/")) or options.get("dbname") or options.get("database", "")

@@ -214,8 +214,7 @@ def dbmate_database(db: Database, versions: list[str]) -> None:
     """What dbmate leaves after applying ``versions`` of DBMATE (its table, built by hand)."""
     db.query(DBMATE_DDL)
     for version in versions:
-        placeholder = "?" if db.engine == "sqlite" else "%s"
-        db.query(f"INSERT INTO schema_migrations (version) VALUES ({placeholder})", (version,))
+        db.query(f"INSERT INTO schema_migrations (version) VALUES ({db.placeholder})", (version,))
     if "20240101000000" in versions:
         db.query("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
     if "20240102000000" in versions:

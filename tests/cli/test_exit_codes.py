@@ -22,7 +22,7 @@ from cli_support import (  # noqa: F401 - fixtures are found by name
 
 import migrata.exitcodes
 from conftest import POSTGRES_ADMIN_URL, _with_dbname, write_migrations
-from migrata.backends.postgres import lock_key
+from migrata.backends.postgres.connection import lock_key
 from migrata.cli import main
 from migrata.exitcodes import ExitCode
 
@@ -509,7 +509,7 @@ def test_lock_holder_is_looked_up_in_the_right_database(run_cli, postgres_db, fo
 def test_mysql_lock_timeout_exits_4_naming_the_holder(
     run_cli, mysql_db, lock_table, folder
 ) -> None:
-    from migrata.backends.mysql import lock_name
+    from migrata.backends.mysql.connection import lock_name
 
     key = lock_name(f"migrata:.{lock_table}", mysql_db.url.rsplit("/", 1)[1])
     args = ["-u", mysql_db.url, "-d", folder, "--table", lock_table, "--lock-timeout", "0.5"]

@@ -28,7 +28,7 @@ from cli_support import (  # noqa: F401 - fixtures are found by name
 )
 
 from conftest import Database, write_migrations
-from migrata.backends.postgres import lock_key
+from migrata.backends.postgres.connection import lock_key
 
 SENTINEL = "Sentinel-Pw-7391"
 SPECIAL = "p@ss:w/rd%"  # travels URL-encoded: p%40ss%3Aw%2Frd%25
@@ -153,7 +153,7 @@ def redacted(url: str) -> str:
 def holding_the_lock(db: Database, table: str) -> Iterator[None]:
     """Another session holds the migration lock of ``table`` on ``db``'s database."""
     if db.engine == "mysql":
-        from migrata.backends.mysql import lock_name
+        from migrata.backends.mysql.connection import lock_name
 
         holder = db.connect()
         try:

@@ -77,7 +77,7 @@ def mysql_connect(url: str, *, multi_statements: bool = False, **options: Any) -
     import pymysql
     from pymysql.constants import CLIENT
 
-    from migrata.backends.mysql import connect_arguments
+    from migrata.backends.mysql.connection import connect_arguments
     from migrata.urls import parse_url
 
     options.setdefault("autocommit", True)

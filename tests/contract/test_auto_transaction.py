@@ -46,16 +46,7 @@ def audit_events(db: Database) -> list[tuple]:
 
 
 def user_tables(db: Database) -> set[str]:
-    if db.engine == "sqlite":
-        rows = db.query("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {r[0] for r in rows}
-    if db.engine in {"mysql", "clickhouse"}:
-        # A schema is a database there: only this test's.
-        where = f"table_schema = {'DATABASE()' if db.engine == 'mysql' else 'currentDatabase()'}"
-    else:
-        where = "table_schema NOT IN ('pg_catalog', 'information_schema')"
-    rows = db.query(f"SELECT table_schema, table_name FROM information_schema.tables WHERE {where}")
-    return {f"{schema}.{name}" for schema, name in rows}
+    return db.user_tables()
 
 
 # ------------------------------------------------------------------ CREATE INDEX CONCURRENTLY

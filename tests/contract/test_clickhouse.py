@@ -193,12 +193,12 @@ def test_single_transaction_is_refused(run_cli, clickhouse_db: Database, tmp_pat
 def test_on_cluster_ddl_is_valid_clickhouse(clickhouse_db: Database) -> None:
     """No cluster is reachable here: ClickHouse itself parses and formats the DDL migrata
     would run ON CLUSTER (formatQuery parses without executing)."""
-    from migrata.backends.clickhouse import ClickHouseBackend
-    from migrata.history import EventHistory
+    from migrata.backends.clickhouse.connection import ClickHouseBackend
+    from migrata.history import History
 
     backend = ClickHouseBackend.__new__(ClickHouseBackend)
     backend.database = "app"
-    history = EventHistory(backend, cluster="events_cluster", schema="app")
+    history = History(backend, cluster="events_cluster", schema="app")
     queries = history.create_queries()
     ddl = [q.sql for q in queries if q.sql.startswith("CREATE")]
     assert len(ddl) == 4  # the database and three tables
@@ -293,7 +293,7 @@ def test_a_server_without_a_lock_warns_and_require_lock_refuses(
     clickhouse_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:  # type: ignore[no-untyped-def]
     """A ClickHouse server offers no lock; the chdb engine stands in for one here."""
-    from migrata.backends import clickhouse
+    from migrata.backends.clickhouse import connection as clickhouse
 
     original = clickhouse.ClickHouseBackend.__init__
 
@@ -319,7 +319,7 @@ def test_a_server_without_a_lock_warns_and_require_lock_refuses(
 def test_require_lock_exits_4_from_the_cli(
     run_cli, clickhouse_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from migrata.backends import clickhouse
+    from migrata.backends.clickhouse import connection as clickhouse
 
     original = clickhouse.ClickHouseBackend.__init__
 

@@ -234,7 +234,7 @@ def assert_reading_does_not_wait(m: Migrator) -> None:
 def test_postgres_lock_timeout_names_the_holder(postgres_db, tmp_path: Path) -> None:
     import psycopg
 
-    from migrata.backends.postgres import lock_key
+    from migrata.backends.postgres.connection import lock_key
 
     db = postgres_db
     d = write_migrations(tmp_path / "migrations", SMALL)
@@ -275,7 +275,7 @@ def test_postgres_lock_timeout_names_the_holder_of_this_database(
 ) -> None:
     import psycopg
 
-    from migrata.backends.postgres import lock_key
+    from migrata.backends.postgres.connection import lock_key
 
     key = lock_key("migrata:.migrata_history")
     d = write_migrations(tmp_path / "migrations", SMALL)
@@ -299,7 +299,7 @@ def test_postgres_lock_timeout_names_the_holder_of_this_database(
 def test_postgres_lock_is_released_after_each_run(postgres_db, tmp_path: Path) -> None:
     import psycopg
 
-    from migrata.backends.postgres import lock_key
+    from migrata.backends.postgres.connection import lock_key
 
     db = postgres_db
     d = write_migrations(
@@ -319,7 +319,7 @@ def test_postgres_lock_is_released_after_each_run(postgres_db, tmp_path: Path) -
 
 
 def mysql_lock_name(db, table: str = "migrata_history") -> str:
-    from migrata.backends.mysql import lock_name
+    from migrata.backends.mysql.connection import lock_name
 
     return lock_name(f"migrata:.{table}", db.url.rsplit("/", 1)[1])
 

@@ -56,7 +56,7 @@ def backend(db: Database) -> Iterator[Backend]:
         import pymysql
         from pymysql.constants import CLIENT
 
-        from migrata.backends.mysql import connect_arguments
+        from migrata.backends.mysql.connection import connect_arguments
         from migrata.urls import parse_url
 
         connection = pymysql.connect(

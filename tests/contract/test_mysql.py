@@ -415,7 +415,7 @@ def test_a_syntax_error_points_at_the_line_inside_the_statement(
 
 
 def test_lock_timeout_names_the_holders_connection_id(mysql_db: Database, tmp_path: Path) -> None:
-    from migrata.backends.mysql import lock_name
+    from migrata.backends.mysql.connection import lock_name
 
     folder = write_migrations(tmp_path / "migrations", {"0001_t.sql": "CREATE TABLE t (a INT);\n"})
     database = mysql_db.url.rsplit("/", 1)[1]
@@ -446,7 +446,7 @@ def test_the_lock_of_one_database_does_not_block_another(
     other = f"migrata_t_{uuid.uuid4().hex[:12]}"
     mysql_db.query(f"CREATE DATABASE `{other}`")
     try:
-        from migrata.backends.mysql import lock_name
+        from migrata.backends.mysql.connection import lock_name
 
         database = mysql_db.url.rsplit("/", 1)[1]
         holder = mysql_db.connect()
@@ -509,7 +509,7 @@ def test_a_borrowed_connection_without_multi_statements_works_and_is_restored(
 ) -> None:
     import pymysql
 
-    from migrata.backends.mysql import connect_arguments
+    from migrata.backends.mysql.connection import connect_arguments
     from migrata.urls import parse_url
 
     folder = write_migrations(
@@ -549,7 +549,7 @@ def test_round_trips_of_data_only_migrations(mysql_db: Database, tmp_path: Path)
     import pymysql
     from pymysql.constants import CLIENT
 
-    from migrata.backends.mysql import connect_arguments
+    from migrata.backends.mysql.connection import connect_arguments
     from migrata.urls import parse_url
 
     conn = pymysql.connect(
@@ -588,7 +588,7 @@ def test_a_ddl_migration_costs_one_round_trip_per_statement(
     import pymysql
     from pymysql.constants import CLIENT
 
-    from migrata.backends.mysql import connect_arguments
+    from migrata.backends.mysql.connection import connect_arguments
     from migrata.urls import parse_url
 
     folder = write_migrations(

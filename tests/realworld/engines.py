@@ -247,7 +247,7 @@ class MySQLDatabase(Database):
     def _admin(self) -> Any:
         import pymysql
 
-        from migrata.backends.mysql import connect_arguments
+        from migrata.backends.mysql.connection import connect_arguments
         from migrata.urls import parse_url
 
         try:

@@ -14,7 +14,20 @@ SRC = Path(migrata.__file__).parent
 # Lowest layer first; a module may import only from its own layer or lower ones.
 LAYERS: list[set[str]] = [
     # urls sits at the bottom (not beside config): backends need it to connect and redact.
-    {"models", "errors", "sqltext", "exitcodes", "split", "urls", "events", "settings"},
+    # engines is the registry of the engines' descriptors: urls (schemes) and split (the
+    # splitters, the transaction rules) read an engine's data through it, and it imports the
+    # engines' packages under backends/ only when first asked (see its docstring).
+    {
+        "models",
+        "errors",
+        "sqltext",
+        "exitcodes",
+        "split",
+        "urls",
+        "events",
+        "settings",
+        "engines",
+    },
     {"backends"},
     {
         "layouts",
@@ -101,8 +114,29 @@ def test_planner_and_discovery_import_no_backend_or_driver() -> None:
             for name in names:
                 if name.split(".")[0] in {"psycopg", "sqlite3", "backends"} or "backends" in name:
                     offenders.append(f"{path.relative_to(SRC)}: {name}")
-    # split/sqlite.py uses sqlite3.complete_statement, SQLite's tokenizer, not a connection.
-    assert offenders == ["split/sqlite.py: sqlite3"]
+    assert offenders == []
+
+
+def test_splitting_and_parsing_urls_import_no_connection_code_or_driver() -> None:
+    """The engine registry is cheap: reading a URL, splitting a script and deciding its
+    transaction import each engine's descriptor, dialect and splitter, never its connection
+    module or its driver (SQLite's splitter uses sqlite3's tokenizer, not a connection)."""
+    code = (
+        "import sys\n"
+        "from migrata.models import Script\n"
+        "from migrata.split import split_script\n"
+        "from migrata.split.transactions import decide_transaction\n"
+        "from migrata.urls import parse_url\n"
+        "for url in ('postgresql://h/db', 'mysql://h/db', 'chdb:///tmp/x', 'sqlite:///x.db'):\n"
+        "    engine = parse_url(url).engine\n"
+        "    script = Script(path='x.sql', text='SELECT 1;')\n"
+        "    decide_transaction(script, split_script(script, engine), engine)\n"
+        "loaded = sorted(m for m in sys.modules if m.endswith('.connection')\n"
+        "    or m.split('.')[0] in ('psycopg', 'pymysql', 'clickhouse_connect', 'chdb'))\n"
+        "print('LOADED', loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "LOADED []" in out.stdout
 
 
 def test_public_api_is_explicit_and_sorted() -> None:
@@ -118,7 +152,8 @@ def test_help_does_not_import_drivers_or_the_parser() -> None:
         "try:\n"
         "    cli.main(args=['--help'], standalone_mode=False)\n"
         "finally:\n"
-        "    heavy = sorted(m for m in ('psycopg', 'pglast', 'rich') if m in sys.modules)\n"
+        "    heavy = sorted(m for m in ('psycopg', 'pglast', 'rich', 'pymysql', 'chdb',\n"
+        "        'clickhouse_connect') if m in sys.modules)\n"
         "    print('HEAVY', heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

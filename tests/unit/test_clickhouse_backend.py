@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrata.backends.clickhouse import ClickHouseBackend, connect_arguments
+from migrata.backends.clickhouse.connection import ClickHouseBackend, connect_arguments
 from migrata.errors import ConfigError
 from migrata.urls import parse_url
 

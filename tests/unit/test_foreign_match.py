@@ -15,6 +15,7 @@ import pytest
 import migrata
 from migrata import foreign
 from migrata.backends.base import Backend, Capabilities, Query, QueryFailed
+from migrata.engines import engine_named
 from migrata.errors import ConfigError
 from migrata.foreign import (
     TOOLS,
@@ -501,6 +502,8 @@ class CannedBackend(Backend):
         self.tables = tables
         self.rows = rows or {}
         self.dialect = dialect
+        # The engine's capabilities decide where the tools' tables are looked for.
+        self.capabilities = engine_named(dialect).capabilities
         self.lookups: list[list[tuple[str | None, str]]] = []
         self.batches: list[list[Query]] = []
 

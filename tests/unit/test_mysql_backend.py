@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrata.backends.mysql import (
+from migrata.backends.mysql.connection import (
     DEFAULT_SOCKET,
     MySQLBackend,
     _position,

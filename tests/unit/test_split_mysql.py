@@ -48,9 +48,9 @@ def test_the_splitter_is_imported_only_when_a_script_is_split() -> None:
         "import sys\n"
         "from migrata.models import Script\n"
         "from migrata.split import split_script\n"
-        "print('migrata.split.mysql' in sys.modules)\n"
+        "print('migrata.backends.mysql.split' in sys.modules)\n"
         "split_script(Script(path='x.sql', text='SELECT 1;'), 'mysql')\n"
-        "print('migrata.split.mysql' in sys.modules)\n"
+        "print('migrata.backends.mysql.split' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]

@@ -10,30 +10,14 @@ import socket
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ..models import Statement, Timeouts
+from ..engines import Capabilities
+from ..models import Script, Statement, Timeouts
+from ..urls import DatabaseURL, url_database_name
 
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    #: DDL can be rolled back (PostgreSQL, SQLite); MySQL commits it implicitly.
-    transactional_ddl: bool
-    #: Several queries travel in one round trip (pipeline mode); SQLite has no network at all.
-    pipelining: bool
-    #: How the migration lock is held: "advisory" (server session lock), "file", or "none".
-    lock: str
-    #: Outside a transaction, each query of a batch commits on its own (MySQL's
-    #: multi-statement packets; a PostgreSQL pipeline would be one implicit transaction), so
-    #: a statement and the history write after it can travel in one round trip.
-    autocommit_batches: bool = False
-    #: How the history is kept: "rows" updated in place, or "events" appended, the newest per
-    #: version winning (ClickHouse, where UPDATE and DELETE are heavy mutations).
-    history: str = "rows"
-    #: :meth:`Backend.cancel` can stop the running statement from another thread (the
-    #: migration timeout's watchdog); without it the runner caps each statement's own time
-    #: limit by what is left of the migration's.
-    cancel: bool = True
+if TYPE_CHECKING:
+    from .tracking import TrackingSQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +78,8 @@ class Backend(abc.ABC):
     identity_column: str
     #: Column type of the text keys (service, version): MySQL cannot index plain TEXT.
     key_type: str = "TEXT"
-    #: Appended to CREATE TABLE of the tracking tables (MySQL: engine and collation).
+    #: Appended to CREATE TABLE of a plain table (MySQL: engine and collation of the tracking
+    #: tables; ClickHouse: the table engine a table cannot be created without).
     table_options: str = ""
     #: SQL expression of the current time, stored in ``applied_at``.
     now_sql: str
@@ -102,6 +87,25 @@ class Backend(abc.ABC):
     display_name: str
     #: The server's numeric version where it matters for planning (PostgreSQL: 150004).
     server_version: int | None = None
+
+    def tracking(
+        self,
+        *,
+        table: str,
+        service: str,
+        actor: str,
+        cluster: str | None = None,
+        engine: str | None = None,
+    ) -> TrackingSQL:
+        """The SQL of the tracking tables called ``table`` (and ``table_audit``,
+        ``table_meta``) for ``service``: rows updated in place, unless the engine keeps them
+        otherwise (see ``capabilities.history``). ``cluster`` and ``engine`` are ClickHouse's
+        (ConfigError elsewhere)."""
+        from .tracking import TrackingSQL
+
+        return TrackingSQL(
+            self, table=table, service=service, actor=actor, cluster=cluster, engine=engine
+        )
 
     @abc.abstractmethod
     def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
@@ -265,3 +269,72 @@ def poll_intervals(timeout: float) -> Iterator[float]:
         yield step
         spent += step
         delay = min(delay * 2, 1.0)
+
+
+class EngineBase(abc.ABC):
+    """An engine's descriptor (see :class:`migrata.engines.Engine`): class attributes for its
+    data, and the methods that reach its code, each importing it only when called (the
+    descriptor is imported whenever a URL is parsed: it must not import a driver)."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    schemes: ClassVar[tuple[str, ...]]
+    file_based: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities]
+    #: The top-level module of the DB-API driver whose connections migrata can borrow.
+    driver_module: ClassVar[str | None] = None
+    borrowed_driver: ClassVar[str | None] = None
+
+    @abc.abstractmethod
+    def split(self, script: Script) -> tuple[Statement, ...]:
+        """The statements of ``script``; raises SQLSyntaxError with ``file:line:col``."""
+
+    @abc.abstractmethod
+    def connection(self) -> ConnectionModule:
+        """The engine's connection module (imported on the first call)."""
+
+    def implicit_commit(self, sql: str) -> str | None:
+        return None
+
+    def refused_in_transaction(self, sql: str, server_version: int | None) -> str | None:
+        return None
+
+    def manages_transaction(self, sql: str) -> bool:
+        return False
+
+    def database_name(self, url: DatabaseURL) -> str:
+        return url_database_name(url)
+
+    def borrows(self, connection: object) -> bool:
+        module = type(connection).__module__.split(".", 1)[0]
+        return self.driver_module is not None and module == self.driver_module
+
+    def wrap(self, connection: Any) -> Backend:
+        return self.connection().borrow(connection)
+
+    def connect(self, url: DatabaseURL, *, connect_timeout: float) -> Backend:
+        return self.connection().connect(url, connect_timeout=connect_timeout)
+
+    def create_database(self, url: DatabaseURL, *, connect_timeout: float) -> bool:
+        return self.connection().create_database(url, connect_timeout=connect_timeout)
+
+    def drop_database(self, url: DatabaseURL, *, force: bool, connect_timeout: float) -> bool:
+        return self.connection().drop_database(url, force=force, connect_timeout=connect_timeout)
+
+
+class ConnectionModule(Protocol):
+    """What an engine's ``connection`` module provides at its top level."""
+
+    def connect(self, url: DatabaseURL, *, connect_timeout: float = 10) -> Backend:
+        """Connect to the database ``url`` names; raises ConnectionFailed or ConfigError."""
+        ...
+
+    def borrow(self, connection: Any) -> Backend:
+        """A backend over a DB-API connection the caller owns (never closed by migrata)."""
+        ...
+
+    def create_database(self, url: DatabaseURL, *, connect_timeout: float = 10) -> bool: ...
+
+    def drop_database(
+        self, url: DatabaseURL, *, force: bool = False, connect_timeout: float = 10
+    ) -> bool: ...

@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..backends.base import Backend, Capabilities, Query, QueryFailed
+from ..backends.base import Backend, Query, QueryFailed
+from ..engines import Capabilities
 
 
 class FakeBackend(Backend):

@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import re
 
-from ..errors import SQLSyntaxError
-from ..models import Script, Statement
-from ..sqltext import LineIndex
+from ...errors import SQLSyntaxError
+from ...models import Script, Statement
+from ...sqltext import LineIndex
 
 _FIX = "; fix the SQL (nothing was run)"
 

@@ -2,7 +2,7 @@
 
 - No transactions and no multi-statement queries: every statement is its own request, so every
   migration runs statement by statement with its progress recorded (failed at k of n, resolve,
-  ``up --resume``), and the history is append-only (see ``history.EventHistory``).
+  ``up --resume``), and the history is append-only (see ``history``).
 - The lock. ClickHouse has no advisory lock and no constraint that could make one (an INSERT
   never fails because a row exists). What is guaranteed:
 
@@ -23,10 +23,12 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
-from ..models import Timeouts
-from ..urls import DatabaseURL
-from .base import Backend, Capabilities, Query, QueryFailed, actor
+from ...errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
+from ...models import Timeouts
+from ...urls import DatabaseURL
+from ..base import Backend, Query, QueryFailed, actor
+from ..tracking import TrackingSQL
+from .dialect import CAPABILITIES, CHDB_CAPABILITIES
 
 _ROWS = re.compile(r"^\s*(?:SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
 _MISSING = {60, 81}  # UNKNOWN_TABLE, UNKNOWN_DATABASE
@@ -112,14 +114,14 @@ def connect_arguments(url: DatabaseURL) -> dict[str, Any]:
 
 class ClickHouseBackend(Backend):
     dialect = "clickhouse"
-    capabilities = Capabilities(
-        transactional_ddl=False, pipelining=False, lock="none", history="events", cancel=False
-    )
+    capabilities = CAPABILITIES
     placeholder = "%s"
     timestamp_type = "DateTime64(6, 'UTC')"
     identity_column = "UInt64"
     now_sql = "now64(6, 'UTC')"
     key_type = "String"
+    # The tracking tables have DDL of their own (``history``); this is for a plain table.
+    table_options = " ENGINE = MergeTree ORDER BY tuple()"
 
     def __init__(self, client: Any, *, owned: bool, display_name: str, path: str | None) -> None:
         self._driver = _clickhouse_connect()
@@ -129,13 +131,7 @@ class ClickHouseBackend(Backend):
         #: The chdb data folder (None: a server), which only this process can hold.
         self.path = path
         if path is not None:
-            self.capabilities = Capabilities(
-                transactional_ddl=False,
-                pipelining=False,
-                lock="process",
-                history="events",
-                cancel=False,
-            )
+            self.capabilities = CHDB_CAPABILITIES
         #: Per-query settings carrying the time limits (ClickHouse enforces them itself).
         self._settings: dict[str, Any] = {}
         version = str(client.query("SELECT version()").result_rows[0][0])
@@ -194,6 +190,12 @@ class ClickHouseBackend(Backend):
         except QueryFailed as failure:
             failure.index += 1
             raise
+
+    def tracking(self, **options: Any) -> TrackingSQL:
+        """The history as appended events (see ``history``), in the connection's database."""
+        from .history import EventTrackingSQL
+
+        return EventTrackingSQL(self, database=self.database, **options)
 
     def rollback(self) -> None:
         """Nothing to roll back: ClickHouse has no transactions."""
@@ -296,6 +298,17 @@ def _server(url: DatabaseURL, connect_timeout: float) -> tuple[Any, str]:
 def _database_exists(client: Any, name: str) -> bool:
     rows = client.query("SELECT 1 FROM system.databases WHERE name = %s", parameters=(name,))
     return bool(rows.result_rows)
+
+
+def connect(url: DatabaseURL, *, connect_timeout: float = 10) -> ClickHouseBackend:
+    """Connect to the server or chdb folder ``url`` names; raises ConnectionFailed or
+    ConfigError."""
+    return ClickHouseBackend.connect(url, connect_timeout=connect_timeout)
+
+
+def borrow(connection: Any) -> ClickHouseBackend:
+    """ClickHouse has no DB-API connection migrata borrows: always ConfigError."""
+    raise ConfigError("migrata borrows no ClickHouse connection: pass a URL")
 
 
 def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:

@@ -17,10 +17,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ConfigError, ConnectionFailed, LockTimeout, setting
-from ..models import Statement, Timeouts
-from ..urls import DatabaseURL
-from .base import Backend, Capabilities, Query, QueryFailed, actor, milliseconds, poll_intervals
+from ...errors import ConfigError, ConnectionFailed, LockTimeout, setting
+from ...models import Statement, Timeouts
+from ...urls import DatabaseURL
+from ..base import Backend, Query, QueryFailed, actor, milliseconds, poll_intervals
+from .dialect import CAPABILITIES
 
 #: Files SQLite keeps beside a database, and the migration lock's.
 _SIDECARS = ("-wal", "-shm", "-journal", ".migrata.lock")
@@ -32,7 +33,7 @@ _SCHEMA_CHANGE = re.compile(r"\s*(?:CREATE|ALTER|DROP)\b", re.IGNORECASE)
 
 class SQLiteBackend(Backend):
     dialect = "sqlite"
-    capabilities = Capabilities(transactional_ddl=True, pipelining=False, lock="file")
+    capabilities = CAPABILITIES
     placeholder = "?"
     timestamp_type = "TEXT"
     identity_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
@@ -266,6 +267,16 @@ def _file(url: DatabaseURL) -> str:
     if url.path in {":memory:", ""}:
         raise ConfigError(f"{url.raw} is an in-memory database: there is no file to create or drop")
     return url.path
+
+
+def connect(url: DatabaseURL, *, connect_timeout: float = 10) -> SQLiteBackend:
+    """Open the database file ``url`` names; raises ConnectionFailed or ConfigError."""
+    return SQLiteBackend.connect(url, connect_timeout=connect_timeout)
+
+
+def borrow(connection: Any) -> SQLiteBackend:
+    """A backend over a sqlite3 connection the caller owns."""
+    return SQLiteBackend(connection, owned=False, path=None)
 
 
 def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from ..errors import SQLSyntaxError
-from ..models import Script, Statement
-from ..sqltext import LineIndex
+from ...errors import SQLSyntaxError
+from ...models import Script, Statement
+from ...sqltext import LineIndex
 
 _LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 

@@ -6,9 +6,9 @@ are all handled by the real grammar, not by a hand-written scanner.
 
 from __future__ import annotations
 
-from ..errors import MissingDriver, SQLSyntaxError
-from ..models import Script, Statement
-from ..sqltext import LineIndex
+from ...errors import MissingDriver, SQLSyntaxError
+from ...models import Script, Statement
+from ...sqltext import LineIndex
 
 
 def split_postgres(script: Script) -> tuple[Statement, ...]:

@@ -48,9 +48,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..errors import SQLSyntaxError
-from ..models import Script, Statement
-from ..sqltext import LineIndex
+from ...errors import SQLSyntaxError
+from ...models import Script, Statement
+from ...sqltext import LineIndex
 
 _FIX = "; fix the SQL (nothing was run)"
 

@@ -25,10 +25,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
-from ..models import Timeouts
-from ..urls import DatabaseURL
-from .base import Backend, Capabilities, Query, QueryFailed, compose_message, milliseconds
+from ...errors import ConfigError, ConnectionFailed, ExecutionError, LockTimeout, MissingDriver
+from ...models import Timeouts
+from ...urls import DatabaseURL
+from ..base import Backend, Query, QueryFailed, compose_message, milliseconds
+from .dialect import CAPABILITIES
 
 logger = logging.getLogger("migrata")
 
@@ -122,9 +123,7 @@ def parse_server_version(text: str) -> int | None:
 
 class MySQLBackend(Backend):
     dialect = "mysql"
-    capabilities = Capabilities(
-        transactional_ddl=False, pipelining=True, lock="advisory", autocommit_batches=True
-    )
+    capabilities = CAPABILITIES
     placeholder = "%s"
     timestamp_type = "DATETIME(6)"
     identity_column = "BIGINT AUTO_INCREMENT PRIMARY KEY"
@@ -515,6 +514,23 @@ def _exists(connection: Any, name: str) -> bool:
 
 def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
+
+
+def connect(url: DatabaseURL, *, connect_timeout: float = 10) -> MySQLBackend:
+    """Connect to the database ``url`` names; raises ConnectionFailed or ConfigError."""
+    return MySQLBackend.connect(url, connect_timeout=connect_timeout)
+
+
+def borrow(connection: Any) -> MySQLBackend:
+    """A backend over a PyMySQL connection the caller owns."""
+    where = connection.unix_socket or f"{connection.host}:{connection.port}"
+    user, db = (_text(connection.user), _text(connection.db))
+    name = f"mysql://{user}@{where}/{db}"
+    return MySQLBackend(connection, owned=False, display_name=name)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
 def create_database(url: DatabaseURL, *, connect_timeout: float = 10) -> bool:
