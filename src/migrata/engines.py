@@ -78,6 +78,8 @@ class Capabilities:
     #: by statement with its progress recorded, and ``--single-transaction`` is refused.
     transactions: bool = True
     schemas: SchemaKind = "attached"
+    #: Extensions can be created before migrating (PostgreSQL's CREATE EXTENSION).
+    extensions: bool = False
 
 
 class Engine(Protocol):

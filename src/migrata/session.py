@@ -16,6 +16,7 @@ from . import provision
 from .backends import connection_dialect, wrap_connection
 from .backends.base import Backend, Query, QueryFailed
 from .config import session_sql_text
+from .engines import engine_named
 from .errors import ConfigError, ExecutionError, LockUnavailable, setting
 from .events import log_event
 from .history import History, HistoryState, open_history
@@ -50,11 +51,17 @@ class Connector:
         self.server_version: int | None = None
         self._session: tuple[tuple[Statement, ...], str] | None = None
         extensions = settings.run.extensions
-        if extensions and self.dialect != "postgresql":
-            raise ConfigError(
-                f"extensions ({', '.join(extensions)}) are PostgreSQL's; this database is "
-                f"{self.dialect}: remove them from the settings"
-            )
+        if extensions:
+            try:
+                engine = engine_named(self.dialect)
+            except LookupError:  # a connection of no known driver, refused when it is used
+                return
+            if not engine.capabilities.extensions:
+                raise ConfigError(
+                    f"extensions ({', '.join(extensions)}) are created with PostgreSQL's "
+                    f"CREATE EXTENSION; this database is {engine.title}: remove them from the "
+                    "settings"
+                )
 
     @property
     def dialect(self) -> str:

@@ -84,6 +84,7 @@ FOREVER = {
     "clickhouse": "SELECT sleep(2)",
 }
 
+
 def enforced_by_the_server(db: Database) -> bool:
     """Whether the server itself stops a statement when the migration's time is up: nothing
     can cancel a statement there (``capabilities.cancel``), so the runner caps each one's limit

@@ -24,10 +24,7 @@ from migrata.urls import parse_url
 SRC = Path(migrata.__file__).parent
 
 #: Comparisons with an engine's name that remain outside backends/, each with its reason.
-KNOWN_NAME_BRANCHES = {
-    # Extensions are PostgreSQL's CREATE EXTENSION; the check sits with the session's settings.
-    "session.py",
-}
+KNOWN_NAME_BRANCHES: set[str] = set()
 
 
 def test_every_registered_package_describes_one_engine() -> None:

@@ -188,8 +188,10 @@ class ClickHouseBackend(Backend):
         try:
             self.run(inner)
         except QueryFailed as failure:
-            failure.index += 1
-            raise
+            # The BEGIN that was not sent still counts as query 0 of the caller's list.
+            raise QueryFailed(
+                failure.index + 1, failure.message, failure.sqlstate, failure.position
+            ) from failure.__cause__
 
     def tracking(self, **options: Any) -> TrackingSQL:
         """The history as appended events (see ``history``), in the connection's database."""

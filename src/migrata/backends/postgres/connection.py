@@ -158,9 +158,7 @@ class PostgresBackend(Backend):
         position = int(diag.statement_position) if diag.statement_position else None
         if position is not None:
             index = bisect.bisect_right(starts, position - 1) - 1
-            failure = self._failure(index, error)
-            failure.position = position - starts[index]
-            raise failure from error
+            raise self._failure(index, error, offset=starts[index]) from error
         self.rollback()
         if not locate_lock_timeouts and getattr(error, "sqlstate", None) == "55P03":
             # Replaying would wait for the lock once more, holding readers up again.
@@ -181,7 +179,9 @@ class PostgresBackend(Backend):
             self._mogrifier = self._psycopg.ClientCursor(self.connection)
         return str(self._mogrifier.mogrify(query.sql, query.params))
 
-    def _failure(self, index: int, exc: Any) -> QueryFailed:
+    def _failure(self, index: int, exc: Any, *, offset: int = 0) -> QueryFailed:
+        """``exc`` as the failure of query ``index``; ``offset``: where that query starts in
+        the message the server's position counts in."""
         diag = getattr(exc, "diag", None)
         message = (diag.message_primary if diag is not None else None) or str(exc)
         detail = diag.message_detail if diag is not None else None
@@ -193,7 +193,7 @@ class PostgresBackend(Backend):
         )
         position = None
         if diag is not None and diag.statement_position:
-            position = int(diag.statement_position)
+            position = int(diag.statement_position) - offset
         return QueryFailed(index, text, getattr(exc, "sqlstate", None), position)
 
     def timeout_queries(self, timeouts: Timeouts, *, local: bool) -> list[Query]:

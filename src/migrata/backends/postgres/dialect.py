@@ -9,7 +9,11 @@ from typing import Any
 from ...engines import Capabilities
 
 CAPABILITIES = Capabilities(
-    transactional_ddl=True, pipelining=True, lock="advisory", schemas="namespace"
+    transactional_ddl=True,
+    pipelining=True,
+    lock="advisory",
+    schemas="namespace",
+    extensions=True,
 )
 
 #: Statements that may need a closer look; the real parser confirms (a keyword in a string or
