@@ -175,3 +175,19 @@ def test_the_cli_keeps_no_state_between_invocations() -> None:
     assert mutable == []
     functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
     assert not any(isinstance(n, ast.Global) for f in functions for n in ast.walk(f))
+
+
+def test_the_readme_map_of_packages_is_the_layering_tested_here() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("**The packages, and what each may import.**")
+    rows = [
+        line
+        for line in readme[start:].splitlines()[1:40]
+        if line.startswith("| ") and line[2].isdigit()
+    ]
+    listed = []
+    for row in rows:
+        modules = row.split("|")[2]
+        listed.append({m.strip("` ") for m in modules.split(",")})
+    documented = [layer - {"__init__", "__main__"} for layer in LAYERS]
+    assert listed == documented
