@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import tomllib
+import warnings
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, setting
 from .settings import KEY_ALIASES, SPECS, Settings, coerce_setting
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "coerce_setting",
     "file_entries",
     "load_settings",
+    "migrator_options",
     "read_config_table",
     "session_sql_text",
 ]
@@ -174,3 +176,16 @@ def session_sql_text(settings: Settings) -> tuple[str, str] | None:
         where = f"{settings.config_file}: session_sql" if settings.config_file else "session_sql"
         return run.session_sql, where
     return None
+
+
+def migrator_options(settings: Settings) -> dict[str, Any]:
+    """Deprecated: pass ``settings`` to ``Migrator(settings)``. The keywords of
+    ``Migrator(**options)`` for ``settings``; raises ConfigError when there is no URL."""
+    warnings.warn(
+        "migrator_options() is deprecated: pass the settings to Migrator(settings)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if not settings.connect.database_url:
+        raise ConfigError(f"no database URL: pass {setting('database_url')}")
+    return {name: value for name, value in settings.items() if value is not None}

@@ -55,7 +55,7 @@ from .prepare import (
 )
 from .runner import OnStep, Runner
 from .session import Connector
-from .settings import Settings
+from .settings import SPECS, Settings
 from .urls import DatabaseURL
 
 __all__ = ["Migrator", "PlannedStatements", "Repair"]
@@ -161,6 +161,20 @@ class Migrator:
     @property
     def environment(self) -> str | None:
         return self.settings.source.environment
+
+    def __getattr__(self, name: str) -> Any:
+        # Attributes of earlier releases, one per setting: read from the settings now.
+        if name in _ATTRIBUTES:
+            warnings.warn(
+                f"Migrator.{name} is deprecated: read Migrator.settings "
+                f"(e.g. settings.{_ATTRIBUTES[name]})",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if name == "timeouts":
+                return self.settings.timeouts
+            return self.settings.get(_ATTRIBUTES[name].rsplit(".", 1)[-1])
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -500,6 +514,17 @@ class Migrator:
             raise MissingDownMigration([str(p.version) for p in no_down])
         raise ValidationFailed(plan.problems)
 
+
+#: Attributes of earlier releases, and where the settings keep them now.
+_ATTRIBUTES = {
+    **{
+        name: f"{spec.group}.{name}"
+        for name, spec in SPECS.items()
+        if name not in {"database_url", "environment"}
+    },
+    "lock_retries": "run.ddl_lock_retries",
+    "timeouts": "timeouts",
+}
 
 #: Library keywords of earlier releases, and the settings they became.
 _RENAMED = {"lock_retries": "ddl_lock_retries", "url": "database_url"}

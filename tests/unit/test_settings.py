@@ -269,3 +269,23 @@ def test_a_library_caller_picks_a_target_with_the_keyword(
     with pytest.raises(ConfigError, match=r"pick one with target=NAME \(declared: a, b\)"):
         Migrator.from_config()
     assert Migrator.from_config(target="b").settings.connect.database_url == "sqlite:///b.db"
+
+
+def test_attributes_and_helpers_of_earlier_releases_warn_and_still_work(tmp_path: Path) -> None:
+    from migrata.config import migrator_options
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    m = Migrator(url, directory=tmp_path, table="h", ddl_lock_retries=3)
+    with pytest.warns(DeprecationWarning, match=r"settings\.history\.table"):
+        assert m.table == "h"
+    with pytest.warns(DeprecationWarning):
+        assert m.directory == str(tmp_path)
+    with pytest.warns(DeprecationWarning):
+        assert m.lock_retries == 3
+    with pytest.warns(DeprecationWarning):
+        assert m.timeouts == m.settings.timeouts
+    with pytest.raises(AttributeError):
+        _ = m.colour
+    with pytest.warns(DeprecationWarning, match="Migrator\\(settings\\)"):
+        options = migrator_options(m.settings)
+    assert Migrator(**options).settings == m.settings
