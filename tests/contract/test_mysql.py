@@ -618,12 +618,7 @@ def test_a_ddl_migration_costs_one_round_trip_per_statement(
 
     conn.query = counting  # type: ignore[method-assign]
     try:
-        Migrator(
-            connection=conn,
-            directory=folder,
-            session_sql=session.read_text(),
-            session_sql_path=str(session),
-        ).up()
+        Migrator(connection=conn, directory=folder, session_sql_file=str(session)).up()
     finally:
         conn.close()
     ddl = [q for q in sent if "TABLE t" in q or "TABLE u" in q or "INDEX t_a" in q]
