@@ -16,12 +16,13 @@ CASES_FILE = Path(__file__).parents[1] / "fixtures" / "lint_cases" / "cases.toml
 CASES: list[dict[str, Any]] = tomllib.loads(CASES_FILE.read_text(encoding="utf-8"))["case"]
 
 
-def _migration(version: str, sql: str) -> Migration:
-    return Migration(Version.parse(version), "case", Script(f"{version}_case.sql", sql), None, "x")
+def _migration(version: str, sql: str, *, transactional: bool = True) -> Migration:
+    script = Script(f"{version}_case.sql", sql, transactional=transactional)
+    return Migration(Version.parse(version), "case", script, None, "x")
 
 
 def _findings(case: dict[str, Any]) -> list[str]:
-    runs = [_migration("2", case["sql"])]
+    runs = [_migration("2", case["sql"], transactional=case.get("transactional", True))]
     if "before" in case:
         runs.insert(0, _migration("1", case["before"]))
     existing = [_migration("0", case["existing"])] if "existing" in case else []

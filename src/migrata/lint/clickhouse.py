@@ -36,7 +36,7 @@ def check(sql: str, run: TokenRun) -> list[Hit]:
                 hits.append(
                     Hit(
                         "clickhouse-missing-on-cluster",
-                        f"{verb} {kind.lower() or 'table'} `{name}` without ON CLUSTER "
+                        f"{verb} {kind if kind in _DDL_OBJECTS else 'TABLE'} `{name}` without ON CLUSTER "
                         f"changes one replica of cluster `{run.cluster}` only",
                         fixed.strip().rstrip(";") + ";",
                         (name,),
@@ -57,25 +57,24 @@ def _mutations(sql: str, table: str, rest: list[Token], run: TokenRun) -> list[H
         word = part[0].upper
         if word not in {"UPDATE", "DELETE"}:
             continue
-        where = next((i for i, t in enumerate(part) if t.upper == "WHERE"), None)
-        if word == "DELETE" and where is not None:
-            condition = sql[part[where].start : part[-1].end]
+        # The mutation runs to the end of the statement (its assignments hold commas).
+        command = sql[part[0].start :].strip().rstrip(";").rstrip()
+        where = command.upper().find(" WHERE ")
+        if word == "DELETE" and where >= 0:
             safe = (
                 "-- a lightweight DELETE marks rows deleted instead of rewriting every part:\n"
-                f"DELETE FROM {table} {condition};"
+                f"DELETE FROM {table} {command[where + 1 :]};"
             )
         else:
-            safe = (
-                "-- rewrite only the partitions that change:\n"
-                f"ALTER TABLE {table} {sql[part[0].start : part[-1].end]} IN PARTITION <partition>;\n"
-                "-- or insert corrected rows into a ReplacingMergeTree table"
+            narrowed = (
+                f"{command[:where]} IN PARTITION <partition>{command[where:]}"
+                if where >= 0
+                else f"{command} IN PARTITION <partition>"
             )
             safe = (
-                safe.replace(" WHERE", " IN PARTITION <partition> WHERE", 1).replace(
-                    " IN PARTITION <partition>;", ";", 1
-                )
-                if where is not None
-                else safe
+                "-- rewrite only the partitions that change:\n"
+                f"ALTER TABLE {table} {narrowed};\n"
+                "-- or insert corrected rows into a ReplacingMergeTree table"
             )
         return [
             Hit(

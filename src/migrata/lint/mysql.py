@@ -92,6 +92,9 @@ def _alter(sql: str, table: str, rest: Sequence[Token], run: TokenRun) -> list[H
     parts = split_top(rest)
     clauses = [_words(p) for p in parts]
     adds_primary = any(c[:3] == ["ADD", "PRIMARY", "KEY"] for c in clauses)
+    # ALGORITHM=INPLACE/INSTANT makes MySQL refuse an operation that would copy, rather than
+    # copy it: the statement fails fast instead of blocking writes.
+    online = any(c[:1] == ["ALGORITHM"] and ("INPLACE" in c or "INSTANT" in c) for c in clauses)
     desc = run.describe(table)
     for part, words in zip(parts, clauses, strict=True):
         copy_reason = None
@@ -146,7 +149,7 @@ def _alter(sql: str, table: str, rest: Sequence[Token], run: TokenRun) -> list[H
             or (words[:1] == ["RENAME"] and len(words) == 2)
         ):
             hits.append(_rename_table(table, sql, run))
-        if copy_reason is not None:
+        if copy_reason is not None and not online:
             hits.append(
                 Hit(
                     "mysql-table-copy",

@@ -479,6 +479,8 @@ def _index(node: Any, state: RunState, facts: Facts, hits: list[Hit]) -> None:
         return
     if new:
         return
+    if state.in_transaction:
+        state.ddl_tables.add(key)  # its SHARE lock is held until the transaction ends
     node.concurrent = True
     what = "UNIQUE INDEX" if node.unique else "INDEX"
     hits.append(
@@ -564,7 +566,7 @@ def _alter_table(node: Any, state: RunState, facts: Facts, hits: list[Hit]) -> N
 
     if node.objtype not in (enums.ObjectType.OBJECT_TABLE, enums.ObjectType.OBJECT_MATVIEW):
         if node.objtype == enums.ObjectType.OBJECT_INDEX:
-            facts.take(AX, table_key(node.relation))
+            facts.take(AX)  # on the index itself; its table is not named here
         return
     key = table_key(node.relation)
     table = table_sql(node.relation)
@@ -1006,7 +1008,7 @@ def _rename(node: Any, state: RunState, facts: Facts, hits: list[Hit]) -> None:
     key = table_key(node.relation)
     table = table_sql(node.relation)
     if kind == enums.ObjectType.OBJECT_INDEX:
-        facts.take(SUE, key)
+        facts.take(SUE)  # on the index itself (PostgreSQL 12+), not on its table
         return
     facts.take(AX, key)
     new = state.is_new(key)
