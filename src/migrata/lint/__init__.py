@@ -59,13 +59,19 @@ def lint(
         if catalog is not None and catalog.server_version is not None
         else options.server_version
     )
-    if dialect == "postgresql":
+    if dialect in _PARSED:
         return tuple(_lint_postgres(migrations, catalog, options, existing, version))
-    if dialect == "mysql":
-        return tuple(_lint_tokens(migrations, dialect, catalog, options, mysql.check))
-    if dialect == "clickhouse":
-        return tuple(_lint_tokens(migrations, dialect, catalog, options, clickhouse.check))
+    check = _TOKEN_CHECKS.get(dialect)
+    if check is not None:
+        return tuple(_lint_tokens(migrations, dialect, catalog, options, check))
     return ()
+
+
+# The rules are per dialect by nature (rules.py names each rule's dialects), so the linter
+# picks its readers by dialect name, as data: PostgreSQL's statements are parsed by pglast,
+# MySQL's and ClickHouse's read as tokens, other dialects (SQLite) have no rules.
+_PARSED = frozenset({"postgresql"})
+_TOKEN_CHECKS: dict[str, mysql.Check] = {"mysql": mysql.check, "clickhouse": clickhouse.check}
 
 
 def _split(script: Script, dialect: str) -> tuple[Statement, ...] | None:
@@ -235,7 +241,7 @@ def statement_locks(
     lock they get, but are never said to be rewritten or scanned: they are empty. Other
     dialects, and statements that do not parse: a LockInfo with lock None.
     """
-    if dialect != "postgresql":
+    if dialect not in _PARSED:
         return tuple(LockInfo(i, None, (), False, False) for i in range(len(statements)))
     state = postgres.RunState(server_version=server_version)
     for table in new_tables:
