@@ -75,7 +75,11 @@ _TIMEOUT_KEYS = {
     "ddl-lock-timeout": "lock",
 }
 _ENVIRONMENT_KEYS = {"environments", "environment", "env"}
-_KNOWN = sorted(_WORDS) + [f"{k}=…" for k in ("environments", *_TIMEOUT_KEYS)]
+#: ``allow=rule-id[,rule-id] -- reason``: read by the linter (:mod:`migrata.lint.allow`);
+#: accepted and skipped here, with the reason after `` -- ``.
+_LINT_KEYS = {"allow"}
+_REASON = re.compile(r"\s--(?:\s.*)?$")
+_KNOWN = sorted(_WORDS) + [f"{k}=…" for k in ("environments", *_TIMEOUT_KEYS, *_LINT_KEYS)]
 #: One item of a directive line: ``key=value[,value…]`` (spaces allowed around ``=`` and after
 #: commas) or a bare word; items are separated by spaces or commas.
 _ITEM = re.compile(
@@ -175,7 +179,10 @@ def parse_directives(text: str, path: str) -> Directives:
         match = _DIRECTIVE.match(line)
         if match is None:
             continue
-        for item in _ITEM.finditer(match["body"]):
+        body = match["body"]
+        if "allow" in body.lower():
+            body = _REASON.sub("", body)
+        for item in _ITEM.finditer(body):
             if item["word"] is not None:
                 word = item["word"].lower()
                 if word in _ENVIRONMENT_KEYS or word in _TIMEOUT_KEYS:
@@ -189,6 +196,8 @@ def parse_directives(text: str, path: str) -> Directives:
                 continue
             key, value = item["key"].lower(), item["value"]
             try:
+                if key in _LINT_KEYS:
+                    continue
                 if key in _ENVIRONMENT_KEYS:
                     environments = parse_environments(value)
                 elif key in _TIMEOUT_KEYS:
