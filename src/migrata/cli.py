@@ -94,11 +94,18 @@ class _Invocation:
         return self.targets(one=f"`{command}` acts on one database")[0].settings
 
     def migrator(
-        self, settings: Settings, *, on_step: Callable[..., None] | None = None
+        self,
+        settings: Settings,
+        *,
+        on_step: Callable[..., None] | None = None,
+        database: bool = True,
     ) -> Migrator:
+        """A Migrator of ``settings``; raises ConfigError without a database URL unless the
+        command can do without one (``database=False``: reading the folder alone)."""
         from .migrator import Migrator
 
-        self.protect(_database_url(settings))
+        if database or settings.connect.database_url:
+            self.protect(_database_url(settings))
         return Migrator(settings, on_step=on_step)
 
     def say(self, text: str | None) -> None:
@@ -199,7 +206,7 @@ def _setting_option(spec: Spec) -> Callable[[_F], _F]:
         spec.flag,
         *longs,
         spec.name,
-        metavar=spec.metavar,
+        metavar=spec.metavar or ("|".join(spec.choices) if spec.choices else None),
         multiple=spec.kind == "names",
         default=None,
         help=help_text,
@@ -613,9 +620,15 @@ def validate(state: _Invocation, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--to", "to", metavar="VERSION", help="Plan up to and including VERSION.")
+@click.option(
+    "--locks",
+    is_flag=True,
+    help="Before each statement, the table lock it takes, on what, and whether it rewrites or "
+    "scans the table (PostgreSQL; always in --json).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the steps and statements as JSON.")
 @pass_state
-def plan(state: _Invocation, to: str | None, as_json: bool) -> None:
+def plan(state: _Invocation, to: str | None, locks: bool, as_json: bool) -> None:
     """Print the exact SQL that `up` would run."""
     from .output import plan_json, render_plan, target_header
 
@@ -630,7 +643,9 @@ def plan(state: _Invocation, to: str | None, as_json: bool) -> None:
         result, steps = migrator.plan_statements(to=to)
         if not as_json:
             table = settings.history.table
-            text = render_plan(result, steps, history_table=table, layout=source.layout)
+            text = render_plan(
+                result, steps, history_table=table, layout=source.layout, locks=locks
+            )
             click.echo(text, nl=False)
         return steps
 
@@ -785,6 +800,77 @@ def new(state: _Invocation, name: str, numbering: str | None, down: bool) -> Non
     created = create_migration(folder, name, sequential=sequential, down=down)
     for path in created.paths:
         state.say(f"created {path}")
+
+
+@cli.command()
+@click.argument("selection", nargs=-1, metavar="[VERSION|PATH]...")
+@click.option("--all", "check_all", is_flag=True, help="Every file, as on a fresh database.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github", "sarif"]),
+    default="text",
+    show_default=True,
+    help="text, JSON, GitHub Actions annotations, or SARIF 2.1.0 (code scanning).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info", "never"]),
+    help="The lowest severity that makes lint exit 6 [default: lint.fail_on, else error].",
+)
+@click.option(
+    "--pg-version",
+    type=click.IntRange(min=9),
+    metavar="MAJOR",
+    help="The PostgreSQL major version to judge by without a database (e.g. 15).",
+)
+@click.option("--rules", "list_rules", is_flag=True, help="List the rules and exit.")
+@pass_state
+def lint(
+    state: _Invocation,
+    selection: tuple[str, ...],
+    check_all: bool,
+    output_format: str,
+    fail_on: str | None,
+    pg_version: int | None,
+    list_rules: bool,
+) -> None:
+    """Check migrations for what locks, rewrites or breaks production: the pending ones of the
+    database (its catalog says which tables are big), the files or versions named (those
+    before them count as applied: for pre-commit), or --all as on a fresh database. Exits 6
+    when a finding is at --fail-on or above."""
+    from .config import lint_table
+    from .lint import RULES
+    from .lint.report import lint_options_from_table
+    from .output import lint_github, lint_json, lint_sarif, render_lint, render_rules, to_json
+
+    if list_rules:
+        state.say(render_rules(RULES))
+        return
+    found = lint_table(config_path=state.config_path)
+    options, configured = lint_options_from_table(*found, list(RULES)) if found else (None, None)
+    settings = state.one_settings("lint")
+    migrator = state.migrator(settings, database=False)
+    state.warn(migrator.warnings())
+    report = migrator.lint(
+        selection,
+        all=check_all,
+        options=options,
+        fail_on=fail_on or configured or "error",
+        server_version=pg_version * 10000 if pg_version is not None else None,
+    )
+    if output_format == "json":
+        state.say(to_json(lint_json(report)))
+    elif output_format == "github":
+        state.say(lint_github(report) or None)
+    elif output_format == "sarif":
+        from migrata import __version__
+
+        state.say(to_json(lint_sarif(report, RULES, version=__version__)))
+    else:
+        state.say(render_lint(report))
+    if report.exit_code:
+        sys.exit(report.exit_code)
 
 
 # -- server commands: the database itself, not its migrations ---------------------------------

@@ -24,6 +24,7 @@ __all__ = [
     "Settings",
     "coerce_setting",
     "file_entries",
+    "lint_table",
     "load_settings",
     "migrator_options",
     "read_config_table",
@@ -118,8 +119,13 @@ def file_entries(table: Mapping[str, Any], path: Path) -> dict[str, tuple[str, A
     :mod:`migrata.targets`). Raises ConfigError naming the file and an unknown key."""
     entries: dict[str, tuple[str, Any]] = {}
     for key, value in table.items():
-        if key in {"targets"}:
+        if key == "targets":
             continue  # several databases in one run: migrata.targets reads them
+        if key == "lint" and isinstance(value, Mapping):
+            # The linter's table (lint_table); its `up` key is the setting `lint`.
+            if "up" in value:
+                entries["lint"] = ("lint.up", value["up"])
+            continue
         normal = key.replace("-", "_")
         name = KEY_ALIASES.get(normal, normal)
         if name not in SPECS:
@@ -157,6 +163,23 @@ def _validate_file(
             value = str(path.parent / value)
         values[normal] = value
     return values
+
+
+def lint_table(
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+) -> tuple[Mapping[str, Any], str] | None:
+    """The ``lint`` table of the config file and the file's path; None when there is none.
+    Raises ConfigError when it is not a table."""
+    folder = Path(cwd) if cwd is not None else Path.cwd()
+    found = read_config_table(folder, config_path)
+    if found is None or "lint" not in found[0]:
+        return None
+    table, path = found
+    if not isinstance(table["lint"], Mapping):
+        raise ConfigError(f"{path}: `lint` must be a table ([lint] or [tool.migrata.lint])")
+    return table["lint"], str(path)
 
 
 def session_sql_text(settings: Settings) -> tuple[str, str] | None:

@@ -20,7 +20,8 @@ bug and keeps its traceback.
     │   ├── ValidationFailed        history and folder disagree (drift, missing, failed, order)
     │   ├── UnknownVersion          --to / resolve / mark names a version that does not exist
     │   ├── MissingDownMigration    down asked for a step that has no down SQL
-    │   └── AdoptionRefused         another tool's history is dirty or disagrees with the folder
+    │   ├── AdoptionRefused         another tool's history is dirty or disagrees with the folder
+    │   └── LintRefused             up --lint=error: a migration to apply has an error finding
     ├── LockError
     │   ├── LockTimeout             another run holds the migration lock
     │   └── LockUnavailable         no lock on this engine, and --require-lock
@@ -67,6 +68,7 @@ SETTINGS = {
     "sequential": ("--sequential", "sequential="),
     "allow_empty_down": ("--allow-empty-down", "allow_empty_down=True"),
     "target": ("--target NAME", "target=NAME"),
+    "lint": ("--lint=warn (or off)", 'lint="warn" (or "off")'),
 }
 _MARK = "\x1f"
 _SETTING = re.compile(f"{_MARK}([a-z_]+){_MARK}")
@@ -223,6 +225,25 @@ class ValidationFailed(PlanError):
             )
             for p in problems
         )
+
+
+class LintRefused(PlanError):
+    """``up`` with ``lint=error`` found error-level findings in what it was about to run;
+    nothing was run. ``findings`` holds them (migrata.lint.Finding values)."""
+
+    exit_code = ExitCode.LINT
+
+    def __init__(self, findings: Sequence[Any]) -> None:
+        lines = [f"{len(findings)} lint error(s) in the migrations to apply; nothing was run:"]
+        for f in findings:
+            lines.append(f"  - {f.path}:{f.line}:{f.column}: [{f.rule}] {f.message}")
+            lines += ["      safe: " + line for line in f.safe.splitlines()[:1]]
+        lines.append(
+            "make the migrations safe, allow a finding with `-- migrata: allow=RULE -- why` "
+            f"before its statement, or pass {setting('lint')}"
+        )
+        super().__init__("\n".join(lines))
+        self.findings = tuple(findings)
 
 
 class UnknownVersion(PlanError):

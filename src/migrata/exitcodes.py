@@ -10,6 +10,8 @@ code  meaning
       missing file, failed row, out-of-order file, bad file name, syntax error)
 4     lock timeout: another run holds the migration lock
 5     pending migrations (``status --exit-code`` only)
+6     lint findings at or above ``--fail-on`` (``lint``), or ``up --lint=error``
+      refusing to run a migration with an error-level finding
 ====  =========================================================================
 """
 
@@ -25,3 +27,4 @@ class ExitCode(enum.IntEnum):
     VALIDATION = 3
     LOCK_TIMEOUT = 4
     PENDING = 5
+    LINT = 6

@@ -19,12 +19,21 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend
 from .bookkeeping import Bookkeeping, Repair
 from .discovery import discover_migrations
-from .errors import ConfigError, DiscoveryError, MissingDownMigration, PlanError, ValidationFailed
+from .errors import (
+    ConfigError,
+    DiscoveryError,
+    LintRefused,
+    MissingDownMigration,
+    PlanError,
+    UnknownVersion,
+    ValidationFailed,
+    setting,
+)
 from .events import log_event
 from .foreign import Adoption
 from .history import History
@@ -57,6 +66,10 @@ from .runner import OnStep, Runner
 from .session import Connector
 from .settings import SPECS, Settings
 from .urls import DatabaseURL
+
+if TYPE_CHECKING:
+    from .lint import LintOptions
+    from .lint.report import LintReport
 
 __all__ = ["Migrator", "PlannedStatements", "Repair"]
 
@@ -260,6 +273,73 @@ class Migrator:
                 plan, self._runner(backend, history), allow_empty_down=allow_empty_down
             )
 
+    def lint(
+        self,
+        selection: Sequence[str] = (),
+        *,
+        all: bool = False,
+        options: LintOptions | None = None,
+        fail_on: str = "error",
+        server_version: int | None = None,
+    ) -> LintReport:
+        """The linter's findings (see :mod:`migrata.lint`): for the pending migrations (one
+        query, no lock, nothing written), for ``selection`` (versions or file paths of the
+        folder; the migrations before them count as applied), or for ``all`` of them as on a
+        fresh database. With a database, its catalog (tables, estimated rows and sizes, the
+        server's version) informs the findings; ``selection`` and ``all`` need none.
+
+        Raises UnknownVersion for a selection the folder does not have, ConfigError when the
+        pending migrations are asked for without a database."""
+        from .lint import Catalog, LintOptions, TableInfo, lint
+        from .lint.report import LintReport
+
+        migrations = self.migrations
+        catalog: Catalog | None = None
+        context = "no database"
+        if all:
+            chosen, existing = list(migrations), []
+        elif selection:
+            chosen = [_select(migrations, item) for item in selection]
+            first = min(migrations.index(m) for m in chosen)
+            existing = [m for m in migrations[:first] if m not in chosen]
+        else:
+            chosen, existing = [], []
+        if self._connector.has_database and not all:
+            with self._connector.open() as (backend, history):
+                applied = history.read().applied
+                estimates = backend.table_estimates()
+                version = backend.server_version
+                context = f"catalog of {backend.display_name}"
+            tables = {name: TableInfo(rows, size) for name, (rows, size) in estimates.items()}
+            catalog = Catalog(server_version=version, tables=tables)
+            if not selection:
+                entries = compute_status(
+                    migrations, applied, environment=self.settings.source.environment
+                )
+                pending = {e.version for e in entries if e.state is State.PENDING}
+                chosen = [m for m in migrations if m.version in pending]
+                existing = [m for m in migrations if m.version not in pending]
+        elif not selection and not all:
+            raise ConfigError(
+                "lint checks the pending migrations of a database: pass "
+                f"{setting('database_url')}, or name the files or versions to check, or "
+                "check every file as on a fresh database with --all"
+            )
+        chosen_options = options or LintOptions()
+        if server_version is not None:
+            chosen_options = replace(chosen_options, server_version=server_version)
+        if chosen_options.cluster is None and self.settings.history.cluster:
+            chosen_options = replace(chosen_options, cluster=self.settings.history.cluster)
+        dialect = self.dialect if self._connector.has_database else self._folder_dialect()
+        findings = lint(chosen, dialect, catalog=catalog, options=chosen_options, existing=existing)
+        checked = tuple(m.version.text for m in chosen)
+        return LintReport(findings, checked, fail_on=fail_on, context=context)
+
+    def _folder_dialect(self) -> str:
+        """The dialect to read a folder in without a database: PostgreSQL's, the first
+        engine; a URL or a connection says better."""
+        return "postgresql"
+
     def audit_log(self) -> tuple[AuditEvent, ...]:
         """Every recorded event for this service, oldest first."""
         with self._connector.open() as (_backend, history):
@@ -394,6 +474,7 @@ class Migrator:
             plan = prepared.plan
             if plan.direction is Direction.UP and self.settings.run.extensions:
                 self._connector.create_extensions(backend)
+            self._lint_before_running(plan, state.applied)
             self._log_plan(plan, state.applied, backend.display_name)
             if not plan.steps and (plan.direction is Direction.DOWN or state.exists):
                 history.check_layout(state)
@@ -406,6 +487,40 @@ class Migrator:
             duration = (time.perf_counter() - started) * 1000
             self._log_finished(plan, len(report.steps), duration, backend.display_name)
             return report
+
+    def _lint_before_running(self, plan: Plan, applied: Sequence[Applied]) -> None:
+        """Lint the migrations ``up`` is about to apply (no catalog: no extra round trip):
+        each finding a warning, or, with ``lint=error``, LintRefused before anything runs
+        when one is at error level."""
+        mode = self.settings.run.lint
+        if mode == "off" or plan.direction is not Direction.UP or not plan.steps:
+            return
+        from .lint import lint
+
+        chosen = [step.migration for step in plan.steps]
+        names = {m.version for m in chosen}
+        existing = [m for m in self.migrations if m.version not in names]
+        findings = [f for f in lint(chosen, self.dialect, existing=existing) if f.allowed is None]
+        for finding in findings:
+            log_event(
+                "lint_finding",
+                "%s:%d:%d: %s [%s] %s",
+                finding.path,
+                finding.line,
+                finding.column,
+                finding.severity,
+                finding.rule,
+                finding.message,
+                level=logging.WARNING,
+                rule=finding.rule,
+                severity=finding.severity,
+                path=finding.path,
+                line=finding.line,
+                version=finding.version,
+            )
+        errors = [f for f in findings if f.severity == "error"]
+        if mode == "error" and errors:
+            raise LintRefused(errors)
 
     def _run(self, runner: Runner, prepared: PreparedPlan) -> RunReport:
         return runner.run(
@@ -503,7 +618,12 @@ class Migrator:
         self, plan: Plan, runner: Runner | None = None, *, allow_empty_down: bool = False
     ) -> tuple[PlannedStatements, ...]:
         prepared = self._prepare(plan, allow_empty_down=allow_empty_down)
-        return describe_statements(prepared, runner.preview if runner is not None else None)
+        return describe_statements(
+            prepared,
+            runner.preview if runner is not None else None,
+            dialect=self.dialect,
+            server_version=self._connector.server_version,
+        )
 
     @staticmethod
     def _raise_problems(plan: Plan) -> None:
@@ -528,6 +648,19 @@ _ATTRIBUTES = {
 
 #: Library keywords of earlier releases, and the settings they became.
 _RENAMED = {"lock_retries": "ddl_lock_retries", "url": "database_url"}
+
+
+def _select(migrations: Sequence[Migration], item: str) -> Migration:
+    """The migration ``item`` names: a version, or the path of one of its files."""
+    for migration in migrations:
+        if migration.version.names(item):
+            return migration
+    wanted = os.path.realpath(item)
+    for migration in migrations:
+        paths = [migration.up.path] + ([migration.down.path] if migration.down else [])
+        if any(os.path.realpath(path) == wanted for path in paths):
+            return migration
+    raise UnknownVersion(item)
 
 
 def _current_names(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import EVENT, FIELDS, PROGRESS
 from .foreign import Adoption
@@ -29,6 +29,10 @@ from .models import (
 )
 from .provision import Waited
 from .targets import TargetOutcome
+
+if TYPE_CHECKING:
+    from .lint import Finding
+    from .lint.report import LintReport
 
 __all__ = [
     "JsonLogFormatter",
@@ -407,12 +411,42 @@ def plan_json(steps: Sequence[PlannedStatements]) -> list[dict[str, Any]]:
             "transaction_note": step.transaction_note,
             "before": list(step.before),
             "statements": [
-                {"sql": st.sql, "line": st.line, "column": st.column} for st in step.statements
+                {
+                    "sql": st.sql,
+                    "line": st.line,
+                    "column": st.column,
+                    **({"locks": _lock_json(step.locks[i])} if step.locks else {}),
+                }
+                for i, st in enumerate(step.statements)
             ],
             "after": list(step.after),
         }
         for step in steps
     ]
+
+
+def _lock_json(info: Any) -> dict[str, Any]:
+    return {
+        "lock": info.lock,
+        "tables": list(info.tables),
+        "rewrites": info.rewrites,
+        "scans": info.scans,
+    }
+
+
+def lock_comment(info: Any) -> str | None:
+    """``-- locks: ACCESS EXCLUSIVE on events; rewrites the table`` for a statement that takes
+    a table lock (None for one that takes none)."""
+    if info.lock is None:
+        return None
+    text = f"-- locks: {info.lock}"
+    if info.tables:
+        text += " on " + ", ".join(info.tables)
+    if info.rewrites:
+        text += "; rewrites the table"
+    elif info.scans:
+        text += "; scans the table"
+    return text
 
 
 def render_plan(
@@ -422,9 +456,12 @@ def render_plan(
     history_table: str,
     layout: str | None = None,
     also: Sequence[str] = (),
+    locks: bool = False,
 ) -> str:
     """The SQL ``up`` (or ``down``) would send, in order: the transaction framing, the time
-    limits, the session SQL, the statements and the history writes."""
+    limits, the session SQL, the statements and the history writes; with ``locks``, a comment
+    before each statement that takes a table lock says which, on what, and whether it
+    rewrites or scans the table."""
     out = [f"-- {layout_line(layout, also)}"] if layout is not None else []
     if not steps:
         nothing = "revert" if plan.direction.value == "down" else "apply"
@@ -443,7 +480,10 @@ def render_plan(
         if not framed and step.transactional:
             out.append("BEGIN;")
         out += [_terminated(sql) for sql in step.before]
-        for statement in step.statements:
+        for index, statement in enumerate(step.statements):
+            shown = lock_comment(step.locks[index]) if locks and step.locks else None
+            if shown is not None:
+                out.append(shown)
             out.append(_terminated(statement.sql))
         if framed:
             out += [_terminated(sql) for sql in step.after]
@@ -784,3 +824,165 @@ def install_log_handler(
         root.setLevel(min(threshold, logging.INFO) if verbosity >= 0 else threshold)
     root.addHandler(handler)
     root.propagate = False
+
+
+# -- lint -------------------------------------------------------------------------------------
+
+
+def _size(count: int, unit: str) -> str:
+    return f"{count} {unit}"
+
+
+def render_lint(report: LintReport) -> str:
+    """Each finding as ``file:line:col: severity [rule] message``, its statement and the safe
+    way; allowed findings in a line each; a summary last."""
+    out: list[str] = []
+    for f in report.findings:
+        if f.allowed is not None:
+            continue
+        out.append(f"{f.path}:{f.line}:{f.column}: {f.severity} [{f.rule}] {f.message}")
+        out.append(f"    {f.statement}")
+        detail = [f"lock: {f.lock}"] if f.lock else []
+        if f.rewrites:
+            detail.append("rewrites the table")
+        elif f.scans:
+            detail.append("scans the table")
+        if detail:
+            out.append(f"    ({', '.join(detail)})")
+        out.append("    safe way:")
+        out += [f"      {line}" for line in f.safe.splitlines()]
+        out.append("")
+    allowed = [f for f in report.findings if f.allowed is not None]
+    for f in allowed:
+        why = f" -- {f.allowed}" if f.allowed else ""
+        out.append(f"{f.path}:{f.line}:{f.column}: allowed [{f.rule}]{why}")
+    if allowed:
+        out.append("")
+    counts = {
+        s: sum(1 for f in report.reported if f.severity == s) for s in ("error", "warning", "info")
+    }
+    summary = ", ".join(_size(n, s + ("s" if n != 1 else "")) for s, n in counts.items() if n)
+    out.append(
+        f"linted {len(report.checked)} migration(s) ({report.context}): "
+        + (summary or "no findings")
+        + (f", {len(allowed)} allowed" if allowed else "")
+    )
+    return "\n".join(out)
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "rule": f.rule,
+        "severity": f.severity,
+        "version": f.version,
+        "path": f.path,
+        "line": f.line,
+        "column": f.column,
+        "statement": f.statement,
+        "message": f.message,
+        "safe": f.safe,
+        "lock": f.lock,
+        "tables": list(f.tables),
+        "rewrites": f.rewrites,
+        "scans": f.scans,
+        "allowed": f.allowed,
+    }
+
+
+def lint_json(report: LintReport) -> dict[str, Any]:
+    return {
+        "checked": list(report.checked),
+        "context": report.context,
+        "fail_on": report.fail_on,
+        "failed": bool(report.failing),
+        "findings": [_finding_json(f) for f in report.findings],
+    }
+
+
+def _escape_github(text: str, *, property_value: bool = False) -> str:
+    # GitHub's workflow-command escaping: %, CR and LF always; ':' and ',' in properties.
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def lint_github(report: LintReport) -> str:
+    """One GitHub Actions annotation per reported finding (``::error file=…,line=…::…``)."""
+    level = {"error": "error", "warning": "warning", "info": "notice"}
+    lines = []
+    for f in report.reported:
+        props = ",".join(
+            [
+                f"file={_escape_github(f.path, property_value=True)}",
+                f"line={f.line}",
+                f"col={f.column}",
+                f"title={_escape_github(f.rule, property_value=True)}",
+            ]
+        )
+        body = _escape_github(f"{f.message}\nsafe way:\n{f.safe}")
+        lines.append(f"::{level[f.severity]} {props}::{body}")
+    return "\n".join(lines)
+
+
+def lint_sarif(report: LintReport, rules: Mapping[str, Any], *, version: str) -> dict[str, Any]:
+    """The report as SARIF 2.1.0 (GitHub code scanning); allowed findings carry an
+    in-source suppression with its reason."""
+    level = {"error": "error", "warning": "warning", "info": "note"}
+    used = sorted({f.rule for f in report.findings})
+    results = []
+    for f in report.findings:
+        result: dict[str, Any] = {
+            "ruleId": f.rule,
+            "ruleIndex": used.index(f.rule),
+            "level": level[f.severity],
+            "message": {"text": f"{f.message}\nSafe way:\n{f.safe}"},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": f.path},
+                        "region": {"startLine": f.line, "startColumn": f.column},
+                    }
+                }
+            ],
+        }
+        if f.allowed is not None:
+            result["suppressions"] = [{"kind": "inSource", "justification": f.allowed}]
+        results.append(result)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "migrata",
+                        "version": version,
+                        "informationUri": "https://pypi.org/project/migrata/",
+                        "rules": [
+                            {
+                                "id": rule,
+                                "shortDescription": {"text": rules[rule].summary},
+                                "defaultConfiguration": {"level": level[rules[rule].severity]},
+                            }
+                            for rule in used
+                        ],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def render_rules(rules: Mapping[str, Any]) -> str:
+    """The rules as a table: id, severity, dialects, lock, rewrites/scans, summary."""
+    lines = []
+    for rule in rules.values():
+        effect = "rewrites" if rule.rewrites else "scans" if rule.scans else "-"
+        extra = " (opt-in)" if rule.opt_in else ""
+        lines.append(
+            f"{rule.id:<32} {rule.severity:<8} {','.join(rule.dialects):<22} "
+            f"{rule.lock or '-':<24} {effect:<9} {rule.summary}{extra}"
+        )
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .backends.base import Query
 from .errors import SQLSyntaxError, ValidationFailed, setting
@@ -25,6 +26,9 @@ from .models import (
 )
 from .split import split_script
 from .split.transactions import decide_transaction
+
+if TYPE_CHECKING:
+    from .lint import LockInfo
 
 __all__ = [
     "PlannedStatements",
@@ -64,6 +68,9 @@ class PlannedStatements:
     #: "started" row) and after them (history writes, COMMIT), as SQL text.
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    #: Per statement, the table lock it takes (migrata.lint.LockInfo); empty where the
+    #: engine's locks are not known.
+    locks: tuple[LockInfo, ...] = ()
 
 
 def prepare_plan(
@@ -191,13 +198,23 @@ Preview = Callable[[Step, tuple[Statement, ...]], tuple[Sequence[Query], Sequenc
 
 
 def describe_statements(
-    prepared: PreparedPlan, preview: Preview | None = None
+    prepared: PreparedPlan,
+    preview: Preview | None = None,
+    *,
+    dialect: str | None = None,
+    server_version: int | None = None,
 ) -> tuple[PlannedStatements, ...]:
     """Each step of ``prepared`` with its statements and, given ``preview`` (the runner's),
-    what the run sends before and after them, as SQL text."""
+    what the run sends before and after them, as SQL text; given ``dialect``, the table lock
+    each statement takes (as the server takes it, also on a table created just before)."""
+    from .lint import statement_locks
+
     planned = []
     for step in prepared.plan.steps:
         stmts = prepared.statements_of(step)
+        locks: tuple[LockInfo, ...] = ()
+        if dialect is not None:
+            locks = statement_locks(stmts, dialect, server_version=server_version)
         before, after = preview(step, stmts) if preview is not None else ((), ())
         planned.append(
             PlannedStatements(
@@ -210,6 +227,7 @@ def describe_statements(
                 step.script.transaction_note,
                 before=tuple(_as_text(q) for q in before),
                 after=tuple(_as_text(q) for q in after),
+                locks=locks,
             )
         )
     return tuple(planned)

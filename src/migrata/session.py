@@ -40,8 +40,6 @@ class Connector:
 
     def __init__(self, settings: Settings, connection: Any = None) -> None:
         url = settings.connect.database_url
-        if url is None and connection is None:
-            raise ConfigError(f"no database URL: pass {setting('database_url')} (or a connection)")
         if url is not None and connection is not None:
             raise ConfigError("give either a database URL or a connection, not both")
         self.settings = settings
@@ -85,9 +83,17 @@ class Connector:
                 self._session = (split_script(Script(path=where, text=text), self.dialect), where)
         return self._session
 
+    @property
+    def has_database(self) -> bool:
+        """A URL or a connection was given (reading the folder alone needs neither)."""
+        return self.url is not None or self._connection is not None
+
     @contextmanager
     def open(self, *, writing: bool = False) -> Iterator[tuple[Backend, History]]:
-        """A connection with the session SQL run, and the history over it."""
+        """A connection with the session SQL run, and the history over it. Raises ConfigError
+        when there is no database to connect to."""
+        if not self.has_database:
+            raise ConfigError(f"no database URL: pass {setting('database_url')} (or a connection)")
         if self.url is not None:
             connect = self.settings.connect
             patience = Patience(connect.wait, connect_timeout=connect.connect_timeout)

@@ -48,6 +48,7 @@ Kind = Literal[
     "names",  # a list: a TOML array or a comma-separated string
     "environments",  # a list of environment names
     "environment",  # one environment name
+    "choice",  # one of the spec's choices
 ]
 
 Group = Literal["source", "history", "run", "connect"]
@@ -68,6 +69,8 @@ class Spec:
     #: (): no flag at all (config and environment only).
     commands: tuple[str, ...] | None = None
     metavar: str | None = None
+    #: The values a "choice" setting takes.
+    choices: tuple[str, ...] = ()
     #: It names one database: with several targets, set per target only (see
     #: :mod:`migrata.targets`).
     per_database: bool = False
@@ -218,6 +221,14 @@ class RunSettings:
     )
     ddl_lock_retries: int = spec(
         5, "Retries of a migration that gave way to a lock, with growing pauses.", "count"
+    )
+    lint: str = spec(
+        "warn",
+        "Lint what `up` is about to run: warn prints the findings, error refuses to run when "
+        "there is one at error level, off skips it.",
+        "choice",
+        choices=("warn", "error", "off"),
+        commands=("up",),
     )
     extensions: tuple[str, ...] = spec(
         (),
@@ -394,6 +405,11 @@ def coerce_setting(name: str, value: Any, source: str | None = None) -> Any:
                 f"{name} must be a name (letters, digits, '_', '.', '-'), got {value!r}{where}"
             )
         return value.strip()
+    if kind == "choice":
+        choices = SPECS[name].choices
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}{where}")
+        return value.strip().lower()
     if kind == "flag":
         if isinstance(value, bool):
             return value

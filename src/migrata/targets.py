@@ -146,6 +146,7 @@ _SEVERITY = (
     ExitCode.OK,
     ExitCode.PENDING,
     ExitCode.LOCK_TIMEOUT,
+    ExitCode.LINT,
     ExitCode.USAGE,
     ExitCode.VALIDATION,
     ExitCode.MIGRATION_FAILED,
@@ -153,7 +154,7 @@ _SEVERITY = (
 
 
 def worst_exit_code(codes: Iterable[int]) -> int:
-    """The most severe of ``codes`` (0 for none): 1 > 3 > 2 > 4 > 5 > 0."""
+    """The most severe of ``codes`` (0 for none): 1 > 3 > 2 > 6 > 4 > 5 > 0."""
     rank = {int(code): index for index, code in enumerate(_SEVERITY)}
     return max(codes, key=lambda code: rank.get(code, len(_SEVERITY)), default=int(ExitCode.OK))
 

@@ -27,7 +27,15 @@ from migrata.cli import main
 from migrata.exitcodes import ExitCode
 
 #: Every exit code these tests assert, with a word the documentation must use for it.
-ASSERTED = {0: "success", 1: "failed", 2: "usage", 3: "validation", 4: "lock", 5: "pending"}
+ASSERTED = {
+    0: "success",
+    1: "failed",
+    2: "usage",
+    3: "validation",
+    4: "lock",
+    5: "pending",
+    6: "lint",
+}
 
 GOOD = {
     "0001_users.sql": "CREATE TABLE users (id INTEGER PRIMARY KEY);\n",
@@ -73,6 +81,7 @@ def test_the_enum_matches_the_numbers_asserted_here() -> None:
     assert ExitCode.VALIDATION == 3
     assert ExitCode.LOCK_TIMEOUT == 4
     assert ExitCode.PENDING == 5
+    assert ExitCode.LINT == 6
 
 
 # -- 0 ----------------------------------------------------------------------------------------

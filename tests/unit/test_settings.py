@@ -173,6 +173,7 @@ _VALUES = {
         st.sampled_from(["dev", "test", "qa", "staging", "prod1"]), min_size=1, max_size=3
     ).map(",".join),
     "environment": st.sampled_from(["dev", "test", "qa", "staging", "prod1"]),
+    "choice": st.sampled_from(["warn", "error", "off", "WARN", " Error "]),
 }
 
 

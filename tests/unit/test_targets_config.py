@@ -439,7 +439,7 @@ def test_new_settings_from_flags_env_and_file(tmp_path: Path) -> None:
 
 def test_a_migrator_without_url_is_the_usual_error() -> None:
     with pytest.raises(ConfigError, match="no database URL"):
-        Migrator(Settings())
+        Migrator(Settings()).applied()
 
 
 # -- the run loop -----------------------------------------------------------------------------

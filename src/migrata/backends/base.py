@@ -187,6 +187,12 @@ class Backend(abc.ABC):
         would fail to compile. Default: no check beyond splitting."""
         return []
 
+    def table_estimates(self) -> dict[str, tuple[int, int]]:
+        """The tables of the database with their estimated rows and bytes (for the linter's
+        messages: "~12 M rows, 4.1 GB"), keyed by lower-case ``schema.table`` and, for the
+        tables a bare name finds, by ``table``. One query; default: nothing known."""
+        return {}
+
     def elapsed_ms_sql(self) -> str:
         """SQL for the milliseconds since the current transaction began."""
         raise NotImplementedError

@@ -338,6 +338,21 @@ class MySQLBackend(Backend):
     def is_missing_table(self, failure: QueryFailed) -> bool:
         return failure.sqlstate is not None and int(failure.sqlstate) in _NO_SUCH_TABLE
 
+    def table_estimates(self) -> dict[str, tuple[int, int]]:
+        rows = self.fetch(
+            "SELECT table_schema, table_name, COALESCE(table_rows, 0), "
+            "COALESCE(data_length, 0) + COALESCE(index_length, 0), table_schema = DATABASE() "
+            "FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+            "AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"
+        )
+        found: dict[str, tuple[int, int]] = {}
+        for schema, table, count, size, current in rows:
+            value = (int(count), int(size))
+            found[f"{schema}.{table}".lower()] = value
+            if current:
+                found[str(table).lower()] = value
+        return found
+
     def elapsed_ms_sql(self) -> str:
         # The batch records its own start: MySQL has no transaction start time to read.
         return f"CAST(TIMESTAMPDIFF(MICROSECOND, {_BATCH_START}, SYSDATE(6)) DIV 1000 AS SIGNED)"

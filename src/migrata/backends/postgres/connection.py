@@ -196,6 +196,19 @@ class PostgresBackend(Backend):
             position = int(diag.statement_position) - offset
         return QueryFailed(index, text, getattr(exc, "sqlstate", None), position)
 
+    def table_estimates(self) -> dict[str, tuple[int, int]]:
+        # reltuples is -1 for a table never analysed (PostgreSQL 14+): unknown, counted as 0.
+        rows = self.fetch(
+            "SELECT n.nspname, c.relname, greatest(c.reltuples, 0)::bigint, "
+            "pg_total_relation_size(c.oid), "
+            "n.nspname = ANY (current_schemas(false)) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p', 'm') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg_toast%'"
+        )
+        return _estimates(rows)
+
     def timeout_queries(self, timeouts: Timeouts, *, local: bool) -> list[Query]:
         wanted = {"statement_timeout": timeouts.statement, "lock_timeout": timeouts.lock}
         queries = []
@@ -500,3 +513,14 @@ def _change_database(
         return True
     finally:
         connection.close()
+
+
+def _estimates(rows: list[tuple[Any, ...]]) -> dict[str, tuple[int, int]]:
+    """``schema.table`` and, for tables on the search path (the first one wins), ``table``."""
+    found: dict[str, tuple[int, int]] = {}
+    for schema, table, count, size, visible in rows:
+        value = (int(count), int(size))
+        found[f"{schema}.{table}".lower()] = value
+        if visible:
+            found.setdefault(str(table).lower(), value)
+    return found

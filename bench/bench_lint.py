@@ -1,0 +1,232 @@
+"""`migrata lint` beside squawk, on real folders and on labelled cases, and its speed.
+
+For every PostgreSQL corpus in ``../shared/corpora`` (MANIFEST.tsv) whose layout migrata reads:
+
+- migrata: ``Migrator(...).lint(all=True)`` — every up as on a fresh database, which is how
+  squawk sees files too;
+- squawk (PyPI ``squawk-cli``, a bench-only dependency: ``pip install squawk-cli``) on the same
+  up files, in the same order;
+- how many of squawk's findings fall on a table created earlier in the same run (an empty table
+  nobody waits on: migrata reports none of those by design), and how many of migrata's do (must
+  be 0).
+
+Then the labelled cases of ``tests/fixtures/lint_cases`` (dangerous or safe, each with its
+reason): which dangerous ones each tool finds, which safe ones it flags. Last, the time
+migrata takes to lint 1,000 generated migrations (goal: under 1 s).
+
+    .venv/bin/python bench/bench_lint.py [--corpora ../shared/corpora] [--no-squawk]
+
+Prints one line per corpus and a summary; exit 0 (a report, not a test), 1 when migrata
+reports a finding on a table created in the same run or misses a labelled dangerous case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+from migrata import Migrator
+from migrata.lint import lint
+from migrata.models import Migration, Script, Version
+from migrata.settings import Settings
+from migrata.split import split_script
+
+ROOT = Path(__file__).resolve().parents[1]
+SUPPORTED = {"diesel", "sqlx", "golang-migrate", "goose", "flyway", "drizzle", "dbmate"}
+
+
+def _created_and_touched(migrations: list[Migration]) -> list[tuple[str, int, set[str], set[str]]]:
+    """Per statement of the ups, in order: (path, line, tables it touches, tables created
+    before it in the run)."""
+    import pglast
+    from pglast import ast
+    from pglast.visitors import Visitor
+
+    class Tables(Visitor):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.names: set[str] = set()
+
+        def visit_RangeVar(self, ancestors: object, node: ast.RangeVar) -> None:
+            self.names.add(node.relname.lower())
+
+    created: set[str] = set()
+    rows = []
+    for migration in migrations:
+        for statement in split_script(migration.up, "postgresql"):
+            try:
+                tree = pglast.parse_sql(statement.sql)
+            except pglast.parser.ParseError:
+                continue
+            visitor = Tables()
+            visitor(tree)
+            rows.append((migration.up.path, statement.line, visitor.names, set(created)))
+            for raw in tree:
+                stmt = raw.stmt
+                if isinstance(stmt, ast.CreateStmt | ast.CreateTableAsStmt):
+                    relation = stmt.relation if isinstance(stmt, ast.CreateStmt) else stmt.into.rel
+                    created.add(relation.relname.lower())
+    return rows
+
+
+def _on_new_table(path: str, line: int, rows: list[tuple[str, int, set[str], set[str]]]) -> bool:
+    """Whether the statement at ``path:line`` only touches tables created earlier in the run."""
+    chosen = None
+    for row_path, row_line, touched, created in rows:
+        if row_path == path and row_line <= line:
+            chosen = (touched, created)
+    if chosen is None or not chosen[0]:
+        return False
+    touched, created = chosen
+    return touched <= created
+
+
+def _squawk(files: list[Path]) -> list[dict[str, object]] | None:
+    binary = shutil.which("squawk") or str(Path(sys.executable).with_name("squawk"))
+    if not Path(binary).exists():
+        return None
+    found: list[dict[str, object]] = []
+    for start in range(0, len(files), 200):  # keep the command line short
+        result = subprocess.run(
+            [binary, "--reporter", "json", *map(str, files[start : start + 200])],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        found += json.loads(result.stdout or "[]")
+    return found
+
+
+def _corpora(root: Path) -> list[tuple[str, Path]]:
+    rows = list(csv.reader((root / "MANIFEST.tsv").open(), delimiter="\t"))
+    header = [h.lstrip("# ") for h in rows[0]]
+    chosen = []
+    for row in rows[1:]:
+        entry = dict(zip(header, row, strict=False))
+        if entry.get("dialect") == "pg" and entry.get("layout") in SUPPORTED:
+            chosen.append((entry["name"], root / entry["name"] / entry.get("path", "")))
+    return chosen
+
+
+def _folder(path: Path) -> Path:
+    if path.is_dir() and any(p.suffix == ".sql" or p.is_dir() for p in path.iterdir()):
+        return path
+    return next(p.parent for p in sorted(path.rglob("*.sql")))
+
+
+def corpus_line(name: str, path: Path, squawk: bool) -> tuple[str, int]:
+    folder = path if path.is_dir() else _folder(path)
+    migrator = Migrator(Settings.of(directory=str(folder)))
+    migrations = list(migrator.migrations)
+    started = time.perf_counter()
+    report = migrator.lint(all=True)
+    seconds = time.perf_counter() - started
+    rows = _created_and_touched(migrations)
+    ours_new = sum(1 for f in report.reported if _on_new_table(f.path, f.line, rows))
+    squawk_text = "squawk not installed"
+    if squawk:
+        files = [Path(m.up.path) for m in migrations]
+        found = _squawk(files)
+        if found is not None:
+            on_new = sum(
+                1 for f in found if _on_new_table(str(f["file"]), int(str(f["line"])) + 1, rows)
+            )
+            squawk_text = f"squawk {len(found):5d} ({on_new:5d} on tables created in the run)"
+    line = (
+        f"{name:<22} {len(migrations):4d} migrations  migrata {len(report.reported):4d} "
+        f"({ours_new} on new tables, {seconds:.2f} s)  {squawk_text}"
+    )
+    return line, ours_new
+
+
+def labelled(squawk: bool) -> tuple[list[str], int]:
+    """Each labelled case: found or flagged by migrata (and squawk)."""
+    lines = []
+    misses = 0
+    cases_dir = ROOT / "tests" / "fixtures" / "lint_cases"
+    cases = []
+    for file in sorted(cases_dir.glob("*.toml")):
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        cases += data.get("case", [])
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        for number, case in enumerate(cases):
+            setup = case.get("setup", "")
+            sql = case["sql"]
+            before = Migration(
+                Version.parse("1"), "setup", Script(str(tmp / f"{number}_1.sql"), setup)
+            )
+            target = Migration(
+                Version.parse("2"), "case", Script(str(tmp / f"{number}_2.sql"), sql)
+            )
+            findings = [
+                f
+                for f in lint([target], "postgresql", existing=[before] if setup else [])
+                if f.allowed is None
+            ]
+            dangerous = case["label"] == "dangerous"
+            ours = "found" if findings else "-"
+            theirs = ""
+            if squawk:
+                path = tmp / f"{number}.sql"
+                path.write_text(sql)
+                found = _squawk([path])
+                theirs = "" if found is None else ("found" if found else "-")
+            if dangerous and not findings:
+                misses += 1
+            if not dangerous and findings:
+                misses += 1
+            lines.append(
+                f"{case['label']:<9} {case.get('name', number)!s:<44} migrata {ours:<6} "
+                f"squawk {theirs:<6} {case.get('reason', '')}"
+            )
+    finally:
+        shutil.rmtree(tmp)
+    return lines, misses
+
+
+def thousand() -> float:
+    migrations = []
+    for n in range(1, 1001):
+        text = (
+            f"CREATE TABLE t{n} (id bigint PRIMARY KEY, name text);\n"
+            f"CREATE INDEX t{n}_name ON t{n} (name);\n"
+            f"ALTER TABLE t{max(n - 1, 1)} ADD COLUMN c{n} integer;\n"
+            f"INSERT INTO t{n} (id, name) VALUES ({n}, 'x');\n"
+        )
+        migrations.append(Migration(Version.parse(str(n)), f"m{n}", Script(f"{n}.sql", text)))
+    started = time.perf_counter()
+    lint(migrations, "postgresql")
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpora", type=Path, default=ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--no-squawk", action="store_true")
+    args = parser.parse_args()
+    squawk = not args.no_squawk
+    failed = 0
+    print("== PostgreSQL corpora, every up as on a fresh database")
+    for name, path in _corpora(args.corpora):
+        line, on_new = corpus_line(name, path, squawk)
+        failed += on_new
+        print(line, flush=True)
+    print("\n== labelled cases")
+    lines, misses = labelled(squawk)
+    print("\n".join(lines))
+    print(f"{len(lines)} cases, {misses} missed or wrongly flagged by migrata")
+    seconds = thousand()
+    print(f"\n== lint of 1,000 generated migrations: {seconds:.2f} s (goal: under 1 s)")
+    return 1 if failed or misses else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
