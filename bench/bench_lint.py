@@ -111,25 +111,25 @@ def _corpora(root: Path) -> list[tuple[str, Path]]:
     for row in rows[1:]:
         entry = dict(zip(header, row, strict=False))
         if entry.get("dialect") == "pg" and entry.get("layout") in SUPPORTED:
-            chosen.append((entry["name"], root / entry["name"] / entry.get("path", "")))
+            chosen.append((entry["name"], root / entry["name"]))
     return chosen
 
 
-def _folder(path: Path) -> Path:
-    if path.is_dir() and any(p.suffix == ".sql" or p.is_dir() for p in path.iterdir()):
-        return path
-    return next(p.parent for p in sorted(path.rglob("*.sql")))
-
-
 def corpus_line(name: str, path: Path, squawk: bool) -> tuple[str, int]:
-    folder = path if path.is_dir() else _folder(path)
-    migrator = Migrator(Settings.of(directory=str(folder)))
+    migrator = Migrator(Settings.of(directory=str(path)))
     migrations = list(migrator.migrations)
     started = time.perf_counter()
     report = migrator.lint(all=True)
     seconds = time.perf_counter() - started
     rows = _created_and_touched(migrations)
     ours_new = sum(1 for f in report.reported if _on_new_table(f.path, f.line, rows))
+    # Each migration as it was deployed: the earlier ones applied (pre-commit's view).
+    deployed = sum(
+        1
+        for i, migration in enumerate(migrations)
+        for f in lint([migration], "postgresql", existing=migrations[:i])
+        if f.allowed is None
+    )
     squawk_text = "squawk not installed"
     if squawk:
         files = [Path(m.up.path) for m in migrations]
@@ -141,54 +141,67 @@ def corpus_line(name: str, path: Path, squawk: bool) -> tuple[str, int]:
             squawk_text = f"squawk {len(found):5d} ({on_new:5d} on tables created in the run)"
     line = (
         f"{name:<22} {len(migrations):4d} migrations  migrata {len(report.reported):4d} "
-        f"({ours_new} on new tables, {seconds:.2f} s)  {squawk_text}"
+        f"({ours_new} on new tables, {seconds:.2f} s; {deployed:4d} one migration at a time)  "
+        f"{squawk_text}"
     )
     return line, ours_new
 
 
+def _case_migration(
+    version: str, sql: str, folder: Path, *, transactional: bool = True
+) -> Migration:
+    path = folder / f"{version}_case.sql"
+    path.write_text(sql, encoding="utf-8")
+    script = Script(str(path), sql, transactional=transactional)
+    return Migration(Version.parse(version), "case", script, None, "x")
+
+
 def labelled(squawk: bool) -> tuple[list[str], int]:
-    """Each labelled case: found or flagged by migrata (and squawk)."""
+    """Each PostgreSQL labelled case of tests/fixtures/lint_cases: found (dangerous) or
+    flagged (safe) by migrata, and by squawk on the same SQL (its earlier migrations in the
+    same squawk run, as migrata sees them)."""
+    from migrata.lint import LintOptions
+
     lines = []
     misses = 0
-    cases_dir = ROOT / "tests" / "fixtures" / "lint_cases"
-    cases = []
-    for file in sorted(cases_dir.glob("*.toml")):
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-        cases += data.get("case", [])
-    tmp = Path(tempfile.mkdtemp())
-    try:
-        for number, case in enumerate(cases):
-            setup = case.get("setup", "")
-            sql = case["sql"]
-            before = Migration(
-                Version.parse("1"), "setup", Script(str(tmp / f"{number}_1.sql"), setup)
-            )
-            target = Migration(
-                Version.parse("2"), "case", Script(str(tmp / f"{number}_2.sql"), sql)
-            )
+    cases = tomllib.loads((ROOT / "tests/fixtures/lint_cases/cases.toml").read_text())["case"]
+    for number, case in enumerate(cases):
+        if case.get("dialect", "postgresql") != "postgresql":
+            continue
+        tmp = Path(tempfile.mkdtemp())
+        try:
+            runs = [
+                _case_migration(
+                    "2", case["sql"], tmp, transactional=case.get("transactional", True)
+                )
+            ]
+            if "before" in case:
+                runs.insert(0, _case_migration("1", case["before"], tmp))
+            existing = [_case_migration("0", case["existing"], tmp)] if "existing" in case else []
             findings = [
                 f
-                for f in lint([target], "postgresql", existing=[before] if setup else [])
-                if f.allowed is None
+                for f in lint(
+                    runs,
+                    "postgresql",
+                    options=LintOptions(server_version=case.get("version")),
+                    existing=existing,
+                )
+                if f.allowed is None and f.version == "2"
             ]
-            dangerous = case["label"] == "dangerous"
+            dangerous = case["kind"] == "dangerous"
             ours = "found" if findings else "-"
             theirs = ""
             if squawk:
-                path = tmp / f"{number}.sql"
-                path.write_text(sql)
-                found = _squawk([path])
-                theirs = "" if found is None else ("found" if found else "-")
-            if dangerous and not findings:
-                misses += 1
-            if not dangerous and findings:
-                misses += 1
-            lines.append(
-                f"{case['label']:<9} {case.get('name', number)!s:<44} migrata {ours:<6} "
-                f"squawk {theirs:<6} {case.get('reason', '')}"
-            )
-    finally:
-        shutil.rmtree(tmp)
+                found = _squawk([Path(m.up.path) for m in runs])
+                mine = [f for f in found or [] if str(f["file"]).endswith("2_case.sql")]
+                theirs = "" if found is None else ("found" if mine else "-")
+        finally:
+            shutil.rmtree(tmp)
+        if dangerous != bool(findings):
+            misses += 1
+        lines.append(
+            f"{case['kind']:<9} {case['name'][:52]:<52} migrata {ours:<6} squawk {theirs:<6}"
+        )
     return lines, misses
 
 
@@ -201,7 +214,8 @@ def thousand() -> float:
             f"ALTER TABLE t{max(n - 1, 1)} ADD COLUMN c{n} integer;\n"
             f"INSERT INTO t{n} (id, name) VALUES ({n}, 'x');\n"
         )
-        migrations.append(Migration(Version.parse(str(n)), f"m{n}", Script(f"{n}.sql", text)))
+        script = Script(f"{n}.sql", text)
+        migrations.append(Migration(Version.parse(str(n)), f"m{n}", script, None, "x"))
     started = time.perf_counter()
     lint(migrations, "postgresql")
     return time.perf_counter() - started
