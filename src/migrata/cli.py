@@ -851,7 +851,6 @@ def lint(
     options, configured = lint_options_from_table(*found, list(RULES)) if found else (None, None)
     settings = state.one_settings("lint")
     migrator = state.migrator(settings, database=False)
-    state.warn(migrator.warnings())
     report = migrator.lint(
         selection,
         all=check_all,

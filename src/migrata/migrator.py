@@ -68,7 +68,7 @@ from .settings import SPECS, Settings
 from .urls import DatabaseURL
 
 if TYPE_CHECKING:
-    from .lint import LintOptions
+    from .lint import Finding, LintOptions
     from .lint.report import LintReport
 
 __all__ = ["Migrator", "PlannedStatements", "Repair"]
@@ -332,8 +332,44 @@ class Migrator:
             chosen_options = replace(chosen_options, cluster=self.settings.history.cluster)
         dialect = self.dialect if self._connector.has_database else self._folder_dialect()
         findings = lint(chosen, dialect, catalog=catalog, options=chosen_options, existing=existing)
+        layout = self._layout_findings(chosen_options)
         checked = tuple(m.version.text for m in chosen)
-        return LintReport(findings, checked, fail_on=fail_on, context=context)
+        return LintReport(layout + findings, checked, fail_on=fail_on, context=context)
+
+    def _layout_findings(self, options: LintOptions) -> tuple[Finding, ...]:
+        """The folder's warnings (a file its layout skips, an option its tool ignores) as
+        findings of the rule ``folder-layout``, each at the file it names."""
+        from .lint import RULES, Finding
+
+        rule = RULES["folder-layout"]
+        if rule.id in options.disabled:
+            return ()
+        severity = options.severities.get(rule.id, rule.severity)
+        source = self.discover()
+        found = []
+        for warning in source.warnings:
+            path, _, why = warning.partition(": ")
+            if not why or not os.path.exists(path):
+                path, why = self.settings.source.directory, warning
+            found.append(
+                Finding(
+                    rule.id,
+                    severity,
+                    "",
+                    path,
+                    1,
+                    1,
+                    "",
+                    f"{why} (read as {source.layout})",
+                    "name the file as the layout's tool expects, move it out of the folder, "
+                    "or pass --layout NAME",
+                    None,
+                    (),
+                    False,
+                    False,
+                )
+            )
+        return tuple(found)
 
     def _folder_dialect(self) -> str:
         """The dialect to read a folder in without a database: PostgreSQL's, the first

@@ -841,7 +841,8 @@ def render_lint(report: LintReport) -> str:
         if f.allowed is not None:
             continue
         out.append(f"{f.path}:{f.line}:{f.column}: {f.severity} [{f.rule}] {f.message}")
-        out.append(f"    {f.statement}")
+        if f.statement:
+            out.append(f"    {f.statement}")
         detail = [f"lock: {f.lock}"] if f.lock else []
         if f.rewrites:
             detail.append("rewrites the table")

@@ -113,6 +113,18 @@ def test_the_config_disables_rules_and_changes_severities(run_cli, tmp_path: Pat
     assert refused.code == ExitCode.USAGE and "no-such-rule" in refused.err
 
 
+def test_the_folders_layout_problems_are_findings(run_cli, tmp_path: Path) -> None:
+    """A file the layout's tool would skip is a `folder-layout` finding at that file."""
+    folder = _folder(
+        tmp_path, {"V1__init.sql": "CREATE TABLE a (id int);\n", "V2_oops.sql": "SELECT 1;\n"}
+    )
+    document = json.loads(run_cli("-d", folder, "lint", "--all", "--format", "json").out)
+    (finding,) = document["findings"]
+    assert finding["rule"] == "folder-layout" and finding["severity"] == "warning"
+    assert finding["path"].endswith("V2_oops.sql") and "Flyway skips it" in finding["message"]
+    assert run_cli("-d", folder, "lint", "--all", "--fail-on", "warning").code == ExitCode.LINT
+
+
 def test_rules_are_listed(run_cli) -> None:
     from migrata.lint import RULES
 

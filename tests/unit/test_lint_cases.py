@@ -56,7 +56,9 @@ def test_labelled_case(case: dict[str, Any]) -> None:
 def test_every_rule_has_a_dangerous_case_or_a_unit_test() -> None:
     labelled = {c["rule"] for c in CASES if c["kind"] == "dangerous"}
     # Opt-in and cluster rules need options: tests/unit/test_lint_rules.py covers them.
+    # folder-layout is read from the folder by Migrator.lint: tests/cli/test_lint_cli.py.
     assert set(RULES) - labelled <= {
         "prefer-bigint-key",
         "clickhouse-missing-on-cluster",
+        "folder-layout",
     }

@@ -47,6 +47,7 @@ _RULES = (
     Rule("mysql-add-foreign-key", "warning", "ADD FOREIGN KEY with foreign_key_checks on copies the table", "EXCLUSIVE", True, True, ("mysql",)),
     Rule("clickhouse-mutation", "warning", "ALTER TABLE … UPDATE/DELETE is a mutation: it rewrites every part of the table in the background", None, True, True, ("clickhouse",)),
     Rule("clickhouse-missing-on-cluster", "error", "DDL without ON CLUSTER changes one replica only", None, False, False, ("clickhouse",)),
+    Rule("folder-layout", "warning", "the folder's layout skips or misreads a file its tool would treat differently", None, False, False, ALL),
 )  # fmt: skip
 
 #: Every rule, by id.
