@@ -824,6 +824,11 @@ def new(state: _Invocation, name: str, numbering: str | None, down: bool) -> Non
     metavar="MAJOR",
     help="The PostgreSQL major version to judge by without a database (e.g. 15).",
 )
+@click.option(
+    "--dialect",
+    type=click.Choice(["postgresql", "mysql", "clickhouse", "sqlite"]),
+    help="How to read the SQL without a database [default: the URL's engine, else postgresql].",
+)
 @click.option("--rules", "list_rules", is_flag=True, help="List the rules and exit.")
 @pass_state
 def lint(
@@ -833,6 +838,7 @@ def lint(
     output_format: str,
     fail_on: str | None,
     pg_version: int | None,
+    dialect: str | None,
     list_rules: bool,
 ) -> None:
     """Check migrations for what locks, rewrites or breaks production: the pending ones of the
@@ -857,6 +863,7 @@ def lint(
         options=options,
         fail_on=fail_on or configured or "error",
         server_version=pg_version * 10000 if pg_version is not None else None,
+        dialect=dialect,
     )
     if output_format == "json":
         state.say(to_json(lint_json(report)))

@@ -281,12 +281,14 @@ class Migrator:
         options: LintOptions | None = None,
         fail_on: str = "error",
         server_version: int | None = None,
+        dialect: str | None = None,
     ) -> LintReport:
         """The linter's findings (see :mod:`migrata.lint`): for the pending migrations (one
         query, no lock, nothing written), for ``selection`` (versions or file paths of the
         folder; the migrations before them count as applied), or for ``all`` of them as on a
         fresh database. With a database, its catalog (tables, estimated rows and sizes, the
-        server's version) informs the findings; ``selection`` and ``all`` need none.
+        server's version) informs the findings; ``selection`` and ``all`` need none, and then
+        read the SQL as ``dialect`` (default: the URL's engine, else PostgreSQL).
 
         Raises UnknownVersion for a selection the folder does not have, ConfigError when the
         pending migrations are asked for without a database."""
@@ -330,7 +332,8 @@ class Migrator:
             chosen_options = replace(chosen_options, server_version=server_version)
         if chosen_options.cluster is None and self.settings.history.cluster:
             chosen_options = replace(chosen_options, cluster=self.settings.history.cluster)
-        dialect = self.dialect if self._connector.has_database else self._folder_dialect()
+        if dialect is None:
+            dialect = self.dialect if self._connector.has_database else "postgresql"
         findings = lint(chosen, dialect, catalog=catalog, options=chosen_options, existing=existing)
         layout = self._layout_findings(chosen_options)
         checked = tuple(m.version.text for m in chosen)
@@ -370,11 +373,6 @@ class Migrator:
                 )
             )
         return tuple(found)
-
-    def _folder_dialect(self) -> str:
-        """The dialect to read a folder in without a database: PostgreSQL's, the first
-        engine; a URL or a connection says better."""
-        return "postgresql"
 
     def audit_log(self) -> tuple[AuditEvent, ...]:
         """Every recorded event for this service, oldest first."""
@@ -526,7 +524,7 @@ class Migrator:
 
     def _lint_before_running(self, plan: Plan, applied: Sequence[Applied]) -> None:
         """Lint the migrations ``up`` is about to apply (no catalog: no extra round trip):
-        each finding a warning, or, with ``lint=error``, LintRefused before anything runs
+        each finding at warning or error level a warning, or, with ``lint=error``, LintRefused before anything runs
         when one is at error level."""
         mode = self.settings.run.lint
         if mode == "off" or plan.direction is not Direction.UP or not plan.steps:
@@ -536,7 +534,11 @@ class Migrator:
         chosen = [step.migration for step in plan.steps]
         names = {m.version for m in chosen}
         existing = [m for m in self.migrations if m.version not in names]
-        findings = [f for f in lint(chosen, self.dialect, existing=existing) if f.allowed is None]
+        findings = [
+            f
+            for f in lint(chosen, self.dialect, existing=existing)
+            if f.allowed is None and f.severity != "info"  # style notes are for `migrata lint`
+        ]
         for finding in findings:
             log_event(
                 "lint_finding",

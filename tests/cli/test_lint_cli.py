@@ -125,6 +125,21 @@ def test_the_folders_layout_problems_are_findings(run_cli, tmp_path: Path) -> No
     assert run_cli("-d", folder, "lint", "--all", "--fail-on", "warning").code == ExitCode.LINT
 
 
+def test_a_mysql_folder_is_read_as_mysql_without_a_database(run_cli, tmp_path: Path) -> None:
+    folder = _folder(
+        tmp_path,
+        {
+            "0001_t.sql": "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(20));\n",
+            "0002_t.sql": "ALTER TABLE t MODIFY name VARCHAR(200) NOT NULL;\n",
+        },
+    )
+    as_postgres = run_cli("-d", folder, "lint", "0002", "--format", "json")
+    assert json.loads(as_postgres.out)["findings"] == []  # not PostgreSQL: nothing it can read
+    result = run_cli("-d", folder, "lint", "0002", "--dialect", "mysql", "--format", "json")
+    (finding,) = json.loads(result.out)["findings"]
+    assert finding["rule"] == "mysql-table-copy" and result.code == ExitCode.LINT
+
+
 def test_rules_are_listed(run_cli) -> None:
     from migrata.lint import RULES
 

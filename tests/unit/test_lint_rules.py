@@ -117,6 +117,12 @@ PG_CASES = [
      "ALTER TABLE orders ADD CONSTRAINT c CHECK (qty > 0) NOT VALID;", "orders"),
     ("prefer-jsonb", "ALTER TABLE orders ADD COLUMN meta json;", None, ["meta jsonb"],
      "ALTER TABLE orders ADD COLUMN meta jsonb;", None),
+    ("prefer-timestamptz", "CREATE TABLE visits (id bigint, at timestamp(3));", None, ["at timestamptz"],
+     "CREATE TABLE visits (id bigint, at timestamptz(3), at2 timestamp with time zone);", None),
+    ("prefer-text", "ALTER TABLE orders ADD COLUMN code char(3);", None, ["code text"],
+     "ALTER TABLE orders ADD COLUMN code varchar(3);", None),
+    ("drop-database", "DROP DATABASE legacy;", None, ["DROP DATABASE legacy"],
+     "DROP SCHEMA legacy_archive;", None),
 ]  # fmt: skip
 
 

@@ -437,9 +437,49 @@ def _style(
                 costly=False,
             )
         )
+    if sig is not None and sig.name in _PREFERRED and not sig.array:
+        col = quote(column.colname)
+        rule, instead, why = _PREFERRED[sig.name]
+        hits.append(
+            Hit(
+                rule,
+                f"the column {col} of {state.describe(key)} is {sig.name}: {why}",
+                f"{col} {instead}",
+                (key,),
+                costly=False,
+            )
+        )
     for constraint in column.constraints or ():
         if constraint.contype == enums.ConstrType.CONSTR_PRIMARY:
             _int_key(key, table, [column.colname], state, hits)
+
+
+#: Column types with a usual better choice: (rule, the type instead, why).
+_PREFERRED = {
+    "timestamp": (
+        "prefer-timestamptz",
+        "timestamptz",
+        "it stores no time zone, so its values change meaning with the session's TimeZone",
+    ),
+    "bpchar": (
+        "prefer-text",
+        "text",
+        "char(n) pads with spaces and is no faster than text or varchar",
+    ),
+}
+
+
+def _drop_database(node: Any, state: RunState, facts: Facts, hits: list[Hit]) -> None:
+    name = quote(str(node.dbname))
+    hits.append(
+        Hit(
+            "drop-database",
+            f"DROP DATABASE {name} in a migration deletes a whole database, data and all",
+            f"-- drop it by hand, after a backup, if it really must go:\nDROP DATABASE {name};",
+            (),
+            costly=False,
+        )
+    )
 
 
 def _int_key(key: str, table: str, columns: list[str], state: RunState, hits: list[Hit]) -> None:
@@ -1269,6 +1309,7 @@ _HANDLERS = {
     "CreateTrigStmt": _trigger,
     "CreatePolicyStmt": _policy,
     "CommentStmt": _comment,
+    "DropdbStmt": _drop_database,
 }
 
 
