@@ -27,17 +27,15 @@ from .discovery import discover_migrations
 from .errors import (
     ConfigError,
     DiscoveryError,
-    LintRefused,
     MissingDownMigration,
     PlanError,
-    UnknownVersion,
     ValidationFailed,
-    setting,
 )
 from .events import log_event
 from .foreign import Adoption
 from .history import History
 from .layouts.base import ReadResult
+from .linter import Linter
 from .models import (
     Applied,
     AuditEvent,
@@ -68,7 +66,7 @@ from .settings import SPECS, Settings
 from .urls import DatabaseURL
 
 if TYPE_CHECKING:
-    from .lint import Finding, LintOptions
+    from .lint import LintOptions
     from .lint.report import LintReport
 
 __all__ = ["Migrator", "PlannedStatements", "Repair"]
@@ -109,6 +107,7 @@ class Migrator:
         self._bookkeeping = Bookkeeping(
             self._connector, self.discover, environment=self.settings.source.environment
         )
+        self._linter = Linter(self._connector, self.discover, self.settings)
         self._source: ReadResult | None = None
 
     @classmethod
@@ -283,96 +282,15 @@ class Migrator:
         server_version: int | None = None,
         dialect: str | None = None,
     ) -> LintReport:
-        """The linter's findings (see :mod:`migrata.lint`): for the pending migrations (one
-        query, no lock, nothing written), for ``selection`` (versions or file paths of the
-        folder; the migrations before them count as applied), or for ``all`` of them as on a
-        fresh database. With a database, its catalog (tables, estimated rows and sizes, the
-        server's version) informs the findings; ``selection`` and ``all`` need none, and then
-        read the SQL as ``dialect`` (default: the URL's engine, else PostgreSQL).
-
-        Raises UnknownVersion for a selection the folder does not have, ConfigError when the
-        pending migrations are asked for without a database."""
-        from .lint import Catalog, LintOptions, TableInfo, lint
-        from .lint.report import LintReport
-
-        migrations = self.migrations
-        catalog: Catalog | None = None
-        context = "no database"
-        if all:
-            chosen, existing = list(migrations), []
-        elif selection:
-            chosen = [_select(migrations, item) for item in selection]
-            first = min(migrations.index(m) for m in chosen)
-            existing = [m for m in migrations[:first] if m not in chosen]
-        else:
-            chosen, existing = [], []
-        if self._connector.has_database and not all:
-            with self._connector.open() as (backend, history):
-                applied = history.read().applied
-                estimates = backend.table_estimates()
-                version = backend.server_version
-                context = f"catalog of {backend.display_name}"
-            tables = {name: TableInfo(rows, size) for name, (rows, size) in estimates.items()}
-            catalog = Catalog(server_version=version, tables=tables)
-            if not selection:
-                entries = compute_status(
-                    migrations, applied, environment=self.settings.source.environment
-                )
-                pending = {e.version for e in entries if e.state is State.PENDING}
-                chosen = [m for m in migrations if m.version in pending]
-                existing = [m for m in migrations if m.version not in pending]
-        elif not selection and not all:
-            raise ConfigError(
-                "lint checks the pending migrations of a database: pass "
-                f"{setting('database_url')}, or name the files or versions to check, or "
-                "check every file as on a fresh database with --all"
-            )
-        chosen_options = options or LintOptions()
-        if server_version is not None:
-            chosen_options = replace(chosen_options, server_version=server_version)
-        if chosen_options.cluster is None and self.settings.history.cluster:
-            chosen_options = replace(chosen_options, cluster=self.settings.history.cluster)
-        if dialect is None:
-            dialect = self.dialect if self._connector.has_database else "postgresql"
-        findings = lint(chosen, dialect, catalog=catalog, options=chosen_options, existing=existing)
-        layout = self._layout_findings(chosen_options)
-        checked = tuple(m.version.text for m in chosen)
-        return LintReport(layout + findings, checked, fail_on=fail_on, context=context)
-
-    def _layout_findings(self, options: LintOptions) -> tuple[Finding, ...]:
-        """The folder's warnings (a file its layout skips, an option its tool ignores) as
-        findings of the rule ``folder-layout``, each at the file it names."""
-        from .lint import RULES, Finding
-
-        rule = RULES["folder-layout"]
-        if rule.id in options.disabled:
-            return ()
-        severity = options.severities.get(rule.id, rule.severity)
-        source = self.discover()
-        found = []
-        for warning in source.warnings:
-            path, _, why = warning.partition(": ")
-            if not why or not os.path.exists(path):
-                path, why = self.settings.source.directory, warning
-            found.append(
-                Finding(
-                    rule.id,
-                    severity,
-                    "",
-                    path,
-                    1,
-                    1,
-                    "",
-                    f"{why} (read as {source.layout})",
-                    "name the file as the layout's tool expects, move it out of the folder, "
-                    "or pass --layout NAME",
-                    None,
-                    (),
-                    False,
-                    False,
-                )
-            )
-        return tuple(found)
+        """The linter's findings; see :meth:`migrata.linter.Linter.lint`."""
+        return self._linter.lint(
+            selection,
+            all=all,
+            options=options,
+            fail_on=fail_on,
+            server_version=server_version,
+            dialect=dialect,
+        )
 
     def audit_log(self) -> tuple[AuditEvent, ...]:
         """Every recorded event for this service, oldest first."""
@@ -508,7 +426,7 @@ class Migrator:
             plan = prepared.plan
             if plan.direction is Direction.UP and self.settings.run.extensions:
                 self._connector.create_extensions(backend)
-            self._lint_before_running(plan, state.applied)
+            self._linter.check_before_running(plan)
             self._log_plan(plan, state.applied, backend.display_name)
             if not plan.steps and (plan.direction is Direction.DOWN or state.exists):
                 history.check_layout(state)
@@ -521,44 +439,6 @@ class Migrator:
             duration = (time.perf_counter() - started) * 1000
             self._log_finished(plan, len(report.steps), duration, backend.display_name)
             return report
-
-    def _lint_before_running(self, plan: Plan, applied: Sequence[Applied]) -> None:
-        """Lint the migrations ``up`` is about to apply (no catalog: no extra round trip):
-        each finding at warning or error level a warning, or, with ``lint=error``, LintRefused before anything runs
-        when one is at error level."""
-        mode = self.settings.run.lint
-        if mode == "off" or plan.direction is not Direction.UP or not plan.steps:
-            return
-        from .lint import lint
-
-        chosen = [step.migration for step in plan.steps]
-        names = {m.version for m in chosen}
-        existing = [m for m in self.migrations if m.version not in names]
-        findings = [
-            f
-            for f in lint(chosen, self.dialect, existing=existing)
-            if f.allowed is None and f.severity != "info"  # style notes are for `migrata lint`
-        ]
-        for finding in findings:
-            log_event(
-                "lint_finding",
-                "%s:%d:%d: %s [%s] %s",
-                finding.path,
-                finding.line,
-                finding.column,
-                finding.severity,
-                finding.rule,
-                finding.message,
-                level=logging.WARNING,
-                rule=finding.rule,
-                severity=finding.severity,
-                path=finding.path,
-                line=finding.line,
-                version=finding.version,
-            )
-        errors = [f for f in findings if f.severity == "error"]
-        if mode == "error" and errors:
-            raise LintRefused(errors)
 
     def _run(self, runner: Runner, prepared: PreparedPlan) -> RunReport:
         return runner.run(
@@ -686,19 +566,6 @@ _ATTRIBUTES = {
 
 #: Library keywords of earlier releases, and the settings they became.
 _RENAMED = {"lock_retries": "ddl_lock_retries", "url": "database_url"}
-
-
-def _select(migrations: Sequence[Migration], item: str) -> Migration:
-    """The migration ``item`` names: a version, or the path of one of its files."""
-    for migration in migrations:
-        if migration.version.names(item):
-            return migration
-    wanted = os.path.realpath(item)
-    for migration in migrations:
-        paths = [migration.up.path] + ([migration.down.path] if migration.down else [])
-        if any(os.path.realpath(path) == wanted for path in paths):
-            return migration
-    raise UnknownVersion(item)
 
 
 def _current_names(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,7 @@ LAYERS: list[set[str]] = [
         "prepare",
         "bookkeeping",
         "lint",
+        "linter",
     },
     {"migrator", "embedded"},
     {"cli", "output", "testing", "__init__", "__main__"},
