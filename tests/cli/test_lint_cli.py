@@ -189,6 +189,18 @@ def test_up_lints_what_it_runs_warns_by_default_and_refuses_with_error(
     assert quiet.code == 0
 
 
+def test_up_reports_findings_as_json_events(run_cli, postgres_db: Database, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, {"0001_events.sql": EVENTS})
+    assert run_cli("-u", postgres_db.url, "-d", folder, "up").code == 0
+    write_migrations(folder, {"0002_index.sql": INDEX})
+    result = run_cli("--log-format", "json", "-u", postgres_db.url, "-d", folder, "up")
+    assert result.code == 0, result.output
+    events = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
+    (finding,) = [e for e in events if e["event"] == "lint_finding"]
+    assert finding["path"].endswith("0002_index.sql") and finding["line"] == 1
+    assert finding["level"] == "warning" and finding["severity"] == "error"
+
+
 # -- plan --locks --------------------------------------------------------------------------------
 
 
