@@ -52,7 +52,6 @@ class Linter:
 
         Raises UnknownVersion for a selection the folder does not have, ConfigError when the
         pending migrations are asked for without a database."""
-
         migrations = self._source().migrations
         catalog: Catalog | None = None
         context = "no database"
