@@ -803,6 +803,27 @@ def new(state: _Invocation, name: str, numbering: str | None, down: bool) -> Non
 
 
 @cli.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Write it to this file instead of printing it.",
+)
+@pass_state
+def dump(state: _Invocation, output: str | None) -> None:
+    """Print the database's schema as canonical text: every table, column, index,
+    constraint, view, function and trigger in a stable order, migrata's own tables left out
+    (`dump_schema` in the config writes it after every run that changes the database)."""
+    text = state.migrator(state.one_settings("dump")).dump()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    state.say(f"wrote the schema to {output}")
+
+
+@cli.command()
 @click.argument("selection", nargs=-1, metavar="[VERSION|PATH]...")
 @click.option("--all", "check_all", is_flag=True, help="Every file, as on a fresh database.")
 @click.option(

@@ -363,7 +363,9 @@ class Migrator:
             applying = self._prepare(up_plan)
             history.check_layout(state)
             runner = self._runner(backend, history)
-            return self._run(runner, reverting), self._run(runner, applying)
+            reports = self._run(runner, reverting), self._run(runner, applying)
+            self._write_schema(backend, history)
+            return reports
 
     # -- bookkeeping (see migrata.bookkeeping) -----------------------------------------------
 
@@ -438,7 +440,44 @@ class Migrator:
             report = self._run(self._runner(backend, history), prepared)
             duration = (time.perf_counter() - started) * 1000
             self._log_finished(plan, len(report.steps), duration, backend.display_name)
+            if report.steps:
+                self._write_schema(backend, history)
             return report
+
+    def dump(self) -> str:
+        """The database's schema as canonical text (see Backend.read_schema), migrata's own
+        tables left out, headed by the newest applied version; one connection, no lock,
+        nothing written. Raises ConfigError for an engine without a reader."""
+        with self._connector.open() as (backend, history):
+            try:
+                return self._schema_text(backend, history)
+            except NotImplementedError as exc:
+                raise ConfigError(
+                    f"{exc}: the schema can be read from PostgreSQL, MySQL/MariaDB, SQLite and "
+                    "ClickHouse"
+                ) from None
+
+    def _schema_text(self, backend: Backend, history: History) -> str:
+        applied = [a for a in history.read().applied if a.success]
+        newest = max(applied, key=lambda a: a.version).version.text if applied else "none"
+        table = self.settings.history.table
+        own = (table, f"{table}_audit", f"{table}_meta")
+        header = f"-- schema after migration {newest} (written by migrata dump)\n\n"
+        return header + backend.read_schema(exclude=own)
+
+    def _write_schema(self, backend: Backend, history: History) -> None:
+        """Write the schema to the ``dump_schema`` file after a run that changed something
+        (dbmate's schema.sql, reviewed with each migration)."""
+        path = self.settings.source.dump_schema
+        if not path:
+            return
+        text = self._schema_text(backend, history)
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        log_event("schema_written", "wrote the schema to %s", path, path=path)
 
     def _run(self, runner: Runner, prepared: PreparedPlan) -> RunReport:
         return runner.run(

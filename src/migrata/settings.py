@@ -155,6 +155,13 @@ class SourceSettings:
         metavar="DIR",
         per_database=True,
     )
+    dump_schema: str | None = spec(
+        None,
+        "After a run that changed the database, write its schema (`migrata dump`) to this file.",
+        "path",
+        metavar="FILE",
+        per_database=True,
+    )
     seeds_environments: tuple[str, ...] = spec(
         ("dev", "test"),
         "The environments in which the seeds folder applies.",

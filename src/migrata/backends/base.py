@@ -7,7 +7,7 @@ import abc
 import getpass
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -192,6 +192,14 @@ class Backend(abc.ABC):
         messages: "~12 M rows, 4.1 GB"), keyed by lower-case ``schema.table`` and, for the
         tables a bare name finds, by ``table``. One query; default: nothing known."""
         return {}
+
+    def read_schema(self, *, exclude: Collection[str] = ()) -> str:
+        """The database's schema as canonical text: every object in a stable order, one
+        statement-like block each, so two equal schemas give identical text and a diff of two
+        texts reads as the change. ``exclude``: table names left out (migrata's own tables),
+        matched case-insensitively by bare name. Raises NotImplementedError where the engine
+        has no reader."""
+        raise NotImplementedError(f"{self.dialect} has no schema reader")
 
     def elapsed_ms_sql(self) -> str:
         """SQL for the milliseconds since the current transaction began."""

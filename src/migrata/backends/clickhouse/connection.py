@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -192,6 +192,21 @@ class ClickHouseBackend(Backend):
             raise QueryFailed(
                 failure.index + 1, failure.message, failure.sqlstate, failure.position
             ) from failure.__cause__
+
+    def read_schema(self, *, exclude: Collection[str] = ()) -> str:
+        # Tables, views, materialized views and dictionaries of the connection's database, as
+        # ClickHouse itself prints their CREATE; one query, by name.
+        left_out = {name.lower() for name in exclude}
+        rows = self.fetch(
+            "SELECT name, create_table_query FROM system.tables "
+            "WHERE database = currentDatabase() AND NOT is_temporary ORDER BY name"
+        )
+        blocks = [
+            str(sql).strip().rstrip(";") + ";"
+            for name, sql in rows
+            if str(name).lower() not in left_out and str(sql).strip()
+        ]
+        return "\n\n".join(blocks) + ("\n" if blocks else "")
 
     def tracking(self, **options: Any) -> TrackingSQL:
         """The history as appended events (see ``history``), in the connection's database."""

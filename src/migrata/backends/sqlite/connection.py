@@ -13,7 +13,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -168,6 +168,23 @@ class SQLiteBackend(Backend):
 
     def is_missing_table(self, failure: QueryFailed) -> bool:
         return "no such table" in failure.message
+
+    def read_schema(self, *, exclude: Collection[str] = ()) -> str:
+        # sqlite_master keeps each object's CREATE as written; tables first, then what hangs
+        # on them, each kind by name. Trailing spaces are not part of the schema.
+        left_out = {name.lower() for name in exclude}
+        rows = self.fetch(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master "
+            "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 "
+            "ELSE 3 END, name"
+        )
+        blocks = [
+            "\n".join(line.rstrip() for line in str(sql).strip().splitlines()) + ";"
+            for _kind, _name, table, sql in rows
+            if str(table).lower() not in left_out
+        ]
+        return "\n\n".join(blocks) + ("\n" if blocks else "")
 
     def elapsed_ms_sql(self) -> str:
         return "migrata_elapsed_ms()"
