@@ -824,6 +824,28 @@ def dump(state: _Invocation, output: str | None) -> None:
 
 
 @cli.command()
+@click.option(
+    "--from", "from_version", metavar="VERSION", help="Check VERSION and the newer ones only."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_state
+def check(state: _Invocation, from_version: str | None, as_json: bool) -> None:
+    """In a scratch database (next to --dev-url): apply every migration, recording the schema
+    after each; revert them one by one, proving each down restores the schema that was there
+    before its up; apply them all again. Exits 3 on any difference."""
+    from .check import check_migrations
+    from .output import check_json, render_check, to_json
+
+    settings = state.one_settings("check")
+    state.protect(settings.connect.dev_url)
+    state.protect(settings.connect.database_url)
+    report = check_migrations(settings, dev_url=settings.connect.dev_url, from_version=from_version)
+    state.say(to_json(check_json(report)) if as_json else render_check(report))
+    if report.exit_code:
+        sys.exit(report.exit_code)
+
+
+@cli.command()
 @click.argument("selection", nargs=-1, metavar="[VERSION|PATH]...")
 @click.option("--all", "check_all", is_flag=True, help="Every file, as on a fresh database.")
 @click.option(

@@ -31,6 +31,7 @@ from .provision import Waited
 from .targets import TargetOutcome
 
 if TYPE_CHECKING:
+    from .check import CheckReport
     from .lint import Finding
     from .lint.report import LintReport
 
@@ -987,3 +988,58 @@ def render_rules(rules: Mapping[str, Any]) -> str:
             f"{rule.lock or '-':<24} {effect:<9} {rule.summary}{extra}"
         )
     return "\n".join(lines)
+
+
+# -- check ------------------------------------------------------------------------------------
+
+
+def render_check(report: CheckReport) -> str:
+    """One line per down checked, the difference under a down that does not restore its
+    schema, and a summary."""
+    out = [f"checked in a scratch database ({report.database}): applied {len(report.applied)}"]
+    if report.failed_up:
+        out.append(f"failed on the way up: {report.failed_up}")
+    for step in report.steps:
+        label = f"{step.version}_{step.name}"
+        if step.outcome == "restores":
+            out.append(f"ok       down of {label} restores the schema")
+        elif step.outcome == "no-down":
+            out.append(f"-        {label} has no down SQL: the downs below it are not checked")
+        elif step.outcome == "failed":
+            out.append(f"FAILED   down of {label}: {step.error}")
+        else:
+            out.append(f"DIFFERS  down of {label} does not restore the schema:")
+            for line in step.difference:
+                verb = "leaves  " if line.startswith("+") else "removes "
+                out.append(f"           {verb}{line[1:].strip()}")
+    if report.reapplied:
+        out.append("DIFFERS  applying everything again after the downs:")
+        out += [f"           {line}" for line in report.reapplied]
+    bad = sum(1 for s in report.steps if s.outcome in {"differs", "failed"})
+    out.append(
+        "no difference"
+        if not report.exit_code
+        else f"{bad} down(s) do not restore their schema"
+        + ("; the re-apply differs" if report.reapplied else "")
+    )
+    return "\n".join(out)
+
+
+def check_json(report: CheckReport) -> dict[str, Any]:
+    return {
+        "database": report.database,
+        "applied": list(report.applied),
+        "failed_up": report.failed_up,
+        "steps": [
+            {
+                "version": s.version,
+                "name": s.name,
+                "outcome": s.outcome,
+                "difference": list(s.difference),
+                "error": s.error,
+            }
+            for s in report.steps
+        ],
+        "reapplied": list(report.reapplied),
+        "ok": not report.exit_code,
+    }

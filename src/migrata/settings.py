@@ -293,6 +293,13 @@ class ConnectSettings:
         commands=("up",),
     )
     connect_timeout: float = spec(10.0, "Seconds one connection attempt may take.", "seconds")
+    dev_url: str | None = spec(
+        None,
+        "A development database server where `check` may create and drop scratch databases "
+        "(never production); a file-based engine needs none.",
+        metavar="URL",
+        per_database=True,
+    )
 
 
 _GROUPS: dict[Group, type[Any]] = {

@@ -44,8 +44,9 @@ LAYERS: list[set[str]] = [
         "bookkeeping",
         "lint",
         "linter",
+        "scratch",
     },
-    {"migrator", "embedded"},
+    {"migrator", "embedded", "check"},
     {"cli", "output", "testing", "__init__", "__main__"},
 ]
 # Modules that must not touch a database, even lazily.

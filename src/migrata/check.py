@@ -1,0 +1,166 @@
+"""``migrata check``: every migration applied in a scratch database with the schema recorded
+after each; then each down, newest first, proven to restore the schema that was there before
+its up (the exact difference otherwise); then everything applied again, which must give the
+same schema as the first time.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import ConfigError, MigrataError, setting
+from .exitcodes import ExitCode
+from .migrator import Migrator
+from .scratch import scratch_database
+from .settings import Settings
+from .urls import parse_url, redact
+
+__all__ = ["CheckReport", "CheckStep", "check_migrations"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckStep:
+    """What ``check`` found about one migration's down: ``restores`` the schema, ``differs``
+    (``difference``: ``+`` lines it leaves, ``-`` lines it takes away), ``no-down`` (nothing
+    below it is checked), or ``failed`` (``error``)."""
+
+    version: str
+    name: str
+    outcome: Literal["restores", "differs", "no-down", "failed"]
+    difference: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    database: str
+    applied: tuple[str, ...]
+    steps: tuple[CheckStep, ...]
+    #: Applying everything again after the downs: the difference from the first time.
+    reapplied: tuple[str, ...] = ()
+    #: A migration that failed on the way up (nothing after it was checked).
+    failed_up: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """3 when a down does not restore its schema, a run failed, or applying again
+        differs; else 0."""
+        bad = any(s.outcome in {"differs", "failed"} for s in self.steps)
+        return ExitCode.VALIDATION if bad or self.reapplied or self.failed_up else ExitCode.OK
+
+
+def _body(text: str) -> str:
+    """A dump without its header line (which names the newest migration)."""
+    return text.split("\n", 2)[2] if text.startswith("-- ") else text
+
+
+def _difference(expected: str, got: str) -> tuple[str, ...]:
+    lines = difflib.unified_diff(expected.splitlines(), got.splitlines(), lineterm="", n=0)
+    return tuple(
+        line
+        for line in lines
+        if line[:1] in {"+", "-"} and not line.startswith(("+++", "---")) and line[1:].strip()
+    )
+
+
+def check_migrations(
+    settings: Settings, *, dev_url: str | None = None, from_version: str | None = None
+) -> CheckReport:
+    """Check the folder of ``settings`` in a scratch database made from ``dev_url`` (or, for
+    a file-based engine, beside the settings' own database URL): see the module docstring.
+    ``from_version`` applies the migrations before it unchecked first.
+
+    Raises ConfigError without a scratch database to use, UnknownVersion for
+    ``from_version``."""
+    own = settings.connect.database_url
+    if dev_url is None:
+        if own is None or not _file_based(own):
+            raise ConfigError(
+                "check needs a database it may create and drop scratch databases next to: "
+                f"pass {setting('dev_url')} (a development server, never production)"
+            )
+        dev_url = own
+    with scratch_database(dev_url, connect_timeout=settings.connect.connect_timeout) as url:
+        quiet = settings.with_values({"database_url": url, "lint": "off", "create_database": False})
+        if quiet.source.dump_schema:
+            quiet = _without_dump(quiet)
+        migrator = Migrator(quiet)
+        return _check(migrator, from_version, redact(url))
+
+
+def _file_based(url: str) -> bool:
+    from .engines import engine_named
+
+    return engine_named(parse_url(url).engine).file_based
+
+
+def _without_dump(settings: Settings) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, source=replace(settings.source, dump_schema=None))
+
+
+def _check(migrator: Migrator, from_version: str | None, database: str) -> CheckReport:
+    migrations = [m for m in migrator.migrations if not m.repeatable]
+    start = 0
+    if from_version is not None:
+        found = [i for i, m in enumerate(migrations) if m.version.names(from_version)]
+        if not found:
+            from .errors import UnknownVersion
+
+            raise UnknownVersion(from_version)
+        start = found[0]
+        if start:
+            migrator.up(to=migrations[start - 1].version.text)
+    before = _body(migrator.dump())
+    schemas: list[tuple[str, str]] = []  # (schema before the up, after it)
+    applied: list[str] = []
+    for migration in migrations[start:]:
+        try:
+            migrator.up(to=migration.version.text)
+        except MigrataError as exc:
+            return CheckReport(
+                database, tuple(applied), (), failed_up=f"{migration.version}: {exc}"
+            )
+        after = _body(migrator.dump())
+        schemas.append((before, after))
+        applied.append(migration.version.text)
+        before = after
+    final = before
+    steps: list[CheckStep] = []
+    notes: list[str] = []
+    # What a down already left different is carried down: each later down is judged on what
+    # it changes itself.
+    carried: set[str] = set()
+    for migration, (expected, _after) in zip(
+        reversed(migrations[start:]), reversed(schemas), strict=True
+    ):
+        label = (migration.version.text, migration.name)
+        if migration.down is None:
+            steps.append(CheckStep(*label, "no-down"))
+            notes.append(
+                f"{migration.version}_{migration.name} has no down SQL: the downs below it "
+                "are not checked"
+            )
+            break
+        try:
+            migrator.down(allow_empty_down=True)
+        except MigrataError as exc:
+            steps.append(CheckStep(*label, "failed", error=str(exc)))
+            break
+        seen = _difference(expected, _body(migrator.dump()))
+        difference = tuple(line for line in seen if line not in carried)
+        carried.update(seen)
+        steps.append(CheckStep(*label, "differs" if difference else "restores", difference))
+    try:
+        migrator.up()
+    except MigrataError as exc:
+        # (A down that left something behind usually makes its up fail here.)
+        first = str(exc).strip().splitlines()[0]
+        reapplied: tuple[str, ...] = (f"applying again failed: {first}",)
+    else:
+        reapplied = _difference(final, _body(migrator.dump()))
+    return CheckReport(database, tuple(applied), tuple(steps), reapplied, notes=tuple(notes))
