@@ -2,6 +2,9 @@
 after each; then each down, newest first, proven to restore the schema that was there before
 its up (the exact difference otherwise); then everything applied again, which must give the
 same schema as the first time.
+
+``migrata drift``: the live database's schema against the one its applied migrations build in
+a scratch database.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from .scratch import scratch_database
 from .settings import Settings
 from .urls import parse_url, redact
 
-__all__ = ["CheckReport", "CheckStep", "check_migrations"]
+__all__ = ["CheckReport", "CheckStep", "DriftReport", "check_migrations", "find_drift"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,3 +167,88 @@ def _check(migrator: Migrator, from_version: str | None, database: str) -> Check
     else:
         reapplied = _difference(final, _body(migrator.dump()))
     return CheckReport(database, tuple(applied), tuple(steps), reapplied, notes=tuple(notes))
+
+
+# -- drift --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport:
+    """The live database against what its applied migrations build: ``extra`` lines of its
+    schema no migration made (a hotfix index), ``missing`` lines the migrations made that it
+    lacks (a column dropped by hand), ``changed`` applied files edited since, and ``repair``:
+    SQL that brings it back where that can be said safely (indexes)."""
+
+    database: str
+    version: str | None
+    extra: tuple[str, ...]
+    missing: tuple[str, ...]
+    changed: tuple[str, ...]
+    repair: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """3 when the database drifted from its migrations, else 0."""
+        return ExitCode.VALIDATION if self.extra or self.missing or self.changed else ExitCode.OK
+
+
+def find_drift(settings: Settings, *, dev_url: str | None = None) -> DriftReport:
+    """Compare the schema of the database of ``settings`` with the one its applied
+    migrations build in a scratch database (made from ``dev_url``, or a temporary file for a
+    file-based engine). Reads the live database only.
+
+    Raises ConfigError without a scratch database to use."""
+    from .models import State
+
+    live = Migrator(settings)
+    live_text = _body(live.dump())
+    entries = live.status()
+    applied = [e for e in entries if e.applied is not None and e.applied.success]
+    changed = tuple(f"{e.version}_{e.name}" for e in entries if e.state is State.CHANGED)
+    newest = max((e.version for e in applied), default=None)
+    own = settings.connect.database_url
+    if dev_url is None:
+        if own is None or not _file_based(own):
+            raise ConfigError(
+                "drift builds the migrations' schema in a scratch database: pass "
+                f"{setting('dev_url')} (a development server, never production)"
+            )
+        dev_url = own
+    expected = ""
+    with scratch_database(dev_url, connect_timeout=settings.connect.connect_timeout) as url:
+        quiet = _without_dump(
+            settings.with_values({"database_url": url, "lint": "off", "create_database": False})
+        )
+        builder = Migrator(quiet)
+        if newest is not None:
+            builder.up(to=newest.text)
+        expected = _body(builder.dump())
+    difference = _difference(expected, live_text)
+    extra = tuple(line[1:] for line in difference if line.startswith("+"))
+    missing = tuple(line[1:] for line in difference if line.startswith("-"))
+    repair = tuple(_undo(line, made=False) for line in extra if _undo(line, made=False)) + tuple(
+        line.strip() for line in missing if _is_index(line)
+    )
+    shown = live.url.redacted if live.url is not None else "the database"
+    return DriftReport(
+        shown, newest.text if newest else None, extra, missing, changed, tuple(repair)
+    )
+
+
+def _is_index(line: str) -> bool:
+    words = line.split()
+    return words[:2] == ["CREATE", "INDEX"] or words[:3] == ["CREATE", "UNIQUE", "INDEX"]
+
+
+def _undo(line: str, *, made: bool) -> str:
+    """``DROP INDEX name;`` for an index line the migrations did not make; "" otherwise."""
+    if made or not _is_index(line):
+        return ""
+    words = line.split()
+    at = words.index("INDEX") + 1
+    if words[at : at + 1] == ["CONCURRENTLY"]:
+        at += 1
+    if words[at : at + 3] == ["IF", "NOT", "EXISTS"]:
+        at += 3
+    name = words[at] if at < len(words) else ""
+    return f"DROP INDEX {name};" if name and name != "ON" else ""

@@ -846,6 +846,25 @@ def check(state: _Invocation, from_version: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_state
+def drift(state: _Invocation, as_json: bool) -> None:
+    """Compare the database's schema with the one its applied migrations build (in a scratch
+    database next to --dev-url): what was added or dropped by hand, which applied files were
+    edited since, and the SQL that undoes what can safely be undone. Exits 3 on drift."""
+    from .check import find_drift
+    from .output import drift_json, render_drift, to_json
+
+    settings = state.one_settings("drift")
+    state.protect(settings.connect.dev_url)
+    state.protect(settings.connect.database_url)
+    report = find_drift(settings, dev_url=settings.connect.dev_url)
+    state.say(to_json(drift_json(report)) if as_json else render_drift(report))
+    if report.exit_code:
+        sys.exit(report.exit_code)
+
+
+@cli.command()
 @click.argument("selection", nargs=-1, metavar="[VERSION|PATH]...")
 @click.option("--all", "check_all", is_flag=True, help="Every file, as on a fresh database.")
 @click.option(

@@ -31,7 +31,7 @@ from .provision import Waited
 from .targets import TargetOutcome
 
 if TYPE_CHECKING:
-    from .check import CheckReport
+    from .check import CheckReport, DriftReport
     from .lint import Finding
     from .lint.report import LintReport
 
@@ -1042,4 +1042,39 @@ def check_json(report: CheckReport) -> dict[str, Any]:
         ],
         "reapplied": list(report.reapplied),
         "ok": not report.exit_code,
+    }
+
+
+def render_drift(report: DriftReport) -> str:
+    """What the database has that its migrations do not make, what it lacks, the edited
+    applied files, and the SQL that undoes what can safely be undone."""
+    head = f"{report.database} against its migrations up to {report.version or '(none)'}"
+    if not report.exit_code:
+        return f"{head}: no drift"
+    out = [f"{head}:"]
+    if report.extra:
+        out.append("in the database, made by no migration:")
+        out += [f"  + {line}" for line in report.extra]
+    if report.missing:
+        out.append("made by the migrations, missing from the database:")
+        out += [f"  - {line}" for line in report.missing]
+    if report.changed:
+        out.append(
+            "applied files edited since (their checksums differ): " + ", ".join(report.changed)
+        )
+    if report.repair:
+        out.append("to bring the database back:")
+        out += [f"  {sql}" for sql in report.repair]
+    return "\n".join(out)
+
+
+def drift_json(report: DriftReport) -> dict[str, Any]:
+    return {
+        "database": report.database,
+        "version": report.version,
+        "drift": bool(report.exit_code),
+        "extra": list(report.extra),
+        "missing": list(report.missing),
+        "changed": list(report.changed),
+        "repair": list(report.repair),
     }
