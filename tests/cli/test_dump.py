@@ -29,7 +29,10 @@ def test_dump_prints_the_schema_without_migratas_tables(
     result = run_cli("-u", sqlite_db.url, "-d", folder, "dump")
     assert result.code == 0, result.output
     assert result.out.startswith("-- schema after migration 0001")
-    assert "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);" in result.out
+    assert (
+        'CREATE TABLE "users" (\n    "id" INTEGER PRIMARY KEY,\n    "email" TEXT NOT NULL\n);'
+        in result.out
+    )
     assert "CREATE INDEX users_email ON users (email);" in result.out
     assert "CREATE VIEW emails" in result.out
     assert "migrata_history" not in result.out
@@ -71,17 +74,41 @@ def test_dump_schema_is_written_after_up_and_down(
     schema = Path("db/schema.sql")
     assert run_cli("up").code == 0
     after_up = schema.read_text()
-    assert "CREATE TABLE posts" in after_up and after_up.startswith(
+    assert 'CREATE TABLE "posts"' in after_up and after_up.startswith(
         "-- schema after migration 0002"
     )
     assert run_cli("down").code == 0
     after_down = schema.read_text()
-    assert "CREATE TABLE posts" not in after_down and "CREATE TABLE users" in after_down
+    assert 'CREATE TABLE "posts"' not in after_down and 'CREATE TABLE "users"' in after_down
     schema.unlink()
     assert run_cli("up", "--to", "0001").code == 0  # nothing to apply: nothing written
     assert not schema.exists()
     assert run_cli("--dump-schema", "other.sql", "up").code == 0
-    assert "CREATE TABLE posts" in Path("other.sql").read_text()
+    assert 'CREATE TABLE "posts"' in Path("other.sql").read_text()
+    # A foreign key is part of its table's text.
+    assert 'FOREIGN KEY ("user_id") REFERENCES "users" ("id")' in Path("other.sql").read_text()
+
+
+def test_a_rebuilt_sqlite_table_reads_the_same(tmp_path: Path) -> None:
+    """SQLite keeps a table's CREATE as written: a rebuild (new table, copy, drop, rename)
+    with other quotes and line breaks is still the same table."""
+    plain = write_migrations(
+        tmp_path / "plain",
+        {"0001_t.sql": "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT DEFAULT 'x');\n"},
+    )
+    rebuilt = write_migrations(
+        tmp_path / "rebuilt",
+        {
+            "0001_t.sql": "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);\n",
+            "0002_t.sql": 'CREATE TABLE "t_new" (\n  "id" INTEGER PRIMARY KEY,\n  "v" TEXT DEFAULT \'x\'\n);\n'
+            "INSERT INTO t_new SELECT * FROM t;\nDROP TABLE t;\nALTER TABLE t_new RENAME TO t;\n",
+        },
+    )
+    a = Migrator(f"sqlite:///{tmp_path / 'a.db'}", directory=plain)
+    b = Migrator(f"sqlite:///{tmp_path / 'b.db'}", directory=rebuilt)
+    a.up()
+    b.up()
+    assert a.dump().split("\n", 1)[1] == b.dump().split("\n", 1)[1]
 
 
 def test_clickhouse_dump(run_cli, clickhouse_db: Database, tmp_path: Path) -> None:

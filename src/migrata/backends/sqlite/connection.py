@@ -170,21 +170,78 @@ class SQLiteBackend(Backend):
         return "no such table" in failure.message
 
     def read_schema(self, *, exclude: Collection[str] = ()) -> str:
-        # sqlite_master keeps each object's CREATE as written; tables first, then what hangs
-        # on them, each kind by name. Trailing spaces are not part of the schema.
+        # Tables are rendered from what SQLite knows of them (PRAGMA table_xinfo, foreign
+        # keys, unique constraints), not from the CREATE text it keeps: a table rebuilt by a
+        # migration (create new, copy, drop, rename) keeps the text as the rebuild wrote it,
+        # quotes and line breaks included, and would look changed when it is not. Indexes,
+        # views and triggers are their CREATE text with whitespace collapsed. CHECK
+        # constraints live only in that text and are left out.
         left_out = {name.lower() for name in exclude}
         rows = self.fetch(
             "SELECT type, name, tbl_name, sql FROM sqlite_master "
-            "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-            "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 "
-            "ELSE 3 END, name"
+            "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
         )
-        blocks = [
-            "\n".join(line.rstrip() for line in str(sql).strip().splitlines()) + ";"
-            for _kind, _name, table, sql in rows
-            if str(table).lower() not in left_out
-        ]
+        tables, others = [], []
+        for kind, name, table, sql in rows:
+            if str(table).lower() in left_out:
+                continue
+            if kind == "table":
+                tables.append(self._table_text(str(name)))
+            elif sql is not None:
+                text = " ".join(str(sql).split())
+                order = {"index": 0, "view": 1}.get(str(kind), 2)
+                others.append((order, str(name), text + ";"))
+        blocks = tables + [text for _order, _name, text in sorted(others)]
         return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+    def _table_text(self, table: str) -> str:
+        quote = self.quote_identifier
+        columns = self.fetch(
+            'SELECT name, type, "notnull", dflt_value, pk, hidden '
+            "FROM pragma_table_xinfo(?) ORDER BY cid",
+            (table,),
+        )
+        keys = [row for row in columns if row[4]]
+        lines = []
+        for name, kind, notnull, default, pk, hidden in columns:
+            if hidden == 1:
+                continue  # a virtual table's hidden column
+            line = f"    {quote(name)} {str(kind).upper()}".rstrip()
+            if pk and len(keys) == 1:
+                line += " PRIMARY KEY"
+            if notnull:
+                line += " NOT NULL"
+            if default is not None:
+                line += f" DEFAULT {default}"
+            lines.append(line)
+        if len(keys) > 1:
+            ordered = sorted(keys, key=lambda row: row[4])
+            lines.append(f"    PRIMARY KEY ({', '.join(quote(row[0]) for row in ordered)})")
+        for index, unique, origin in self.fetch(
+            'SELECT name, "unique", origin FROM pragma_index_list(?) ORDER BY name', (table,)
+        ):
+            if origin == "u" and unique:
+                names = self.fetch(
+                    "SELECT name FROM pragma_index_info(?) ORDER BY seqno", (str(index),)
+                )
+                lines.append(f"    UNIQUE ({', '.join(quote(str(n[0])) for n in names)})")
+        foreign: dict[int, list[tuple[Any, ...]]] = {}
+        for row in self.fetch(
+            'SELECT id, seq, "table", "from", "to", on_update, on_delete '
+            "FROM pragma_foreign_key_list(?) ORDER BY id, seq",
+            (table,),
+        ):
+            foreign.setdefault(int(row[0]), []).append(row)
+        for parts in sorted(foreign.values(), key=lambda p: [str(r[3]) for r in p]):
+            mine = ", ".join(quote(str(r[3])) for r in parts)
+            theirs = ", ".join(quote(str(r[4])) for r in parts if r[4] is not None)
+            line = f"    FOREIGN KEY ({mine}) REFERENCES {quote(str(parts[0][2]))}"
+            line += f" ({theirs})" if theirs else ""
+            for action, verb in ((parts[0][6], "DELETE"), (parts[0][5], "UPDATE")):
+                if action and action != "NO ACTION":
+                    line += f" ON {verb} {action}"
+            lines.append(line)
+        return f"CREATE TABLE {quote(table)} (\n" + ",\n".join(lines) + "\n);"
 
     def elapsed_ms_sql(self) -> str:
         return "migrata_elapsed_ms()"
