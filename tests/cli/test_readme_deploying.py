@@ -51,6 +51,8 @@ def test_every_command_of_the_section_runs(tmp_path: Path) -> None:
     url = urlunsplit(parts._replace(path=f"/{name}"))
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MIGRATA_")}
     environ.update(DATABASE_URL=url, PATH=f"{BIN}{os.pathsep}{environ.get('PATH', '')}")
+    # The development server `check` makes its scratch databases on (here: the test server).
+    environ.update(DEV_DATABASE_URL=POSTGRES_ADMIN_URL)
     database = Database("postgresql", url)
     try:
         for block in shell_blocks(deploying_section()):
