@@ -86,7 +86,8 @@ FROM pg_type AS t JOIN pg_namespace AS n ON n.oid = t.typnamespace
 WHERE t.typtype = 'd' AND {_USER_SCHEMA} AND {_not_in_extension("pg_type", "t.oid")}
 """
 
-#: The column list of relation ``c``, one column a line, in position order.
+#: The column list of relation ``c``, one column a line, in position order. Every line ends with
+#: a comma, the last one too: adding a column then changes one line, not two.
 _COLUMNS = """
 coalesce((SELECT string_agg(E'\\n    ' || quote_ident(a.attname) || ' '
     || format_type(a.atttypid, a.atttypmod)
@@ -99,8 +100,8 @@ coalesce((SELECT string_agg(E'\\n    ' || quote_ident(a.attname) || ' '
             THEN ' GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED'
             WHEN ad.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid)
             ELSE '' END
-    || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
-    ',' ORDER BY a.attnum)
+    || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END || ',',
+    '' ORDER BY a.attnum)
   FROM pg_attribute AS a
   JOIN pg_type AS ty ON ty.oid = a.atttypid
   LEFT JOIN pg_collation AS co ON co.oid = a.attcollation
