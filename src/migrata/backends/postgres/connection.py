@@ -15,7 +15,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,6 +40,7 @@ from ..base import (
     poll_intervals,
 )
 from .dialect import CAPABILITIES, refused_in_transaction
+from .schema import read_schema as _read_schema
 
 #: What libpq says when a server is not there yet, or not ready: worth trying again.
 _TRANSIENT = re.compile(
@@ -266,6 +267,11 @@ class PostgresBackend(Backend):
             "WHERE c.oid = pg_catalog.to_regclass(%s)",
             (self.quote_identifier(table),),
         )
+
+    def read_schema(self, *, exclude: Collection[str] = ()) -> str:
+        """The database's schema as canonical text, from the catalog in three queries: see
+        :mod:`migrata.backends.postgres.schema`."""
+        return _read_schema(self.fetch, exclude=exclude)
 
     def elapsed_ms_sql(self) -> str:
         return (

@@ -1,0 +1,313 @@
+"""PostgreSQL's schema as canonical text, read from the catalog.
+
+The catalog rather than pg_dump: pg_dump's output changes with its version and with the
+machine it runs on, and needs a binary next to the server's version. Here every object kind is
+one branch of a single ``UNION ALL`` query that returns finished statements, so a read is three
+round trips whatever the size of the schema: clear ``search_path``, read, put it back.
+
+``search_path`` is cleared for the read because ``pg_get_*`` and ``format_type`` leave out the
+schema of any name the path reaches: with it empty every user object comes out qualified
+(``public.items``), so two sessions with different paths read the same text.
+
+Rows are sorted in Python, by code point, never by ``ORDER BY`` on names: the database's
+collation (``en_US`` on one machine, ``C`` on another) would otherwise decide the order. Inside
+an object, lists keep their real order (columns by position, enum values by sort order) or are
+sorted on integers or under ``COLLATE "C"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+#: ``fetch(sql, params) -> rows``, as :meth:`migrata.backends.base.Backend.fetch`.
+Fetch = Callable[[str, tuple[Any, ...] | None], list[tuple[Any, ...]]]
+
+#: migrata's own tables, never part of the user's schema.
+MIGRATA_TABLES = frozenset({"migrata_history", "migrata_history_audit", "migrata_history_meta"})
+
+#: Object kinds in output order: what a later kind refers to mostly comes earlier.
+SCHEMA, EXTENSION, TYPE, SEQUENCE, FUNCTION, TABLE, VIEW, MATVIEW = range(8)
+CONSTRAINT, INDEX, TRIGGER, POLICY, COMMENT = range(8, 13)
+
+# Names starting with pg_ are reserved to the system (pg_catalog, pg_toast*, pg_temp*).
+_USER_SCHEMA = "n.nspname <> 'information_schema' AND left(n.nspname, 3) <> 'pg_'"
+_QUALIFIED = "quote_ident(n.nspname) || '.' || quote_ident(c.relname)"
+
+
+def _not_in_extension(catalog: str, oid: str) -> str:
+    """A condition: the object is not a member of an extension (``CREATE EXTENSION`` made it,
+    and the extension's own line stands for it)."""
+    return (
+        "NOT EXISTS (SELECT FROM pg_depend AS e "
+        f"WHERE e.classid = '{catalog}'::regclass AND e.objid = {oid} AND e.deptype = 'e')"
+    )
+
+
+# Each branch returns (kind, schema, table, name, statement): ``table`` is the table an object
+# belongs to ('' when none), matched against the excluded names and used in the sort.
+
+_SCHEMAS = f"""
+SELECT {SCHEMA}, n.nspname, '', n.nspname, 'CREATE SCHEMA ' || quote_ident(n.nspname) || ';'
+FROM pg_namespace AS n
+WHERE {_USER_SCHEMA} AND n.nspname <> 'public' AND {_not_in_extension("pg_namespace", "n.oid")}
+"""
+
+# No version: which release of an extension is installed is the server's business.
+_EXTENSIONS = f"""
+SELECT {EXTENSION}, n.nspname, '', x.extname,
+  'CREATE EXTENSION ' || quote_ident(x.extname) || ' SCHEMA ' || quote_ident(n.nspname) || ';'
+FROM pg_extension AS x JOIN pg_namespace AS n ON n.oid = x.extnamespace
+"""
+
+_ENUMS = f"""
+SELECT {TYPE}, n.nspname, '', t.typname,
+  'CREATE TYPE ' || quote_ident(n.nspname) || '.' || quote_ident(t.typname) || ' AS ENUM ('
+  || coalesce((SELECT string_agg(quote_literal(v.enumlabel), ', ' ORDER BY v.enumsortorder)
+               FROM pg_enum AS v WHERE v.enumtypid = t.oid), '')
+  || ');'
+FROM pg_type AS t JOIN pg_namespace AS n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e' AND {_USER_SCHEMA} AND {_not_in_extension("pg_type", "t.oid")}
+"""
+
+# contype 'n' is left out: PostgreSQL 17 also records a domain's NOT NULL there.
+_DOMAINS = f"""
+SELECT {TYPE}, n.nspname, '', t.typname,
+  'CREATE DOMAIN ' || quote_ident(n.nspname) || '.' || quote_ident(t.typname) || ' AS '
+  || format_type(t.typbasetype, t.typtypmod)
+  || coalesce(' DEFAULT ' || t.typdefault, '')
+  || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
+  || coalesce((SELECT string_agg(' CONSTRAINT ' || quote_ident(k.conname) || ' '
+                                 || pg_get_constraintdef(k.oid), '' ORDER BY k.conname COLLATE "C")
+               FROM pg_constraint AS k WHERE k.contypid = t.oid AND k.contype <> 'n'), '')
+  || ';'
+FROM pg_type AS t JOIN pg_namespace AS n ON n.oid = t.typnamespace
+WHERE t.typtype = 'd' AND {_USER_SCHEMA} AND {_not_in_extension("pg_type", "t.oid")}
+"""
+
+#: The column list of relation ``c``, one column a line, in position order. Every line ends with
+#: a comma, the last one too: adding a column then changes one line, not two.
+_COLUMNS = """
+coalesce((SELECT string_agg(E'\\n    ' || quote_ident(a.attname) || ' '
+    || format_type(a.atttypid, a.atttypmod)
+    || CASE WHEN a.attcollation <> ty.typcollation
+            THEN ' COLLATE ' || quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
+            ELSE '' END
+    || CASE a.attidentity WHEN 'a' THEN ' GENERATED ALWAYS AS IDENTITY'
+                          WHEN 'd' THEN ' GENERATED BY DEFAULT AS IDENTITY' ELSE '' END
+    || CASE WHEN a.attgenerated = 's'
+            THEN ' GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED'
+            WHEN ad.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid)
+            ELSE '' END
+    || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END || ',',
+    '' ORDER BY a.attnum)
+  FROM pg_attribute AS a
+  JOIN pg_type AS ty ON ty.oid = a.atttypid
+  LEFT JOIN pg_collation AS co ON co.oid = a.attcollation
+  LEFT JOIN pg_namespace AS cn ON cn.oid = co.collnamespace
+  LEFT JOIN pg_attrdef AS ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+"""
+
+_COMPOSITES = f"""
+SELECT {TYPE}, n.nspname, '', c.relname,
+  'CREATE TYPE ' || {_QUALIFIED} || ' AS (' || {_COLUMNS} || E'\\n);'
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind = 'c' AND {_USER_SCHEMA} AND {_not_in_extension("pg_class", "c.oid")}
+"""
+
+#: The parents of table ``c``: its partitioned table, or the tables it inherits from.
+_PARENTS = """
+(SELECT string_agg(quote_ident(pn.nspname) || '.' || quote_ident(p.relname), ', '
+                   ORDER BY i.inhseqno)
+ FROM pg_inherits AS i JOIN pg_class AS p ON p.oid = i.inhparent
+ JOIN pg_namespace AS pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid)
+"""
+
+_TABLES = f"""
+SELECT {TABLE}, n.nspname, c.relname, c.relname,
+  'CREATE ' || CASE WHEN c.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END || 'TABLE '
+  || {_QUALIFIED} || ' (' || {_COLUMNS} || E'\\n)'
+  || CASE WHEN c.relispartition
+          THEN ' PARTITION OF ' || {_PARENTS} || ' ' || pg_get_expr(c.relpartbound, c.oid)
+          ELSE coalesce(' INHERITS (' || {_PARENTS} || ')', '') END
+  || CASE WHEN c.relkind = 'p' THEN ' PARTITION BY ' || pg_get_partkeydef(c.oid) ELSE '' END
+  || coalesce(' WITH (' || array_to_string(c.reloptions, ', ') || ')', '')
+  || ';'
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND {_USER_SCHEMA} AND {_not_in_extension("pg_class", "c.oid")}
+"""
+
+# A sequence owned by a column (serial, identity, OWNED BY) is left to that column's DEFAULT
+# nextval(...) or identity clause; its last value is data, not schema.
+_SEQUENCES = f"""
+SELECT {SEQUENCE}, n.nspname, '', c.relname,
+  'CREATE SEQUENCE ' || {_QUALIFIED} || ' AS ' || format_type(s.seqtypid, NULL)
+  || ' START WITH ' || s.seqstart || ' INCREMENT BY ' || s.seqincrement
+  || ' MINVALUE ' || s.seqmin || ' MAXVALUE ' || s.seqmax || ' CACHE ' || s.seqcache
+  || CASE WHEN s.seqcycle THEN ' CYCLE' ELSE ' NO CYCLE' END || ';'
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_sequence AS s ON s.seqrelid = c.oid
+WHERE {_USER_SCHEMA} AND {_not_in_extension("pg_class", "c.oid")}
+  AND NOT EXISTS (SELECT FROM pg_depend AS o
+                  WHERE o.classid = 'pg_class'::regclass AND o.objid = c.oid
+                    AND o.refobjsubid > 0 AND o.deptype IN ('a', 'i'))
+"""
+
+# pg_get_viewdef's text ends with its own ';'.
+_VIEWS = f"""
+SELECT CASE c.relkind WHEN 'v' THEN {VIEW} ELSE {MATVIEW} END, n.nspname, c.relname, c.relname,
+  'CREATE ' || CASE c.relkind WHEN 'v' THEN 'VIEW ' ELSE 'MATERIALIZED VIEW ' END
+  || {_QUALIFIED} || coalesce(' WITH (' || array_to_string(c.reloptions, ', ') || ')', '')
+  || E' AS\\n' || pg_get_viewdef(c.oid, true)
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('v', 'm') AND {_USER_SCHEMA} AND {_not_in_extension("pg_class", "c.oid")}
+"""
+
+# Aggregates have no pg_get_functiondef; the identity arguments tell overloads apart.
+_FUNCTIONS = f"""
+SELECT {FUNCTION}, n.nspname, '',
+  p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+  rtrim(pg_get_functiondef(p.oid), E'\\n') || ';'
+FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+WHERE p.prokind <> 'a' AND {_USER_SCHEMA} AND {_not_in_extension("pg_proc", "p.oid")}
+"""
+
+# pg_get_constraintdef appends NOT VALID to a constraint not yet validated.
+_CONSTRAINTS = f"""
+SELECT {CONSTRAINT}, n.nspname, c.relname, k.conname,
+  'ALTER TABLE ' || {_QUALIFIED} || ' ADD CONSTRAINT ' || quote_ident(k.conname) || ' '
+  || pg_get_constraintdef(k.oid) || ';'
+FROM pg_constraint AS k JOIN pg_class AS c ON c.oid = k.conrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE {_USER_SCHEMA} AND {_not_in_extension("pg_class", "c.oid")}
+"""
+
+# An index behind a primary key, unique or exclusion constraint is that constraint's line. (A
+# foreign key's conindid is the referenced table's index: it does not count.) An index left
+# invalid by a failed CREATE INDEX CONCURRENTLY is marked, as it is not the index it claims.
+_INDEXES = f"""
+SELECT {INDEX}, n.nspname, c.relname, i.relname,
+  pg_get_indexdef(x.indexrelid)
+  || CASE WHEN x.indisvalid THEN '' ELSE ' /* INVALID */' END || ';'
+FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid
+JOIN pg_class AS c ON c.oid = x.indrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE {_USER_SCHEMA} AND {_not_in_extension("pg_class", "c.oid")}
+  AND NOT EXISTS (SELECT FROM pg_constraint AS k
+                  WHERE k.conindid = x.indexrelid AND k.contype IN ('p', 'u', 'x'))
+"""
+
+# Internal triggers implement foreign keys and deferrable constraints: their constraint's line
+# stands for them.
+_TRIGGERS = f"""
+SELECT {TRIGGER}, n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid) || ';'
+FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal AND {_USER_SCHEMA} AND {_not_in_extension("pg_class", "c.oid")}
+"""
+
+# Row-level security's switch sorts first among its table's policies (name '').
+_ROW_SECURITY = f"""
+SELECT {POLICY}, n.nspname, c.relname, '',
+  'ALTER TABLE ' || {_QUALIFIED} || ' ENABLE ROW LEVEL SECURITY;'
+  || CASE WHEN c.relforcerowsecurity
+          THEN E'\\nALTER TABLE ' || {_QUALIFIED} || ' FORCE ROW LEVEL SECURITY;' ELSE '' END
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relrowsecurity AND {_USER_SCHEMA} AND {_not_in_extension("pg_class", "c.oid")}
+"""
+
+_POLICIES = f"""
+SELECT {POLICY}, n.nspname, c.relname, p.polname,
+  'CREATE POLICY ' || quote_ident(p.polname) || ' ON ' || {_QUALIFIED}
+  || CASE WHEN p.polpermissive THEN '' ELSE ' AS RESTRICTIVE' END
+  || ' FOR ' || CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'
+                              WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END
+  || ' TO ' || (SELECT string_agg(r.name, ', ' ORDER BY r.name COLLATE "C")
+                FROM (SELECT CASE WHEN o = 0 THEN 'PUBLIC'
+                                  ELSE quote_ident(pg_get_userbyid(o)) END AS name
+                      FROM unnest(p.polroles) AS o) AS r)
+  || coalesce(' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')', '')
+  || coalesce(' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', '')
+  || ';'
+FROM pg_policy AS p JOIN pg_class AS c ON c.oid = p.polrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE {_USER_SCHEMA} AND {_not_in_extension("pg_class", "c.oid")}
+"""
+
+# A relation's own comment sorts before its columns' (name '').
+_COMMENTS = f"""
+SELECT {COMMENT}, n.nspname, c.relname, coalesce(a.attname, ''),
+  'COMMENT ON '
+  || CASE WHEN d.objsubid > 0 THEN 'COLUMN ' || {_QUALIFIED} || '.' || quote_ident(a.attname)
+          ELSE CASE c.relkind WHEN 'v' THEN 'VIEW ' WHEN 'm' THEN 'MATERIALIZED VIEW '
+                              WHEN 'S' THEN 'SEQUENCE ' WHEN 'i' THEN 'INDEX '
+                              WHEN 'I' THEN 'INDEX ' WHEN 'c' THEN 'TYPE '
+                              ELSE 'TABLE ' END || {_QUALIFIED} END
+  || ' IS ' || quote_literal(d.description) || ';'
+FROM pg_description AS d JOIN pg_class AS c ON c.oid = d.objoid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
+WHERE d.classoid = 'pg_class'::regclass AND {_USER_SCHEMA}
+  AND {_not_in_extension("pg_class", "c.oid")}
+"""
+
+_BRANCHES = (
+    _SCHEMAS,
+    _EXTENSIONS,
+    _ENUMS,
+    _DOMAINS,
+    _COMPOSITES,
+    _TABLES,
+    _SEQUENCES,
+    _VIEWS,
+    _FUNCTIONS,
+    _CONSTRAINTS,
+    _INDEXES,
+    _TRIGGERS,
+    _ROW_SECURITY,
+    _POLICIES,
+    _COMMENTS,
+)
+#: The whole read: one query, every kind a branch.
+OBJECTS_SQL = "UNION ALL".join(_BRANCHES)
+
+# OFFSET 0 keeps the subquery apart, so the old path is read before set_config replaces it.
+_CLEAR_SEARCH_PATH = (
+    "SELECT s.old, pg_catalog.set_config('search_path', '', false) "
+    "FROM (SELECT pg_catalog.current_setting('search_path') AS old OFFSET 0) AS s"
+)
+_RESTORE_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', %s, false)"
+
+
+def read_schema(fetch: Fetch, *, exclude: Collection[str] = ()) -> str:
+    """The schema of the database ``fetch`` reads, as canonical text (see the module
+    docstring); migrata's tables and the ``exclude`` tables (bare names, any case, in any
+    schema) are left out with everything attached to them.
+
+    Three queries. The session's ``search_path`` is put back afterwards, also when the read
+    fails.
+    """
+    ((saved, _),) = fetch(_CLEAR_SEARCH_PATH, None)
+    try:
+        rows = fetch(OBJECTS_SQL, None)
+    except BaseException:
+        # The read's own error is the one worth seeing; a failing restore must not replace it.
+        with contextlib.suppress(Exception):
+            fetch(_RESTORE_SEARCH_PATH, (saved,))
+        raise
+    fetch(_RESTORE_SEARCH_PATH, (saved,))
+    return render(rows, exclude=exclude)
+
+
+def render(rows: Iterable[tuple[Any, ...]], *, exclude: Collection[str] = ()) -> str:
+    """Canonical text from ``(kind, schema, table, name, statement)`` rows: statements sorted
+    by kind, schema, table, name (code point order), one blank line apart, rows whose table
+    is excluded left out. Empty for an empty schema."""
+    excluded = MIGRATA_TABLES | {name.lower() for name in exclude}
+    kept = sorted(
+        (int(kind), str(schema), str(table), str(name), str(statement))
+        for kind, schema, table, name, statement in rows
+        if not (table and str(table).lower() in excluded)
+    )
+    return "".join(row[4] + "\n\n" for row in kept).removesuffix("\n")
