@@ -4,7 +4,9 @@ The server's own ``SHOW CREATE`` text is the definition, normalised where it car
 the account that created an object rather than schema: a table's ``AUTO_INCREMENT=N`` counter,
 ``DEFINER=`` on views, routines and triggers, a view's default ``ALGORITHM=UNDEFINED`` and
 ``SQL SECURITY DEFINER``, and the database's name that MySQL writes before every column of a
-view (two databases with the same schema must read the same).
+view (two databases with the same schema must read the same). A table's column and key list
+ends every line with a comma, the last one too, as on PostgreSQL: adding a column or a key then
+changes one line, not two.
 
 Round trips: one query lists every object from information_schema; MySQL has no bulk form of
 ``SHOW CREATE``, so there is one statement per object, but they travel together as one
@@ -117,9 +119,14 @@ def _statement(kind: int, name: str, rows: list[tuple[Any, ...]], database: str)
         return f"-- {name}: definition not visible to this user;"
     text = _text(value).rstrip().rstrip(";")
     if kind == TABLE:
-        # Only in the table options after the closing parenthesis: a column's AUTO_INCREMENT
-        # attribute is schema, the next value of the counter is data.
-        head, sep, options = text.rpartition("\n)")
+        # The first "\n)" closes the column list (SHOW CREATE escapes newlines in strings).
+        head, sep, options = text.partition("\n)")
+        # Every line of the list ends with a comma, the last one too, as on PostgreSQL: adding
+        # a column or a key then changes one line, not two.
+        if sep and not head.endswith(","):
+            head += ","
+        # Only in the table options: a column's AUTO_INCREMENT attribute is schema, the next
+        # value of the counter is data.
         text = head + sep + _AUTO_INCREMENT.sub("", options)
     elif kind == VIEW:
         text = _DEFINER.sub(r"\1", text, count=1)
