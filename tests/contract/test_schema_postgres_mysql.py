@@ -343,3 +343,156 @@ def test_postgres_read_is_three_queries_and_keeps_the_search_path(
         assert backend.fetch("SHOW search_path") == [("app, public",)]
     # The path in force does not change the text: names are always qualified.
     assert text == read(postgres_db.url)
+
+
+# --- MySQL / MariaDB ------------------------------------------------------------------------
+
+
+@contextmanager
+def scratch_mysql() -> Iterator[str]:
+    """One more fresh MySQL/MariaDB database, dropped after."""
+    from conftest import _mysql_connect
+
+    name = f"migrata_t_{uuid.uuid4().hex[:12]}"
+    admin = _mysql_connect(MYSQL_ADMIN_URL)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}`")
+        try:
+            yield _with_dbname(MYSQL_ADMIN_URL, name)
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        admin.close()
+
+
+MY_UNITS: list[tuple[str, ...]] = [
+    (
+        (
+            "CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, sku VARCHAR(20) NOT NULL, "
+            "price DECIMAL(10, 2) DEFAULT 0, KEY items_sku (sku))"
+        ),
+        "INSERT INTO items (sku) VALUES ('a'), ('b'), ('c')",
+        "CREATE VIEW cheap_items AS SELECT id, sku FROM items WHERE price < 10",
+        (
+            "CREATE TRIGGER items_price BEFORE INSERT ON items FOR EACH ROW "
+            "SET NEW.price = COALESCE(NEW.price, 0)"
+        ),
+    ),
+    ("CREATE TABLE notes (id INT PRIMARY KEY, body TEXT)",),
+    ("CREATE PROCEDURE noop() BEGIN SELECT 1; END",),
+    ("CREATE FUNCTION add_one(x INT) RETURNS INT DETERMINISTIC RETURN x + 1",),
+]
+MY_AFTER = [
+    (
+        "CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, item_id INT, qty INT, "
+        "CONSTRAINT orders_item_fk FOREIGN KEY (item_id) REFERENCES items (id), "
+        "CONSTRAINT orders_qty CHECK (qty > 0))"
+    ),
+]
+
+
+def my_ddl(order: Sequence[int] | None = None) -> list[str]:
+    units = MY_UNITS if order is None else [MY_UNITS[i] for i in order]
+    return [statement for unit in units for statement in unit] + MY_AFTER
+
+
+def test_mysql_every_kind_appears(mysql_db: Database) -> None:
+    build(mysql_db.url, my_ddl())
+    text = read(mysql_db.url)
+    for piece in [
+        "CREATE TABLE `items` (\n",
+        "  KEY `items_sku` (`sku`),\n) ENGINE=InnoDB",
+        "CONSTRAINT `orders_item_fk` FOREIGN KEY (`item_id`) REFERENCES `items` (`id`)",
+        "CREATE VIEW `cheap_items` AS select `items`.`id` AS `id`",
+        "CREATE PROCEDURE `noop`()\n",
+        "CREATE FUNCTION `add_one`(x INT) RETURNS int",
+        "CREATE TRIGGER items_price BEFORE INSERT ON items FOR EACH ROW",
+    ]:
+        assert piece in text, piece
+    # Counters, accounts and the database's own name are not schema.
+    assert "AUTO_INCREMENT=" not in text
+    assert "DEFINER" not in text and "ALGORITHM" not in text
+    assert urlsplit(mysql_db.url).path.strip("/") not in text
+    order = ["CREATE TABLE `items`", "CREATE TABLE `orders`", "CREATE VIEW", "CREATE FUNCTION"]
+    assert sorted(order, key=text.index) == order
+    assert text.index("CREATE FUNCTION") < text.index("CREATE PROCEDURE")
+    assert text.index("CREATE PROCEDURE") < text.index("CREATE TRIGGER")
+    assert text.endswith(";\n")
+
+
+def test_mysql_same_schema_in_another_order_reads_the_same(mysql_db: Database) -> None:
+    build(mysql_db.url, my_ddl())
+    with scratch_mysql() as other:
+        build(other, my_ddl(list(reversed(range(len(MY_UNITS))))))
+        # More rows: another AUTO_INCREMENT counter, the same schema.
+        build(other, ["INSERT INTO items (sku) VALUES ('d')"])
+        assert read(other) == read(mysql_db.url)
+
+
+MY_CHANGES = {
+    "column added": (["ALTER TABLE items ADD COLUMN colour VARCHAR(10) AFTER sku"], "colour"),
+    "default changed": (["ALTER TABLE items ALTER COLUMN price SET DEFAULT 1"], "price"),
+    "index added": (["CREATE INDEX items_price_idx ON items (price)"], "items_price_idx"),
+    "view changed": (
+        ["CREATE OR REPLACE VIEW cheap_items AS SELECT id, sku FROM items WHERE price < 5"],
+        "cheap_items",
+    ),
+    "function changed": (
+        [
+            "DROP FUNCTION add_one",
+            "CREATE FUNCTION add_one(x INT) RETURNS INT DETERMINISTIC RETURN x + 2",
+        ],
+        "add_one",
+    ),
+    "trigger added": (
+        ["CREATE TRIGGER orders_check BEFORE INSERT ON orders FOR EACH ROW SET NEW.qty = 1"],
+        "orders_check",
+    ),
+    "table comment changed": (["ALTER TABLE notes COMMENT = 'scribbles'"], "notes"),
+}
+
+
+@pytest.mark.parametrize("change", MY_CHANGES, ids=list(MY_CHANGES))
+def test_mysql_each_change_shows_as_a_diff_naming_its_object(
+    mysql_db: Database, change: str
+) -> None:
+    statements, name = MY_CHANGES[change]
+    build(mysql_db.url, my_ddl())
+    before = read(mysql_db.url)
+    build(mysql_db.url, statements)
+    assert_change_names(before, read(mysql_db.url), name)
+
+
+def test_mysql_leaves_out_migrata_tables_and_excluded_ones(
+    mysql_db: Database, tmp_path: Path
+) -> None:
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {"0001_widgets.sql": "CREATE TABLE widgets (id INT PRIMARY KEY, name TEXT);\n"},
+    )
+    Migrator(mysql_db.url, directory=str(folder)).up()
+    assert mysql_db.table_exists("migrata_history")
+    text = read(mysql_db.url)
+    assert "CREATE TABLE `widgets`" in text
+    assert "migrata_" not in text
+    assert "widgets" not in read(mysql_db.url, exclude=["Widgets"])
+
+
+def test_mysql_read_is_two_round_trips(mysql_db: Database) -> None:
+    build(mysql_db.url, my_ddl())
+    with backend_for(mysql_db.url) as backend:
+        if not getattr(backend, "_multi", False):
+            pytest.skip("the connection has no multi-statement support: one query per object")
+        batches: list[int] = []
+        run = backend.run
+
+        def counting(queries: Sequence[Any]) -> list[list[tuple[Any, ...]]]:
+            batches.append(len(queries))
+            return run(queries)
+
+        backend.run = counting  # type: ignore[method-assign]
+        backend.read_schema()  # type: ignore[attr-defined]
+    # The listing, then every SHOW CREATE together: 3 tables, a view, 2 routines, a trigger.
+    assert batches == [1, 7]

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from ...models import Timeouts
 from ...urls import DatabaseURL
 from ..base import Backend, Query, QueryFailed, compose_message, milliseconds
 from .dialect import CAPABILITIES
+from .schema import read_schema as _read_schema
 
 logger = logging.getLogger("migrata")
 
@@ -393,6 +394,15 @@ class MySQLBackend(Backend):
 
     def quote_identifier(self, name: str) -> str:
         return _quote(name)
+
+    def read_schema(self, *, exclude: Collection[str] = ()) -> str:
+        """The current database's schema as canonical text: one listing query, then the
+        objects' SHOW CREATE statements in one batch. See :mod:`migrata.backends.mysql.schema`."""
+        return _read_schema(
+            self.fetch,
+            exclude=exclude,
+            fetch_all=lambda sqls: self.run([Query(sql) for sql in sqls]),
+        )
 
     # -- the lock ---------------------------------------------------------------------------
 
