@@ -43,7 +43,7 @@ def test_a_down_that_leaves_something_is_named_with_the_difference(
     outcomes = {s["version"]: s["outcome"] for s in report["steps"]}
     assert outcomes == {"0003": "restores", "0002": "differs", "0001": "restores"}
     (step,) = [s for s in report["steps"] if s["version"] == "0002"]
-    assert step["difference"] == ['+CREATE TABLE "b" (', '+    "id" INTEGER', "+);"]
+    assert step["difference"] == ['+CREATE TABLE "b" (', '+    "id" INTEGER,', "+);"]
     assert report["reapplied"] and "table b already exists" in report["reapplied"][0]
     text = run_cli("-u", sqlite_db.url, "-d", folder, "check").out
     assert "DIFFERS  down of 0002_b does not restore the schema:" in text

@@ -30,7 +30,7 @@ def test_dump_prints_the_schema_without_migratas_tables(
     assert result.code == 0, result.output
     assert result.out.startswith("-- schema after migration 0001")
     assert (
-        'CREATE TABLE "users" (\n    "id" INTEGER PRIMARY KEY,\n    "email" TEXT NOT NULL\n);'
+        'CREATE TABLE "users" (\n    "id" INTEGER PRIMARY KEY,\n    "email" TEXT NOT NULL,\n);'
         in result.out
     )
     assert "CREATE INDEX users_email ON users (email);" in result.out

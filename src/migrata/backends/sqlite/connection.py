@@ -241,7 +241,9 @@ class SQLiteBackend(Backend):
                 if action and action != "NO ACTION":
                     line += f" ON {verb} {action}"
             lines.append(line)
-        return f"CREATE TABLE {quote(table)} (\n" + ",\n".join(lines) + "\n);"
+        # Every line ends with a comma, the last one too (as the other engines' readers do): a
+        # column added at the end then changes one line of a diff, not two.
+        return f"CREATE TABLE {quote(table)} (\n" + "".join(f"{line},\n" for line in lines) + ");"
 
     def elapsed_ms_sql(self) -> str:
         return "migrata_elapsed_ms()"
