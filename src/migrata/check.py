@@ -10,12 +10,16 @@ a scratch database.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from .engines import engine_named
 from .errors import ConfigError, MigrataError, setting
 from .exitcodes import ExitCode
 from .migrator import Migrator
+from .models import State
 from .scratch import scratch_database
 from .settings import Settings
 from .urls import parse_url, redact
@@ -78,32 +82,29 @@ def check_migrations(
 
     Raises ConfigError without a scratch database to use, UnknownVersion for
     ``from_version``."""
+    with _scratch_migrator(settings, dev_url, "check") as (migrator, url):
+        return _check(migrator, from_version, redact(url))
+
+
+@contextmanager
+def _scratch_migrator(
+    settings: Settings, dev_url: str | None, command: str
+) -> Iterator[tuple[Migrator, str]]:
+    """A Migrator of ``settings`` on a scratch database made from ``dev_url`` (or, for a
+    file-based engine, from the settings' own URL), linting and schema files off, and the
+    scratch database's URL. Raises ConfigError when there is nothing to make one from."""
     own = settings.connect.database_url
     if dev_url is None:
-        if own is None or not _file_based(own):
+        if own is None or not engine_named(parse_url(own).engine).file_based:
             raise ConfigError(
-                "check needs a database it may create and drop scratch databases next to: "
-                f"pass {setting('dev_url')} (a development server, never production)"
+                f"{command} works in scratch databases it creates and drops next to "
+                f"{setting('dev_url')}: pass one (a development server, never production)"
             )
         dev_url = own
     with scratch_database(dev_url, connect_timeout=settings.connect.connect_timeout) as url:
         quiet = settings.with_values({"database_url": url, "lint": "off", "create_database": False})
-        if quiet.source.dump_schema:
-            quiet = _without_dump(quiet)
-        migrator = Migrator(quiet)
-        return _check(migrator, from_version, redact(url))
-
-
-def _file_based(url: str) -> bool:
-    from .engines import engine_named
-
-    return engine_named(parse_url(url).engine).file_based
-
-
-def _without_dump(settings: Settings) -> Settings:
-    from dataclasses import replace
-
-    return replace(settings, source=replace(settings.source, dump_schema=None))
+        quiet = replace(quiet, source=replace(quiet.source, dump_schema=None))
+        yield Migrator(quiet), url
 
 
 def _check(migrator: Migrator, from_version: str | None, database: str) -> CheckReport:
@@ -198,35 +199,21 @@ def find_drift(settings: Settings, *, dev_url: str | None = None) -> DriftReport
     file-based engine). Reads the live database only.
 
     Raises ConfigError without a scratch database to use."""
-    from .models import State
-
     live = Migrator(settings)
     live_text = _body(live.dump())
     entries = live.status()
     applied = [e for e in entries if e.applied is not None and e.applied.success]
     changed = tuple(f"{e.version}_{e.name}" for e in entries if e.state is State.CHANGED)
     newest = max((e.version for e in applied), default=None)
-    own = settings.connect.database_url
-    if dev_url is None:
-        if own is None or not _file_based(own):
-            raise ConfigError(
-                "drift builds the migrations' schema in a scratch database: pass "
-                f"{setting('dev_url')} (a development server, never production)"
-            )
-        dev_url = own
-    expected = ""
-    with scratch_database(dev_url, connect_timeout=settings.connect.connect_timeout) as url:
-        quiet = _without_dump(
-            settings.with_values({"database_url": url, "lint": "off", "create_database": False})
-        )
-        builder = Migrator(quiet)
+    with _scratch_migrator(settings, dev_url, "drift") as (builder, _url):
         if newest is not None:
             builder.up(to=newest.text)
         expected = _body(builder.dump())
     difference = _difference(expected, live_text)
     extra = tuple(line[1:] for line in difference if line.startswith("+"))
     missing = tuple(line[1:] for line in difference if line.startswith("-"))
-    repair = tuple(_undo(line, made=False) for line in extra if _undo(line, made=False)) + tuple(
+    drops = (_drop_index(line) for line in extra)
+    repair = tuple(sql for sql in drops if sql) + tuple(
         line.strip() for line in missing if _is_index(line)
     )
     shown = live.url.redacted if live.url is not None else "the database"
@@ -240,9 +227,9 @@ def _is_index(line: str) -> bool:
     return words[:2] == ["CREATE", "INDEX"] or words[:3] == ["CREATE", "UNIQUE", "INDEX"]
 
 
-def _undo(line: str, *, made: bool) -> str:
-    """``DROP INDEX name;`` for an index line the migrations did not make; "" otherwise."""
-    if made or not _is_index(line):
+def _drop_index(line: str) -> str:
+    """``DROP INDEX name;`` for an index line ("" for any other line)."""
+    if not _is_index(line):
         return ""
     words = line.split()
     at = words.index("INDEX") + 1
