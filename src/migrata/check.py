@@ -24,7 +24,14 @@ from .scratch import scratch_database
 from .settings import Settings
 from .urls import parse_url, redact
 
-__all__ = ["CheckReport", "CheckStep", "DriftReport", "check_migrations", "find_drift"]
+__all__ = [
+    "CheckReport",
+    "CheckStep",
+    "DriftReport",
+    "check_migrations",
+    "find_drift",
+    "scratch_migrator",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +89,12 @@ def check_migrations(
 
     Raises ConfigError without a scratch database to use, UnknownVersion for
     ``from_version``."""
-    with _scratch_migrator(settings, dev_url, "check") as (migrator, url):
+    with scratch_migrator(settings, dev_url, "check") as (migrator, url):
         return _check(migrator, from_version, redact(url))
 
 
 @contextmanager
-def _scratch_migrator(
+def scratch_migrator(
     settings: Settings, dev_url: str | None, command: str
 ) -> Iterator[tuple[Migrator, str]]:
     """A Migrator of ``settings`` on a scratch database made from ``dev_url`` (or, for a
@@ -205,7 +212,7 @@ def find_drift(settings: Settings, *, dev_url: str | None = None) -> DriftReport
     applied = [e for e in entries if e.applied is not None and e.applied.success]
     changed = tuple(f"{e.version}_{e.name}" for e in entries if e.state is State.CHANGED)
     newest = max((e.version for e in applied), default=None)
-    with _scratch_migrator(settings, dev_url, "drift") as (builder, _url):
+    with scratch_migrator(settings, dev_url, "drift") as (builder, _url):
         if newest is not None:
             builder.up(to=newest.text)
         expected = _body(builder.dump())

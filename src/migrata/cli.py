@@ -865,6 +865,30 @@ def drift(state: _Invocation, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--to", "to", required=True, metavar="VERSION", help="The last version to squash.")
+@click.option("--dry-run", is_flag=True, help="Print the baseline and the files; change nothing.")
+@pass_state
+def squash(state: _Invocation, to: str, dry_run: bool) -> None:
+    """Replace the migrations up to VERSION with one baseline file of the schema they build
+    (made in a scratch database next to --dev-url). Databases that applied them see the
+    baseline as applied; new ones run it."""
+    from .squash import squash_migrations
+
+    settings = state.one_settings("squash")
+    state.protect(settings.connect.dev_url)
+    state.protect(settings.connect.database_url)
+    done = squash_migrations(settings, to, dev_url=settings.connect.dev_url, dry_run=dry_run)
+    if dry_run:
+        state.say(f"-- would write {done.baseline}:")
+        state.say(done.text.rstrip())
+        state.say("-- and remove: " + ", ".join(done.removed))
+        return
+    state.say(f"wrote {done.baseline}, replacing {done.first} to {done.last}")
+    for path in done.removed:
+        state.say(f"removed {path}")
+
+
+@cli.command()
 @click.argument("selection", nargs=-1, metavar="[VERSION|PATH]...")
 @click.option("--all", "check_all", is_flag=True, help="Every file, as on a fresh database.")
 @click.option(

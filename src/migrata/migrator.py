@@ -457,6 +457,16 @@ class Migrator:
                     "ClickHouse"
                 ) from None
 
+    def schema_sql(self) -> str:
+        """The database's schema as SQL that builds it again (migrata's tables left out), for
+        a baseline. Raises ConfigError where the engine cannot write it."""
+        table = self.settings.history.table
+        with self._connector.open() as (backend, _history):
+            try:
+                return backend.schema_sql(exclude=(table, f"{table}_audit", f"{table}_meta"))
+            except NotImplementedError as exc:
+                raise ConfigError(f"{exc}; nothing was changed") from None
+
     def _schema_text(self, backend: Backend, history: History) -> str:
         applied = [a for a in history.read().applied if a.success]
         newest = max(applied, key=lambda a: a.version).version.text if applied else "none"

@@ -192,6 +192,8 @@ class Script:
     environments: tuple[str, ...] | None = None
     #: Time limits its directives set (``-- migrata: statement-timeout=10min``).
     timeouts: Timeouts = field(default_factory=Timeouts)
+    #: ``(first, last)`` versions this baseline replaces (``-- migrata: squashes=…``).
+    squashes: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

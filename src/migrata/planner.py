@@ -48,6 +48,14 @@ def compute_status(
     # after newer schema migrations is data, which may load at any point.
     limited = {m.version for m in migrations if m.environments is not None}
     newest_applied = _newest(v for v, a in rows.items() if a.success and v not in limited)
+    # A baseline written by `squash` stands for the versions it replaced: their history rows
+    # are its history (they are not missing), and the row of its own version, written by the
+    # file it replaced, counts as applied whatever that file's checksum was.
+    squashed = [
+        (_version_like(m.version, m.up.squashes[0]), m.version)
+        for m in migrations
+        if m.up.squashes is not None
+    ]
     entries = []
     # The file's spelling of a version wins over the history's (0001 over 1).
     for version in sorted(set(files) | set(rows)):  # the left set's spelling wins
@@ -71,7 +79,11 @@ def compute_status(
         elif not row.success:
             state = State.FAILED
         elif migration is None:
+            if any(first <= version < last for first, last in squashed):
+                continue  # replaced by a baseline: its row is the baseline's history
             state = State.MISSING
+        elif migration.up.squashes is not None:
+            state = State.APPLIED
         elif not checksums_match(row.checksum, migration.checksum):
             # A repeatable migration is applied again whenever it changes.
             state = State.PENDING if version.is_repeatable else State.CHANGED
@@ -80,6 +92,11 @@ def compute_status(
         name = migration.name if migration is not None else (row.name if row else "")
         entries.append(StatusEntry(version, name, state, row, migration, out_of_order))
     return tuple(entries)
+
+
+def _version_like(version: Version, text: str) -> Version:
+    """``text`` read the way ``version`` was (as numbers, or as text)."""
+    return Version.parse_text(text) if version.textual else Version.parse(text)
 
 
 def find_problems(

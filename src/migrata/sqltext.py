@@ -65,6 +65,8 @@ class Directives:
     environments: tuple[str, ...] | None = None
     #: ``statement-timeout=…``, ``migration-timeout=…``, ``ddl-lock-timeout=…``.
     timeouts: Timeouts = field(default_factory=Timeouts)
+    #: ``squashes=0001..0042``: the versions this baseline replaces (written by ``squash``).
+    squashes: tuple[str, str] | None = None
 
 
 _DIRECTIVE = re.compile(r"^--\s*migrata:\s*(?P<body>.*?)\s*$", re.IGNORECASE)
@@ -79,7 +81,9 @@ _ENVIRONMENT_KEYS = {"environments", "environment", "env"}
 #: accepted and skipped here, with the reason after `` -- ``.
 _LINT_KEYS = {"allow"}
 _REASON = re.compile(r"\s--(?:\s.*)?$")
-_KNOWN = sorted(_WORDS) + [f"{k}=…" for k in ("environments", *_TIMEOUT_KEYS, *_LINT_KEYS)]
+_KNOWN = sorted(_WORDS) + [
+    f"{k}=…" for k in ("environments", *_TIMEOUT_KEYS, *_LINT_KEYS, "squashes")
+]
 #: One item of a directive line: ``key=value[,value…]`` (spaces allowed around ``=`` and after
 #: commas) or a bare word; items are separated by spaces or commas.
 _ITEM = re.compile(
@@ -153,6 +157,7 @@ def parse_directives(text: str, path: str) -> Directives:
     explicit = False
     environments: tuple[str, ...] | None = None
     limits: dict[str, float] = {}
+    squashes: tuple[str, str] | None = None
     lines = normalize(text).split("\n")
     if lines and lines[0].strip().lower() == "-- no-transaction":
         transactional = False
@@ -202,6 +207,11 @@ def parse_directives(text: str, path: str) -> Directives:
                     environments = parse_environments(value)
                 elif key in _TIMEOUT_KEYS:
                     limits[_TIMEOUT_KEYS[key]] = parse_duration(value)
+                elif key == "squashes":
+                    first, dots, last = value.partition("..")
+                    if not dots or not first.strip() or not last.strip():
+                        raise ValueError("write squashes=FIRST..LAST (two versions)")
+                    squashes = (first.strip(), last.strip())
                 else:
                     raise _unknown(f"{key}=", path, number)
             except ValueError as exc:
@@ -213,6 +223,7 @@ def parse_directives(text: str, path: str) -> Directives:
         explicit=explicit,
         environments=environments,
         timeouts=Timeouts(**limits),
+        squashes=squashes,
     )
 
 

@@ -46,7 +46,7 @@ LAYERS: list[set[str]] = [
         "linter",
         "scratch",
     },
-    {"migrator", "embedded", "check"},
+    {"migrator", "embedded", "check", "squash"},
     {"cli", "output", "testing", "__init__", "__main__"},
 ]
 # Modules that must not touch a database, even lazily.

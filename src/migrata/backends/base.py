@@ -201,6 +201,11 @@ class Backend(abc.ABC):
         has no reader."""
         raise NotImplementedError(f"{self.dialect} has no schema reader")
 
+    def schema_sql(self, *, exclude: Collection[str] = ()) -> str:
+        """The database's schema as SQL that builds it again (for ``squash``), ``exclude``'s
+        tables left out. Raises NotImplementedError where the engine cannot say it."""
+        raise NotImplementedError(f"{self.dialect} cannot write its schema as runnable SQL")
+
     def elapsed_ms_sql(self) -> str:
         """SQL for the milliseconds since the current transaction began."""
         raise NotImplementedError

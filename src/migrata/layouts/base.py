@@ -128,6 +128,7 @@ def script_from_text(
         transaction_note=note,
         environments=directives.environments,
         timeouts=directives.timeouts,
+        squashes=directives.squashes,
     )
 
 

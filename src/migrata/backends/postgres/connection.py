@@ -273,6 +273,31 @@ class PostgresBackend(Backend):
         :mod:`migrata.backends.postgres.schema`."""
         return _read_schema(self.fetch, exclude=exclude)
 
+    def schema_sql(self, *, exclude: Collection[str] = ()) -> str:
+        """pg_dump's schema-only output (no owners, no grants), without its session settings
+        and psql meta-commands, so it runs as one migration. Raises NotImplementedError when
+        pg_dump is not installed, ExecutionError when it fails."""
+        import shutil
+        import subprocess
+
+        binary = shutil.which("pg_dump")
+        if binary is None:
+            raise NotImplementedError("pg_dump is not installed, so the schema cannot be written")
+        info = self.connection.info
+        params = info.get_parameters()
+        environ = {**os.environ, "PGPASSWORD": info.password or ""}
+        command = [binary, "--schema-only", "--no-owner", "--no-privileges"]
+        for key, flag in (("host", "--host"), ("port", "--port"), ("user", "--username")):
+            if params.get(key):
+                command += [flag, params[key]]
+        for table in exclude:
+            command += ["--exclude-table", f"*.{table}"]
+        command.append(params.get("dbname", ""))
+        done = subprocess.run(command, capture_output=True, text=True, env=environ, check=False)
+        if done.returncode != 0:
+            raise ExecutionError(f"pg_dump failed: {done.stderr.strip()}")
+        return _runnable(done.stdout)
+
     def elapsed_ms_sql(self) -> str:
         return (
             "CAST(EXTRACT(EPOCH FROM (clock_timestamp() - transaction_timestamp())) * 1000 "
@@ -530,3 +555,17 @@ def _estimates(rows: list[tuple[Any, ...]]) -> dict[str, tuple[int, int]]:
         if visible:
             found.setdefault(str(table).lower(), value)
     return found
+
+
+def _runnable(dump: str) -> str:
+    """pg_dump's output as a migration: its session settings (``SET``, ``set_config``, which
+    would change the migration connection's search_path), psql meta-commands (``\\restrict``)
+    and comment lines left out, blank runs collapsed."""
+    kept: list[str] = []
+    for line in dump.splitlines():
+        if line.startswith(("SET ", "SELECT pg_catalog.set_config", "\\", "--")):
+            continue
+        if not line.strip() and (not kept or not kept[-1].strip()):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip() + "\n"

@@ -194,6 +194,22 @@ class SQLiteBackend(Backend):
         blocks = tables + [text for _order, _name, text in sorted(others)]
         return "\n\n".join(blocks) + ("\n" if blocks else "")
 
+    def schema_sql(self, *, exclude: Collection[str] = ()) -> str:
+        # The CREATE statements as SQLite keeps them: runnable as they are, CHECKs included.
+        left_out = {name.lower() for name in exclude}
+        rows = self.fetch(
+            "SELECT sql, tbl_name FROM sqlite_master "
+            "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 "
+            "ELSE 3 END, rowid"
+        )
+        blocks = [
+            str(sql).strip().rstrip(";") + ";"
+            for sql, table in rows
+            if str(table).lower() not in left_out
+        ]
+        return "\n\n".join(blocks) + ("\n" if blocks else "")
+
     def _table_text(self, table: str) -> str:
         quote = self.quote_identifier
         columns = self.fetch(
