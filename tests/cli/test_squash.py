@@ -23,11 +23,12 @@ FILES = {
 }
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql", "mysql"])
 def test_squash_keeps_old_databases_applied_and_builds_new_ones_the_same(
     run_cli, request: pytest.FixtureRequest, engine: str, tmp_path: Path
 ) -> None:
-    old: Database = request.getfixturevalue("sqlite_db" if engine == "sqlite" else "postgres_db")
+    fixture = {"sqlite": "sqlite_db", "postgresql": "postgres_db", "mysql": "mysql_db"}[engine]
+    old: Database = request.getfixturevalue(fixture)
     dev = [] if engine == "sqlite" else ["--dev-url", old.url]
     folder = write_migrations(tmp_path / "m", FILES)
     assert run_cli("-u", old.url, "-d", folder, "up").code == 0

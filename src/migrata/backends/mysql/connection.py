@@ -404,6 +404,17 @@ class MySQLBackend(Backend):
             fetch_all=lambda sqls: self.run([Query(sql) for sql in sqls]),
         )
 
+    def schema_sql(self, *, exclude: Collection[str] = ()) -> str:
+        # Tables may refer to tables created after them: foreign key checks are off while the
+        # baseline runs, and on again at its end.
+        body = _read_schema(
+            self.fetch,
+            exclude=exclude,
+            fetch_all=lambda sqls: self.run([Query(sql) for sql in sqls]),
+            runnable=True,
+        )
+        return f"SET FOREIGN_KEY_CHECKS = 0;\n\n{body.rstrip()}\n\nSET FOREIGN_KEY_CHECKS = 1;\n"
+
     # -- the lock ---------------------------------------------------------------------------
 
     @contextmanager

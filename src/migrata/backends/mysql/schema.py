@@ -68,13 +68,18 @@ def _text(value: Any) -> str:
 
 
 def read_schema(
-    fetch: Fetch, *, exclude: Collection[str] = (), fetch_all: FetchAll | None = None
+    fetch: Fetch,
+    *,
+    exclude: Collection[str] = (),
+    fetch_all: FetchAll | None = None,
+    runnable: bool = False,
 ) -> str:
     """The current database's schema as canonical text (see the module docstring); migrata's
     tables and the ``exclude`` tables (any case) are left out with their triggers.
 
     One listing query, then one ``SHOW CREATE`` per object: all in one batch through
     ``fetch_all`` when given, else one ``fetch`` each. Empty when no database is selected.
+    ``runnable``: SQL that builds the schema again (no comma after a table's last line).
     """
     excluded = MIGRATA_TABLES | {name.lower() for name in exclude}
     database = ""
@@ -105,11 +110,13 @@ def read_schema(
         results = [fetch(sql, None) for sql in queries]
     blocks = []
     for (kind, _, name, _), rows in zip(objects, results, strict=True):
-        blocks.append(_statement(kind, name, rows, database))
+        blocks.append(_statement(kind, name, rows, database, runnable=runnable))
     return "".join(block + "\n\n" for block in blocks).removesuffix("\n")
 
 
-def _statement(kind: int, name: str, rows: list[tuple[Any, ...]], database: str) -> str:
+def _statement(
+    kind: int, name: str, rows: list[tuple[Any, ...]], database: str, *, runnable: bool = False
+) -> str:
     """One object's normalised ``SHOW CREATE`` text, ending with ``;``."""
     # Where the definition sits in SHOW CREATE's row: routines and triggers put sql_mode first.
     column = 2 if kind in (ROUTINE, TRIGGER) else 1
@@ -123,7 +130,7 @@ def _statement(kind: int, name: str, rows: list[tuple[Any, ...]], database: str)
         head, sep, options = text.partition("\n)")
         # Every line of the list ends with a comma, the last one too, as on PostgreSQL: adding
         # a column or a key then changes one line, not two.
-        if sep and not head.endswith(","):
+        if sep and not head.endswith(",") and not runnable:
             head += ","
         # Only in the table options: a column's AUTO_INCREMENT attribute is schema, the next
         # value of the counter is data.
