@@ -10,6 +10,9 @@ a scratch database.
 from __future__ import annotations
 
 import difflib
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -57,12 +60,15 @@ class CheckReport:
     #: A migration that failed on the way up (nothing after it was checked).
     failed_up: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: The repeatable migrations run a second time: ``restores`` when the schema stayed the
+    #: same (idempotent), ``differs`` with the difference, or ``failed``.
+    repeated: tuple[CheckStep, ...] = ()
 
     @property
     def exit_code(self) -> ExitCode:
         """3 when a down does not restore its schema, a run failed, or applying again
         differs; else 0."""
-        bad = any(s.outcome in {"differs", "failed"} for s in self.steps)
+        bad = any(s.outcome in {"differs", "failed"} for s in (*self.steps, *self.repeated))
         return ExitCode.VALIDATION if bad or self.reapplied or self.failed_up else ExitCode.OK
 
 
@@ -167,14 +173,64 @@ def _check(migrator: Migrator, from_version: str | None, database: str) -> Check
         carried.update(seen)
         steps.append(CheckStep(*label, "differs" if difference else "restores", difference))
     try:
-        migrator.up()
+        # The versioned migrations again (`--to` leaves the repeatable ones out).
+        if migrations[start:]:
+            migrator.up(to=migrations[-1].version.text)
     except MigrataError as exc:
         # (A down that left something behind usually makes its up fail here.)
         first = str(exc).strip().splitlines()[0]
         reapplied: tuple[str, ...] = (f"applying again failed: {first}",)
     else:
         reapplied = _difference(final, _body(migrator.dump()))
-    return CheckReport(database, tuple(applied), tuple(steps), reapplied, notes=tuple(notes))
+    repeated = () if reapplied else _repeat(migrator)
+    return CheckReport(
+        database, tuple(applied), tuple(steps), reapplied, notes=tuple(notes), repeated=repeated
+    )
+
+
+def _repeat(migrator: Migrator) -> tuple[CheckStep, ...]:
+    """Repeatable migrations claim to be idempotent (they run again whenever they change):
+    each is run a second time, from a copy of the folder where only a comment was added, and
+    must leave the schema as it was."""
+    repeatables = [m for m in migrator.migrations if m.repeatable]
+    if not repeatables:
+        return ()
+    source = migrator.settings.source
+    if source.package or source.seeds_dir:
+        return ()  # a package's files cannot be copied as a folder (nor seeds merged in)
+    try:
+        migrator.up()  # the repeatable ones, a first time
+    except MigrataError as exc:
+        first = str(exc).strip().splitlines()[0]
+        label = ", ".join(f"{m.version}" for m in repeatables)
+        return (CheckStep(label, "repeatable", "failed", error=first),)
+    before = _body(migrator.dump())
+    found = []
+    with tempfile.TemporaryDirectory(prefix="migrata-check-") as folder:
+        copy = os.path.join(folder, "migrations")
+        shutil.copytree(source.directory, copy)
+        for migration in repeatables:
+            relative = os.path.relpath(migration.up.path, source.directory)
+            with open(os.path.join(copy, relative), "a", encoding="utf-8") as handle:
+                handle.write("\n-- run again by migrata check\n")
+        again = Migrator(replace(migrator.settings, source=replace(source, directory=copy)))
+        label = ", ".join(f"{m.version}" for m in repeatables)
+        try:
+            again.up()
+        except MigrataError as exc:
+            first = str(exc).strip().splitlines()[0]
+            return (CheckStep(label, "repeatable", "failed", error=first),)
+        difference = _difference(before, _body(again.dump()))
+    for migration in repeatables:
+        found.append(
+            CheckStep(
+                migration.version.text,
+                migration.name,
+                "differs" if difference else "restores",
+                difference,
+            )
+        )
+    return tuple(found)
 
 
 # -- drift --------------------------------------------------------------------------------------

@@ -1015,12 +1015,23 @@ def render_check(report: CheckReport) -> str:
     if report.reapplied:
         out.append("DIFFERS  applying everything again after the downs:")
         out += [f"           {line}" for line in report.reapplied]
+    for step in report.repeated:
+        label = f"{step.version}_{step.name}" if step.name != "repeatable" else step.version
+        if step.outcome == "restores":
+            out.append(f"ok       {label} runs again without changing the schema")
+        elif step.outcome == "failed":
+            out.append(f"FAILED   running {label} again: {step.error}")
+        else:
+            out.append(f"DIFFERS  {label} changes the schema when it runs again:")
+            out += [f"           {line}" for line in step.difference]
     bad = sum(1 for s in report.steps if s.outcome in {"differs", "failed"})
+    again = sum(1 for s in report.repeated if s.outcome in {"differs", "failed"})
     out.append(
         "no difference"
         if not report.exit_code
         else f"{bad} down(s) do not restore their schema"
         + ("; the re-apply differs" if report.reapplied else "")
+        + (f"; {again} repeatable migration(s) are not idempotent" if again else "")
     )
     return "\n".join(out)
 
@@ -1041,6 +1052,16 @@ def check_json(report: CheckReport) -> dict[str, Any]:
             for s in report.steps
         ],
         "reapplied": list(report.reapplied),
+        "repeated": [
+            {
+                "version": s.version,
+                "name": s.name,
+                "outcome": s.outcome,
+                "difference": list(s.difference),
+                "error": s.error,
+            }
+            for s in report.repeated
+        ],
         "ok": not report.exit_code,
     }
 

@@ -94,3 +94,24 @@ def test_check_on_a_server_in_a_scratch_database(
     assert step["outcome"] == "differs"
     assert any("b_id" in line and line.startswith("+") for line in step["difference"])
     assert not db.table_exists("b")  # the database itself was never touched
+
+
+def test_repeatable_migrations_must_be_idempotent(
+    run_cli, sqlite_db: Database, tmp_path: Path
+) -> None:
+    """Repeatables run again whenever they change: check runs each a second time."""
+    folder = write_migrations(
+        tmp_path / "flyway",
+        {
+            "V1__t.sql": "CREATE TABLE t (id INTEGER);\n",
+            "R__view.sql": "DROP VIEW IF EXISTS v;\nCREATE VIEW v AS SELECT id FROM t;\n",
+        },
+    )
+    good = run_cli("-u", sqlite_db.url, "-d", folder, "check", "--json")
+    assert good.code == 0, good.output
+    (repeated,) = json.loads(good.out)["repeated"]
+    assert repeated["outcome"] == "restores" and repeated["name"] == "view"
+    write_migrations(folder, {"R__column.sql": "ALTER TABLE t ADD COLUMN n INTEGER;\n"})
+    bad = run_cli("-u", sqlite_db.url, "-d", folder, "check")
+    assert bad.code == ExitCode.VALIDATION, bad.output
+    assert "FAILED   running" in bad.out and "duplicate column name: n" in bad.out
