@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .backends.base import Backend
+from .backends.base import Backend, own_tables
 from .bookkeeping import Bookkeeping, Repair
 from .discovery import discover_migrations
 from .errors import (
@@ -35,7 +35,6 @@ from .events import log_event
 from .foreign import Adoption
 from .history import History
 from .layouts.base import ReadResult
-from .linter import Linter
 from .models import (
     Applied,
     AuditEvent,
@@ -68,6 +67,7 @@ from .urls import DatabaseURL
 if TYPE_CHECKING:
     from .lint import LintOptions
     from .lint.report import LintReport
+    from .linter import Linter
 
 __all__ = ["Migrator", "PlannedStatements", "Repair"]
 
@@ -107,8 +107,14 @@ class Migrator:
         self._bookkeeping = Bookkeeping(
             self._connector, self.discover, environment=self.settings.source.environment
         )
-        self._linter = Linter(self._connector, self.discover, self.settings)
         self._source: ReadResult | None = None
+
+    @property
+    def _linter(self) -> Linter:
+        # Imported when first used: reading commands and `--help` never load the rules.
+        from .linter import Linter
+
+        return Linter(self._connector, self.discover, self.settings)
 
     @classmethod
     def from_config(
@@ -460,20 +466,17 @@ class Migrator:
     def schema_sql(self) -> str:
         """The database's schema as SQL that builds it again (migrata's tables left out), for
         a baseline. Raises ConfigError where the engine cannot write it."""
-        table = self.settings.history.table
         with self._connector.open() as (backend, _history):
             try:
-                return backend.schema_sql(exclude=(table, f"{table}_audit", f"{table}_meta"))
+                return backend.schema_sql(exclude=own_tables(self.settings.history.table))
             except NotImplementedError as exc:
                 raise ConfigError(f"{exc}; nothing was changed") from None
 
     def _schema_text(self, backend: Backend, history: History) -> str:
         applied = [a for a in history.read().applied if a.success]
         newest = max(applied, key=lambda a: a.version).version.text if applied else "none"
-        table = self.settings.history.table
-        own = (table, f"{table}_audit", f"{table}_meta")
         header = f"-- schema after migration {newest} (written by migrata dump)\n\n"
-        return header + backend.read_schema(exclude=own)
+        return header + backend.read_schema(exclude=own_tables(self.settings.history.table))
 
     def _write_schema(self, backend: Backend, history: History) -> None:
         """Write the schema to the ``dump_schema`` file after a run that changed something

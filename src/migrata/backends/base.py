@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..engines import Capabilities
 from ..models import Script, Statement, Timeouts
+from ..settings import SPECS
 from ..urls import DatabaseURL, url_database_name
 
 if TYPE_CHECKING:
@@ -64,6 +65,16 @@ class QueryFailed(Exception):
         self.sqlstate = sqlstate
         #: 1-based character position inside the failing query, when the database gives one.
         self.position = position
+
+
+def own_tables(table: str) -> tuple[str, str, str]:
+    """migrata's tables for the history table ``table``: it, its audit and its meta table."""
+    return (table, f"{table}_audit", f"{table}_meta")
+
+
+#: migrata's tables under the default history table name (left out of schema readings even
+#: when the caller names no table).
+DEFAULT_OWN_TABLES: frozenset[str] = frozenset(own_tables(SPECS["table"].default))
 
 
 class Backend(abc.ABC):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from .base import Backend, Query
+from .base import Backend, Query, own_tables
 
 #: The columns of the history table, in the order every write lists them.
 COLUMNS = (
@@ -78,10 +78,11 @@ class TrackingSQL:
 
     def qualify(self, schema: str | None) -> None:
         """Name the tables in ``schema`` (None: wherever unqualified names resolve)."""
-        b, table = self.backend, self.table_name
+        b = self.backend
+        table, audit, meta = own_tables(self.table_name)
         self.table = b.qualified(table, schema)
-        self.audit_table = b.qualified(f"{table}_audit", schema)
-        self.meta_table = b.qualified(f"{table}_meta", schema)
+        self.audit_table = b.qualified(audit, schema)
+        self.meta_table = b.qualified(meta, schema)
 
     def pinned_schema(self) -> str | None:
         """The schema the tables are in from the start, whatever a migration makes current

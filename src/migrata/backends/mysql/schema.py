@@ -25,13 +25,13 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+from ..base import DEFAULT_OWN_TABLES
+
 #: ``fetch(sql, params) -> rows``, as :meth:`migrata.backends.base.Backend.fetch`.
 Fetch = Callable[[str, tuple[Any, ...] | None], list[tuple[Any, ...]]]
 #: Several parameterless statements in one go: one list of rows per statement.
 FetchAll = Callable[[Sequence[str]], list[list[tuple[Any, ...]]]]
 
-#: migrata's own tables, never part of the user's schema.
-MIGRATA_TABLES = frozenset({"migrata_history", "migrata_history_audit", "migrata_history_meta"})
 
 TABLE, SEQUENCE, VIEW, ROUTINE, TRIGGER = range(5)
 
@@ -81,7 +81,7 @@ def read_schema(
     ``fetch_all`` when given, else one ``fetch`` each. Empty when no database is selected.
     ``runnable``: SQL that builds the schema again (no comma after a table's last line).
     """
-    excluded = MIGRATA_TABLES | {name.lower() for name in exclude}
+    excluded = DEFAULT_OWN_TABLES | {name.lower() for name in exclude}
     database = ""
     objects: list[tuple[int, str, str, str]] = []  # (kind, table, name, SHOW CREATE)
     for what, raw_name, raw_table, detail in fetch(LIST_SQL, None):

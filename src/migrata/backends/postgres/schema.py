@@ -21,11 +21,11 @@ import contextlib
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
+from ..base import DEFAULT_OWN_TABLES
+
 #: ``fetch(sql, params) -> rows``, as :meth:`migrata.backends.base.Backend.fetch`.
 Fetch = Callable[[str, tuple[Any, ...] | None], list[tuple[Any, ...]]]
 
-#: migrata's own tables, never part of the user's schema.
-MIGRATA_TABLES = frozenset({"migrata_history", "migrata_history_audit", "migrata_history_meta"})
 
 #: Object kinds in output order: what a later kind refers to mostly comes earlier.
 SCHEMA, EXTENSION, TYPE, SEQUENCE, FUNCTION, TABLE, VIEW, MATVIEW = range(8)
@@ -304,7 +304,7 @@ def render(rows: Iterable[tuple[Any, ...]], *, exclude: Collection[str] = ()) ->
     """Canonical text from ``(kind, schema, table, name, statement)`` rows: statements sorted
     by kind, schema, table, name (code point order), one blank line apart, rows whose table
     is excluded left out. Empty for an empty schema."""
-    excluded = MIGRATA_TABLES | {name.lower() for name in exclude}
+    excluded = DEFAULT_OWN_TABLES | {name.lower() for name in exclude}
     kept = sorted(
         (int(kind), str(schema), str(table), str(name), str(statement))
         for kind, schema, table, name, statement in rows
