@@ -830,10 +830,6 @@ def install_log_handler(
 # -- lint -------------------------------------------------------------------------------------
 
 
-def _size(count: int, unit: str) -> str:
-    return f"{count} {unit}"
-
-
 def render_lint(report: LintReport) -> str:
     """Each finding as ``file:line:col: severity [rule] message``, its statement and the safe
     way; allowed findings in a line each; a summary last."""
@@ -863,7 +859,7 @@ def render_lint(report: LintReport) -> str:
     counts = {
         s: sum(1 for f in report.reported if f.severity == s) for s in ("error", "warning", "info")
     }
-    summary = ", ".join(_size(n, s + ("s" if n != 1 else "")) for s, n in counts.items() if n)
+    summary = ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
     out.append(
         f"linted {len(report.checked)} migration(s) ({report.context}): "
         + (summary or "no findings")
