@@ -80,6 +80,10 @@ class Capabilities:
     schemas: SchemaKind = "attached"
     #: Extensions can be created before migrating (PostgreSQL's CREATE EXTENSION).
     extensions: bool = False
+    #: Several transactions travel in one message and the server runs nothing after the first
+    #: failure (PostgreSQL's simple-query protocol, MySQL's multi-statement packets), so the
+    #: runner sends consecutive transactional migrations together: one round trip for all.
+    flights: bool = False
 
 
 class Engine(Protocol):

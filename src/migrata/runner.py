@@ -124,6 +124,10 @@ class Batch:
         return sum(1 for entry in self.entries if entry.role is role)
 
 
+#: The most SQL (characters of statements) sent in one message of several migrations: the
+#: server's packet limit (MySQL's max_allowed_packet, 16 MiB by default) stays far away.
+FLIGHT_CHARACTERS = 4_000_000
+
 #: The pause before the first retry of a migration that gave up waiting for a lock; it doubles
 #: for each retry, up to the longest (seconds), with jitter so that replicas spread out.
 RETRY_PAUSE = 1.0
@@ -180,6 +184,47 @@ def write_history(
         raise ExecutionError(f"writing the history failed: {scrub(failure.message)}") from None
 
 
+@dataclass(slots=True)
+class _Landing:
+    """Which migrations of a flight are committed, as the backend hears of their COMMITs:
+    each is recorded and told of then, and the next one told of as started."""
+
+    runner: Runner
+    pending: Sequence[Step]
+    #: The index of each COMMIT in the flight's batch → which of ``pending`` it ends.
+    commits: Mapping[int, int]
+    #: How many migrations of the plan come before ``pending``.
+    before: int
+    count: int
+    statements: Mapping[tuple[Version, Direction], Sequence[Statement]]
+    results: list[StepResult] = field(default_factory=list)
+    #: How many of ``pending`` are committed.
+    landed: int = 0
+    clock: float = field(default_factory=time.perf_counter)
+
+    def start(self, number: int) -> None:
+        step = self.pending[number]
+        stmts = self.statements[(step.version, step.direction)]
+        self.runner._starting(step, self.before + number + 1, self.count, stmts)
+
+    def heard(self, index: int) -> None:
+        number = self.commits.get(index)
+        if number is None:
+            return
+        now = time.perf_counter()
+        step = self.pending[number]
+        stmts = self.statements[(step.version, step.direction)]
+        duration = (now - self.clock) * 1000
+        self.runner._finished(
+            step, self.before + number + 1, self.count, stmts, duration, self.results
+        )
+        self.clock = now
+        self.landed = number + 1
+        self.runner._attempts = 1
+        if self.landed < len(self.pending):
+            self.start(self.landed)
+
+
 class Runner:
     def __init__(
         self,
@@ -226,21 +271,18 @@ class Runner:
         if single_transaction and plan.steps:
             results = self._run_single_transaction(plan, statements)
             return RunReport(plan.direction, tuple(results))
-        for position, step in enumerate(plan.steps, start=1):
+        steps = plan.steps
+        position = 0  # 0-based here; events count from 1
+        while position < len(steps):
+            flight = self._flight(steps, position, statements)
+            if len(flight) > 1:
+                self._run_flight(flight, position, len(steps), statements, results)
+                position += len(flight)
+                continue
+            step = steps[position]
+            position += 1
             stmts = statements[(step.version, step.direction)]
-            self._emit("started", step, position, len(plan.steps), total=len(stmts))
-            log_event(
-                "migration_started",
-                "%s %s_%s",
-                "applying" if step.direction is Direction.UP else "reverting",
-                step.version,
-                step.migration.name,
-                **self._fields(step),
-                position=position,
-                count=len(plan.steps),
-                statements=len(stmts),
-                transactional=step.script.transactional,
-            )
+            self._starting(step, position, len(steps), stmts)
             self._attempts = 1
             started = time.perf_counter()
             try:
@@ -248,58 +290,186 @@ class Runner:
                     self._run_transactional(step, stmts, results)
                 else:
                     self._run_statement_by_statement(
-                        step, stmts, position, len(plan.steps), results
+                        step, stmts, position, len(steps), results
                     )
             except MigrationFailed as failure:
                 self._emit(
                     "failed",
                     step,
                     position,
-                    len(plan.steps),
+                    len(steps),
                     total=len(stmts),
                     done=failure.statement_index - 1,
                     error=failure.db_message,
                 )
                 raise
             duration = (time.perf_counter() - started) * 1000
-            # A resumed migration ran the statements after those recorded as done.
-            ran = len(stmts) - step.resume_after
-            results.append(
-                StepResult(
-                    step.version.text,
-                    step.migration.name,
-                    step.direction,
-                    duration,
-                    ran,
-                    step.script.transactional,
-                )
-            )
-            verb = "applied" if step.direction is Direction.UP else "reverted"
-            log_event(
-                f"migration_{verb}",
-                "%s %s_%s (%d statement(s)%s, %.1f ms)",
-                verb,
-                step.version,
-                step.migration.name,
-                ran,
-                f", resumed after {step.resume_after} of {len(stmts)}" if step.resume_after else "",
-                duration,
-                **self._fields(step),
-                duration_ms=round(duration, 3),
-                statements=ran,
-                transactional=step.script.transactional,
-                attempts=self._attempts,
-            )
-            self._emit(
-                "done",
-                step,
-                position,
-                len(plan.steps),
-                total=len(stmts),
-                done=len(stmts),
-                duration_ms=duration,
-            )
+            self._finished(step, position, len(steps), stmts, duration, results)
         return RunReport(plan.direction, tuple(results))
+
+    def _starting(self, step: Step, position: int, count: int, stmts: Sequence[Statement]) -> None:
+        """Tell that ``step`` (``position`` of ``count``, from 1) starts."""
+        self._emit("started", step, position, count, total=len(stmts))
+        log_event(
+            "migration_started",
+            "%s %s_%s",
+            "applying" if step.direction is Direction.UP else "reverting",
+            step.version,
+            step.migration.name,
+            **self._fields(step),
+            position=position,
+            count=count,
+            statements=len(stmts),
+            transactional=step.script.transactional,
+        )
+
+    def _finished(
+        self,
+        step: Step,
+        position: int,
+        count: int,
+        stmts: Sequence[Statement],
+        duration: float,
+        results: list[StepResult],
+    ) -> None:
+        """Record and tell that ``step`` is done, after ``duration`` ms."""
+        # A resumed migration ran the statements after those recorded as done.
+        ran = len(stmts) - step.resume_after
+        results.append(
+            StepResult(
+                step.version.text,
+                step.migration.name,
+                step.direction,
+                duration,
+                ran,
+                step.script.transactional,
+            )
+        )
+        verb = "applied" if step.direction is Direction.UP else "reverted"
+        log_event(
+            f"migration_{verb}",
+            "%s %s_%s (%d statement(s)%s, %.1f ms)",
+            verb,
+            step.version,
+            step.migration.name,
+            ran,
+            f", resumed after {step.resume_after} of {len(stmts)}" if step.resume_after else "",
+            duration,
+            **self._fields(step),
+            duration_ms=round(duration, 3),
+            statements=ran,
+            transactional=step.script.transactional,
+            attempts=self._attempts,
+        )
+        self._emit(
+            "done",
+            step,
+            position,
+            count,
+            total=len(stmts),
+            done=len(stmts),
+            duration_ms=duration,
+        )
+
+    # -- several migrations in one message --------------------------------------------------
+
+    def _flight(
+        self,
+        steps: Sequence[Step],
+        first: int,
+        statements: Mapping[tuple[Version, Direction], Sequence[Statement]],
+    ) -> Sequence[Step]:
+        """The steps from ``first`` on that can travel together: consecutive transactional
+        migrations with the same time limits and no migration time limit (its watchdog
+        watches one migration), up to FLIGHT_CHARACTERS of SQL. A single step where the
+        engine cannot send several transactions at once."""
+        if not self.backend.capabilities.flights:
+            return steps[first : first + 1]
+        limits = self._limits(steps[first])
+        size = 0
+        end = first
+        while end < len(steps):
+            step = steps[end]
+            if not step.script.transactional or step.resume_after:
+                break
+            if self._limits(step) != limits or limits.migration:
+                break
+            size += sum(len(s.sql) for s in statements[(step.version, step.direction)])
+            if end > first and size > FLIGHT_CHARACTERS:
+                break
+            end += 1
+        return steps[first : max(end, first + 1)]
+
+    def _run_flight(
+        self,
+        steps: Sequence[Step],
+        offset: int,
+        count: int,
+        statements: Mapping[tuple[Version, Direction], Sequence[Statement]],
+        results: list[StepResult],
+    ) -> None:
+        """Send ``steps`` (positions ``offset + 1`` … of ``count``) as one message: each its
+        own transaction with its history row, the server running nothing after a failure.
+
+        Every COMMIT but the last returns before it is on disk (where the engine can: see
+        :meth:`Backend.lazy_commit_queries`); the last one waits for the disk and so makes
+        them all durable before the run reports them. A statement that gives way to a lock
+        is tried again from its own migration on, the ones before it staying committed; any
+        other failure raises MigrationFailed with the committed ones as applied.
+        """
+        pending = list(steps)
+        self._attempts = 1
+        while pending:
+            batch = Batch()
+            commits: dict[int, int] = {}
+            for number, step in enumerate(pending):
+                stmts = statements[(step.version, step.direction)]
+                last = number == len(pending) - 1
+                part = self._transaction_batch(step, stmts, self._limits(step), lazy=not last)
+                batch.entries.extend(part.entries)
+                commits[len(batch.entries) - 1] = number
+            landing = _Landing(
+                self, pending, commits, offset + len(steps) - len(pending), count, statements
+            )
+            landing.start(0)
+            try:
+                self.backend.execute_transactions(batch.queries, done=landing.heard)
+                results.extend(landing.results)
+                return
+            except QueryFailed as failure:
+                self._rollback()
+                # Migrations committed before the failure that the backend did not tell of.
+                for index in sorted(commits):
+                    if commits[index] >= landing.landed and 0 <= index < failure.index:
+                        landing.heard(index)
+                results.extend(landing.results)
+                failing = pending[landing.landed]
+                try:
+                    self._after_failure(
+                        batch,
+                        failure,
+                        self._limits(failing),
+                        _Watchdog(self.backend, None),
+                        first=failing,
+                        history=f"recording migration {failing.version} in the history",
+                        applied=results,
+                    )
+                except MigrationFailed as error:
+                    self._emit(
+                        "failed",
+                        failing,
+                        landing.before + landing.landed + 1,
+                        count,
+                        total=error.statement_count,
+                        done=error.statement_index - 1,
+                        error=error.db_message,
+                    )
+                    raise
+                pending = pending[landing.landed :]  # it gave way to a lock: again from it
+            except BaseException:
+                self._rollback()
+                results.extend(landing.results)
+                raise
 
     def preview(self, step: Step, stmts: Sequence[Statement]) -> tuple[list[Query], list[Query]]:
         """What the run sends before the statements of ``step`` and after them, for
@@ -348,13 +518,17 @@ class Runner:
             applied=results,
         )
 
-    def _transaction_batch(self, step: Step, stmts: Sequence[Statement], limits: Timeouts) -> Batch:
+    def _transaction_batch(
+        self, step: Step, stmts: Sequence[Statement], limits: Timeouts, *, lazy: bool = False
+    ) -> Batch:
         """BEGIN, the time limits, the session SQL, the statements of ``step``, its history
-        row and COMMIT."""
+        row and COMMIT; ``lazy``: a COMMIT that need not wait for the disk (a later one
+        will)."""
         return (
             Batch()
             .add(Role.BEGIN, [Query("BEGIN")])
             .add(Role.LIMIT, self.backend.timeout_queries(limits, local=True))
+            .add(Role.LIMIT, self.backend.lazy_commit_queries() if lazy else [])
             .add(Role.SESSION, self._session_queries())
             .add_statements(step, stmts)
             .add(Role.HISTORY, self._record(step, len(stmts)), step=step)
@@ -371,55 +545,70 @@ class Runner:
         applied: Sequence[StepResult],
     ) -> None:
         """Send the batch that ``build`` makes (BEGIN … COMMIT) as one transaction, and build
-        and send it again, from its BEGIN, while a statement gives way to a lock (a lock
-        timeout whose query the backend could not tell counts against ``first``).
-
-        Raises MigrationFailed (audited) for a statement or its migration's COMMIT,
-        ExecutionError for the time limits, the session SQL, or the rest (``history``, what
-        failed then); the transaction is rolled back on every failure.
-        """
+        and send it again, from its BEGIN, while a statement gives way to a lock (see
+        :meth:`_after_failure`); the transaction is rolled back on every failure."""
         while True:
             batch = build()
             watchdog = _Watchdog(self.backend, limits.migration)
             try:
                 with watchdog:
-                    self._send_transaction(batch.queries, limits)
+                    self.backend.execute_transaction(batch.queries)
                 return
             except QueryFailed as failure:
                 self._rollback()
-                tagged = batch.at(failure.index)
-                if tagged is None and self._gives_way(
-                    first, failure, limits, None, batch.count(Role.STATEMENT)
-                ):
-                    continue
-                setup = self._setup_failed(tagged, failure)
-                if setup is not None:
-                    raise setup from None
-                if tagged is not None and tagged.role is Role.COMMIT and tagged.statements:
-                    # The COMMIT of a migration's own transaction failed (a deferred
-                    # constraint, a serialization failure): the migration failed as a whole;
-                    # point at its last statement.
-                    failure = QueryFailed(
-                        failure.index, f"at COMMIT: {failure.message}", failure.sqlstate, None
-                    )
-                    last = len(tagged.statements) - 1
-                    tagged = Tagged(
-                        Role.STATEMENT, tagged.query, tagged.step, tagged.statements, last
-                    )
-                if tagged is not None and tagged.role is Role.STATEMENT and tagged.step is not None:
-                    step, stmts, index = tagged.step, tagged.statements, tagged.number
-                    if self._gives_way(step, failure, limits, index, len(stmts)):
-                        continue  # rolled back: the whole batch is tried again
-                    failure = self._explained(failure, watchdog, limits)
-                    error = self._failed(step, stmts, index, failure, applied)
-                    self._audit_failure(step, error)
-                    raise error from None
-                raise ExecutionError(
-                    f"{history} failed: {self._scrub(failure.message)}; it was rolled back"
-                ) from None
+                self._after_failure(
+                    batch, failure, limits, watchdog, first=first, history=history, applied=applied
+                )
             except BaseException:
                 self._rollback()
                 raise
+
+    def _after_failure(
+        self,
+        batch: Batch,
+        failure: QueryFailed,
+        limits: Timeouts,
+        watchdog: _Watchdog,
+        *,
+        first: Step,
+        history: str,
+        applied: Sequence[StepResult],
+    ) -> None:
+        """Return (after a pause) when the batch should be sent again: a statement gave way
+        to a lock (one whose query the backend could not tell counts against ``first``).
+
+        Else raises MigrationFailed (audited) for a statement or its migration's COMMIT,
+        ExecutionError for the time limits, the session SQL, or the rest (``history``, what
+        failed then).
+        """
+        tagged = batch.at(failure.index)
+        if tagged is None and self._gives_way(
+            first, failure, limits, None, batch.count(Role.STATEMENT)
+        ):
+            return
+        setup = self._setup_failed(tagged, failure)
+        if setup is not None:
+            raise setup from None
+        if tagged is not None and tagged.role is Role.COMMIT and tagged.statements:
+            # The COMMIT of a migration's own transaction failed (a deferred constraint, a
+            # serialization failure): the migration failed as a whole; point at its last
+            # statement.
+            failure = QueryFailed(
+                failure.index, f"at COMMIT: {failure.message}", failure.sqlstate, None
+            )
+            last = len(tagged.statements) - 1
+            tagged = Tagged(Role.STATEMENT, tagged.query, tagged.step, tagged.statements, last)
+        if tagged is not None and tagged.role is Role.STATEMENT and tagged.step is not None:
+            step, stmts, index = tagged.step, tagged.statements, tagged.number
+            if self._gives_way(step, failure, limits, index, len(stmts)):
+                return  # rolled back: tried again from its BEGIN
+            failure = self._explained(failure, watchdog, limits)
+            error = self._failed(step, stmts, index, failure, applied)
+            self._audit_failure(step, error)
+            raise error from None
+        raise ExecutionError(
+            f"{history} failed: {self._scrub(failure.message)}; it was rolled back"
+        ) from None
 
     def _record(
         self,
@@ -701,18 +890,6 @@ class Runner:
             left = max(0.001, deadline - time.monotonic())
             statement_limit = min(statement_limit, left) if statement_limit else left
         return Timeouts(statement=statement_limit, lock=lock)
-
-    def _send_transaction(self, queries: list[Query], limits: Timeouts) -> None:
-        """Send a transaction the fastest way, unless a time limit may cancel a statement:
-        then query by query in one round trip (``run``), which tells at once which statement
-        was cancelled, where the fastest way could only tell by running it all again."""
-        if limits.migration or limits.statement or (limits.lock and not self._may_retry()):
-            # (The last attempt after lock timeouts goes this way too: finding the statement
-            # by running it all again would wait for the lock once more, and could find it
-            # free and blame the COMMIT.)
-            self.backend.run(queries)
-        else:
-            self.backend.execute_transaction(queries, locate_lock_timeouts=not self._may_retry())
 
     def _may_retry(self) -> bool:
         return self._attempts <= self.lock_retries

@@ -7,7 +7,7 @@ import abc
 import getpass
 import os
 import socket
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -127,18 +127,37 @@ class Backend(abc.ABC):
         and an explicit transaction opened by the batch is left for :meth:`rollback`.
         """
 
-    def execute_transaction(
-        self, queries: Sequence[Query], *, locate_lock_timeouts: bool = True
-    ) -> None:
+    def execute_transaction(self, queries: Sequence[Query]) -> None:
         """Run a batch that starts with BEGIN, ends with COMMIT and returns no rows.
 
         The fastest way the engine has (PostgreSQL: one simple-protocol message); on failure
         raises QueryFailed with the index of the failing query, like :meth:`run`, and leaves
-        the transaction for :meth:`rollback`. Where finding that index costs running the
-        batch again, ``locate_lock_timeouts=False`` skips it for a lock timeout (the batch is
-        about to be retried): the index is then -1.
+        the transaction for :meth:`rollback`.
+        """
+        self.execute_transactions(queries)
+
+    def execute_transactions(
+        self, queries: Sequence[Query], *, done: Callable[[int], None] | None = None
+    ) -> None:
+        """Run one or more transactions back to back (each BEGIN … COMMIT), returning no rows.
+
+        Nothing runs after the first failure: QueryFailed names the failing query's index, the
+        transactions before it are committed, its own is left for :meth:`rollback`. ``done(i)``
+        is called for each query ``i`` that completed, in order, as soon as the backend knows
+        (where the engine streams results, while the rest still runs). Default: :meth:`run`,
+        then ``done`` for every query.
         """
         self.run(queries)
+        if done is not None:
+            for index in range(len(queries)):
+                done(index)
+
+    def lazy_commit_queries(self) -> list[Query]:
+        """Queries that let the open transaction's COMMIT return before it is on disk. A later
+        commit that waits for the disk makes the earlier ones durable with it (the log is
+        written in order), so after a crash in between only a suffix of them is missing, each
+        one whole with its history row. Default: none (every COMMIT waits)."""
+        return []
 
     def fetch(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         """Rows of one query."""

@@ -74,6 +74,8 @@ class TrackingSQL:
         self.service = service
         self.actor = actor
         self.p = backend.placeholder
+        #: The upsert clause of :meth:`put_row`, written once (it quotes every column).
+        self._upsert = backend.upsert_sql(["service", "version"], READ_COLUMNS)
         self.qualify(None)
 
     def qualify(self, schema: str | None) -> None:
@@ -181,9 +183,10 @@ class TrackingSQL:
         params: tuple[object, ...] = (self.service, version, row.name, row.checksum)
         params += () if measure else (row.execution_ms,)
         params += (self.actor, row.success, row.statements_done, row.statements_total, row.error)
-        upsert = self.backend.upsert_sql(["service", "version"], READ_COLUMNS)
         columns = ", ".join(COLUMNS)
-        return Query(f"INSERT INTO {self.table} ({columns}) VALUES ({values}) {upsert}", params)
+        return Query(
+            f"INSERT INTO {self.table} ({columns}) VALUES ({values}) {self._upsert}", params
+        )
 
     def update_row(self, version: str, row: HistoryRow, changed: Sequence[str]) -> Query:
         """The row of ``version`` as ``row`` says, where only the ``changed`` columns differ

@@ -180,9 +180,7 @@ class ClickHouseBackend(Backend):
                 ) from exc
         return results
 
-    def execute_transaction(
-        self, queries: Sequence[Query], *, locate_lock_timeouts: bool = True
-    ) -> None:
+    def execute_transaction(self, queries: Sequence[Query]) -> None:
         """No transactions: the queries between BEGIN and COMMIT run one by one."""
         inner = list(queries[1:-1])
         try:

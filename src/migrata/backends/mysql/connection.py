@@ -19,7 +19,7 @@ import hashlib
 import logging
 import math
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -173,34 +173,70 @@ class MySQLBackend(Backend):
     # -- running ----------------------------------------------------------------------------
 
     def run(self, queries: Sequence[Query]) -> list[list[tuple[Any, ...]]]:
+        return self._send(queries)
+
+    def execute_transactions(
+        self, queries: Sequence[Query], *, done: Callable[[int], None] | None = None
+    ) -> None:
+        """One multi-statement packet for all the transactions (the server runs nothing after
+        an error, and answers each statement as it completes: ``done`` hears of each). Each
+        transaction's clock starts at its BEGIN, so each history row measures its own."""
+        self._send(queries, done=done, clock_each=True)
+
+    def _send(
+        self,
+        queries: Sequence[Query],
+        *,
+        done: Callable[[int], None] | None = None,
+        clock_each: bool = False,
+    ) -> list[list[tuple[Any, ...]]]:
+        """The queries in one packet where the connection allows (results read one by one,
+        ``done`` called after each), else one by one; the clock of ``elapsed_ms_sql`` starts
+        before the first query (and at each BEGIN with ``clock_each``)."""
         if not queries:
             return []
+        clock = Query(f"SET {_BATCH_START} = SYSDATE(6)")
         uses_clock = any(_BATCH_START in q.sql for q in queries)
-        if len(queries) == 1 or not self._multi or any(_CALL.match(q.sql) for q in queries):
-            if uses_clock:
-                self._one(Query(f"SET {_BATCH_START} = SYSDATE(6)"), 0)
-            return [self._one(q, i) for i, q in enumerate(queries)]
-        texts = [self._render(q) for q in queries]
-        if uses_clock:
-            texts.insert(0, f"SET {_BATCH_START} = SYSDATE(6)")
-        script, _ = compose_message(texts)
+        # Each sent query, and the caller's index of it (None: the clock's own).
+        sent: list[tuple[Query, int | None]] = [(clock, None)] if uses_clock else []
+        for index, query in enumerate(queries):
+            sent.append((query, index))
+            if uses_clock and clock_each and index > 0 and query.sql == "BEGIN":
+                sent.append((clock, None))
         results: list[list[tuple[Any, ...]]] = []
+
+        def completed(position: int, rows: list[tuple[Any, ...]]) -> None:
+            index = sent[position][1]
+            if index is None:
+                return
+            results.append(rows)
+            if done is not None:
+                done(index)
+
+        if len(sent) == 1 or not self._multi or any(_CALL.match(q.sql) for q in queries):
+            for position, (query, number) in enumerate(sent):
+                completed(position, self._one(query, number or 0))
+            return results
+        script, _ = compose_message([self._render(query) for query, _ in sent])
         cursor = self._cursor()
+        position = 0  # the result being read
         try:
             cursor.execute(script)
-            results.append(_rows(cursor))
+            completed(position, _rows(cursor))
+            position += 1
             while cursor.nextset():
-                results.append(_rows(cursor))
+                completed(position, _rows(cursor))
+                position += 1
         except KeyboardInterrupt:
             self._kill()
             raise
         except self._pymysql.MySQLError as exc:
-            index = len(results) - (1 if uses_clock else 0)
-            raise self._failure(max(index, 0), exc, queries[max(index, 0)].sql) from exc
+            failing = next(
+                (n for _, n in sent[position:] if n is not None), len(queries) - 1
+            )
+            raise self._failure(failing, exc, queries[failing].sql) from exc
         finally:
             cursor.close()
-        if uses_clock:
-            results.pop(0)
         return results
 
     def _one(self, query: Query, index: int) -> list[tuple[Any, ...]]:

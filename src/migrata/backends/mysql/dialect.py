@@ -17,6 +17,7 @@ CAPABILITIES = Capabilities(
     transactional_ddl=False,
     pipelining=True,
     lock="advisory",
+    flights=True,
     autocommit_batches=True,
     schemas="database",
 )

@@ -10,12 +10,11 @@
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import os
 import re
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -135,43 +134,102 @@ class PostgresBackend(Backend):
             raise self._failure(index, error) from error
         return [c.fetchall() if c.description else [] for c in cursors]
 
-    def execute_transaction(
-        self, queries: Sequence[Query], *, locate_lock_timeouts: bool = True
+    def execute_transactions(
+        self, queries: Sequence[Query], *, done: Callable[[int], None] | None = None
     ) -> None:
-        """One simple-protocol message for the whole transaction: the server parses and runs
-        the statements back to back, as ``psql -1`` does, with no per-statement protocol
-        overhead. Parameters of migrata's own queries are bound client-side as literals.
+        """One simple-protocol message for all the transactions: the server parses and runs
+        the statements back to back, as ``psql`` does, with no per-statement protocol
+        overhead, and skips the rest of the message after an error. Parameters of migrata's
+        own queries are bound client-side as literals.
 
-        When the server's error carries a position it pins the failing query; otherwise the
-        transaction is rolled back and replayed (without its COMMIT) in pipeline mode, which
-        attributes the failure exactly, and rolled back again.
+        The server answers every statement with a result of its own, as it completes: their
+        count pins a failure to its query exactly (no replay), and ``done`` hears of each
+        query while the rest still runs. The position the server reports, if any, is the
+        failing statement's own.
         """
-        assert queries and queries[0].sql == "BEGIN" and queries[-1].sql == "COMMIT"
-        psycopg = self._psycopg
         conn = self.connection
-        script, starts = compose_message([self._render(q) for q in queries])
+        # Each statement sent, and the caller's index of it (None: a flush of our own).
+        texts: list[str] = []
+        owners: list[int | None] = []
+        for index, query in enumerate(queries):
+            texts.append(self._render(query))
+            owners.append(index)
+            if query.sql == "COMMIT" and index < len(queries) - 1:
+                # The server keeps its answers until the message ends, unless a notice
+                # flushes them: then the client hears of this COMMIT as it happens.
+                texts.append(_FLUSH)
+                owners.append(None)
+        script, starts = compose_message(texts)
+        progress = _Progress()
         try:
-            conn.execute(script)
+            with conn.lock:
+                conn.pgconn.send_query(script.encode(conn.info.encoding))
+                failed, trouble = conn.wait(self._results(owners, done, progress))
+        except self._psycopg.Error as exc:
+            # The connection broke (the server went away): what had not answered yet may or
+            # may not have run; the transaction in flight is rolled back by the server.
+            index = next((i for i in owners[progress.sent :] if i is not None), len(queries) - 1)
+            raise self._failure(index, exc) from exc
+        if trouble is not None:
+            raise trouble
+        if failed is None:
             return
-        except psycopg.Error as exc:
-            error = exc
-        diag = error.diag
-        position = int(diag.statement_position) if diag.statement_position else None
-        if position is not None:
-            index = bisect.bisect_right(starts, position - 1) - 1
-            raise self._failure(index, error, offset=starts[index]) from error
-        self.rollback()
-        if not locate_lock_timeouts and getattr(error, "sqlstate", None) == "55P03":
-            # Replaying would wait for the lock once more, holding readers up again.
-            raise self._failure(-1, error) from error
-        try:
-            self.run(list(queries[:-1]))
-        except QueryFailed as replayed:
-            self.rollback()
-            raise replayed from error
-        self.rollback()
-        # Only the COMMIT fails: a deferred constraint, or a serialization failure.
-        raise self._failure(len(queries) - 1, error) from error
+        sent, result = failed
+        index = next((i for i in owners[sent:] if i is not None), len(queries) - 1)
+        error = self._psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
+        failure = self._failure(index, error, offset=starts[sent])
+        if failure.position is not None and not 0 < failure.position <= len(texts[sent]) + 1:
+            failure.position = None  # another statement's position (cannot happen)
+        raise failure from error
+
+    def _results(
+        self,
+        owners: Sequence[int | None],
+        done: Callable[[int], None] | None,
+        progress: _Progress,
+    ) -> Generator[Any, Any, tuple[tuple[int, Any] | None, BaseException | None]]:
+        """psycopg's wait generator that flushes the sent message and reads every result (one
+        per statement sent, ``owners`` saying whose): returns (the failing statement's place
+        in the message and its result, or None; what ``done`` raised)."""
+        from psycopg import generators, pq
+        from psycopg.waiting import Wait
+
+        pgconn = self.connection.pgconn
+        yield from generators.send(pgconn)
+        failed: tuple[int, Any] | None = None
+        trouble: BaseException | None = None
+        status = pq.ExecStatus
+        while True:
+            result = yield from generators.fetch(pgconn)
+            if result is None:
+                break
+            kind = result.status
+            if kind == status.COPY_IN:
+                # COPY FROM STDIN's data is not part of a migration: end it as failed.
+                pgconn.put_copy_end(b"COPY FROM STDIN has no data in a migration")
+                yield from generators.send(pgconn)
+                continue
+            if kind == status.COPY_OUT:
+                # COPY TO STDOUT: its rows go nowhere; the COPY's own result follows them.
+                while (got := pgconn.get_copy_data(1)[0]) >= 0:
+                    if got == 0:
+                        while not (yield Wait.R):
+                            pass
+                        pgconn.consume_input()
+                continue
+            if kind == status.FATAL_ERROR:
+                failed = failed or (progress.sent, result)
+                continue
+            if failed is None:
+                owner = owners[progress.sent] if progress.sent < len(owners) else None
+                if done is not None and owner is not None and trouble is None:
+                    try:
+                        done(owner)
+                    except BaseException as exc:  # noqa: BLE001 - raised once all is read
+                        trouble = exc
+                        self.cancel()  # stop what still runs; its results are read below
+                progress.sent += 1
+        return failed, trouble
 
     def _render(self, query: Query) -> str:
         if query.params is None:
@@ -238,6 +296,9 @@ class PostgresBackend(Backend):
                 queries.append(Query(f"SET {name} = {milliseconds(value)}"))
                 self._session_values[name] = value
         return queries
+
+    def lazy_commit_queries(self) -> list[Query]:
+        return [Query("SET LOCAL synchronous_commit = off")]
 
     def lock_timeout_applies(self, sql: str) -> bool:
         return refused_in_transaction(sql, self.server_version) is None
@@ -392,6 +453,19 @@ class PostgresBackend(Backend):
                 pass  # the caller's connection is broken: nothing left to restore
         if self._restore_autocommit is not None:
             self.connection.autocommit = self._restore_autocommit
+
+
+class _Progress:
+    """How many statements of a message have answered so far."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+
+#: A statement whose notice makes the server send the answers it holds (and nothing else).
+_FLUSH = "DO $migrata$BEGIN RAISE NOTICE 'migrata: committed'; END$migrata$"
 
 
 def _failed(cursor: Any) -> bool:

@@ -12,6 +12,7 @@ CAPABILITIES = Capabilities(
     transactional_ddl=True,
     pipelining=True,
     lock="advisory",
+    flights=True,
     schemas="namespace",
     extensions=True,
 )
