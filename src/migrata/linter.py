@@ -138,9 +138,12 @@ class Linter:
             return
         chosen = [step.migration for step in plan.steps]
         migrations = list(self._source().migrations)
-        # The migrations before the first one to apply are in the database.
-        first = min((migrations.index(m) for m in chosen if m in migrations), default=0)
-        existing = [m for m in migrations[:first] if m not in chosen]
+        # The migrations before the first one to apply are in the database (by version: a
+        # plan's migration may be a prepared copy of the folder's).
+        place = {m.version: index for index, m in enumerate(migrations)}
+        wanted = {m.version for m in chosen}
+        first = min((place[v] for v in wanted if v in place), default=0)
+        existing = [m for m in migrations[:first] if m.version not in wanted]
         findings = [
             f
             for f in lint(chosen, self._connector.dialect, existing=existing)
