@@ -27,6 +27,7 @@ databases are named ``migrata_test_<worker>_<pid>_<n>`` (``worker`` from
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
@@ -150,6 +151,12 @@ class FreshDatabases:
         return self._template
 
     @property
+    def template_url(self) -> str:
+        """The URL of the template database (built or not); its ``repr`` is redacted. Any
+        connection to it must be closed before the next :meth:`create`."""
+        return RedactedURL(self._engine.template_url(self.template_name))
+
+    @property
     def _prefix(self) -> str:
         return f"migrata_tpl_{self.folder_key}_"
 
@@ -175,7 +182,7 @@ class FreshDatabases:
 
     def _build(self, url: str) -> None:
         """Migrate the (new, empty) database ``url`` fully: the template's content."""
-        Migrator(self.settings.with_values({"database_url": url})).up()
+        Migrator(self.settings.with_values({"database_url": RedactedURL(url)})).up()
 
     def drop_templates(self) -> list[str]:
         """Drop every template of this folder (the current one too); returns their names."""
@@ -220,6 +227,8 @@ class _Engine(Protocol):
     def __init__(self, url: DatabaseURL, owner: FreshDatabases) -> None: ...
 
     def ensure_template(self, name: str) -> None: ...
+
+    def template_url(self, name: str) -> str: ...
 
     def clone(self, template: str, name: str) -> str: ...
 
@@ -285,6 +294,8 @@ class _Postgres:
 
     def _url_of(self, name: str) -> str:
         return _with_database(self._url.raw, name)
+
+    template_url = _url_of
 
     @contextmanager
     def _locked(self, name: str) -> Iterator[None]:
@@ -382,6 +393,9 @@ class _SQLite:
     def _template_path(self, name: str) -> Path:
         return self._owner._cache_dir / f"{name}.db"
 
+    def template_url(self, name: str) -> str:
+        return f"sqlite:///{self._template_path(name).absolute()}"
+
     def ensure_template(self, name: str) -> None:
         path = self._template_path(name)
         if path.exists():
@@ -396,7 +410,7 @@ class _SQLite:
                 self._owner._build(f"sqlite:///{building}")
                 os.replace(building, path)
             finally:
-                building.unlink(missing_ok=True)
+                _remove_files(building.parent, building.name)  # with migrata's lock file
             self.drop_templates(name.rsplit("_", 1)[0] + "_", keep=name)
 
     def clone(self, template: str, name: str) -> str:
@@ -408,8 +422,7 @@ class _SQLite:
 
     def drop(self, name: str) -> None:
         if self._folder is not None:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                (Path(self._folder) / f"{name}.db{suffix}").unlink(missing_ok=True)
+            _remove_files(Path(self._folder), f"{name}.db")
 
     def drop_templates(self, prefix: str, keep: str | None) -> list[str]:
         folder = self._owner._cache_dir
@@ -426,6 +439,13 @@ class _SQLite:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+
+def _remove_files(folder: Path, name: str) -> None:
+    """Remove the database file ``name`` and those SQLite and migrata keep beside it
+    (``-wal``, ``-shm``, ``-journal``, ``.migrata.lock``)."""
+    for path in folder.glob(glob.escape(name) + "*"):
+        path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -503,6 +523,8 @@ class _MySQL:
 
     def _url_of(self, name: str) -> str:
         return _with_database(self._url.raw, name)
+
+    template_url = _url_of
 
     def _exists(self, name: str) -> bool:
         return bool(self._run("cannot read the schemata", _MY_EXISTS, (name,)))
