@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -21,6 +22,8 @@ from .session import Connector
 from .settings import Settings
 
 __all__ = ["Linter"]
+
+logger = logging.getLogger("migrata")
 
 
 class Linter:
@@ -129,13 +132,44 @@ class Linter:
             )
         return tuple(found)
 
-    def check_before_running(self, plan: Plan) -> None:
-        """Lint the migrations ``up`` is about to apply (no catalog: no extra round trip):
-        each finding at warning or error level a warning, or, with ``lint=error``,
-        LintRefused before anything runs when one is at error level."""
+    def check_before_running(self, plan: Plan) -> Callable[[], None]:
+        """Lint the migrations ``up`` is about to apply (no catalog: no extra round trip);
+        each finding at warning or error level is logged as a warning.
+
+        With ``lint=error`` the lint runs now and raises LintRefused, before anything runs,
+        when a finding is at error level. With ``lint=warn`` (the default) it cannot stop the
+        run, so it runs in a thread while the run goes on (parsing every statement costs
+        about as much CPU as the run itself; here it costs no time): the returned function
+        waits for it, so every warning is logged before ``up`` returns. Returns a no-op when
+        there is nothing to wait for.
+        """
         mode = self.settings.run.lint
         if mode == "off" or plan.direction is not Direction.UP or not plan.steps:
-            return
+            return _nothing
+        if mode == "error":
+            self._lint_before_running(plan, refuse=True)
+            return _nothing
+        failed: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._lint_before_running(plan, refuse=False)
+            except Exception as exc:  # noqa: BLE001 - a linter bug must not fail the run
+                failed.append(exc)
+
+        thread = threading.Thread(target=work, name="migrata-lint", daemon=True)
+        thread.start()
+
+        def wait() -> None:
+            thread.join()
+            if failed:
+                logger.warning(
+                    "linting the pending migrations failed: %s (the run went on)", failed[0]
+                )
+
+        return wait
+
+    def _lint_before_running(self, plan: Plan, *, refuse: bool) -> None:
         chosen = [step.migration for step in plan.steps]
         migrations = list(self._source().migrations)
         # The migrations before the first one to apply are in the database (by version: a
@@ -167,8 +201,12 @@ class Linter:
                 version=finding.version,
             )
         errors = [f for f in findings if f.severity == "error"]
-        if mode == "error" and errors:
+        if refuse and errors:
             raise LintRefused(errors)
+
+
+def _nothing() -> None:
+    """Nothing to wait for."""
 
 
 def _select(migrations: Sequence[Migration], item: str) -> Migration:

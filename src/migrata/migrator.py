@@ -434,7 +434,7 @@ class Migrator:
             plan = prepared.plan
             if plan.direction is Direction.UP and self.settings.run.extensions:
                 self._connector.create_extensions(backend)
-            self._linter.check_before_running(plan)
+            linted = self._linter.check_before_running(plan)
             self._log_plan(plan, state.applied, backend.display_name)
             if not plan.steps and (plan.direction is Direction.DOWN or state.exists):
                 history.check_layout(state)
@@ -443,7 +443,10 @@ class Migrator:
             # (Nothing to apply to a database without history still creates the tables.)
             history.ensure(state)
             started = time.perf_counter()
-            report = self._run(self._runner(backend, history), prepared)
+            try:
+                report = self._run(self._runner(backend, history), prepared)
+            finally:
+                linted()
             duration = (time.perf_counter() - started) * 1000
             self._log_finished(plan, len(report.steps), duration, backend.display_name)
             if report.steps:
