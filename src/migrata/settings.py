@@ -19,11 +19,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError
-from .models import Timeouts
-from .sqltext import ENVIRONMENT_NAME, parse_duration, parse_environments
+
+if TYPE_CHECKING:
+    from .models import Timeouts
 
 __all__ = [
     "SPECS",
@@ -372,6 +373,8 @@ class Settings:
     @property
     def timeouts(self) -> Timeouts:
         """The run's time limits (a file's directive wins over them)."""
+        from .models import Timeouts
+
         return Timeouts(
             statement=self.run.statement_timeout,
             migration=self.run.migration_timeout,
@@ -384,6 +387,9 @@ def coerce_setting(name: str, value: Any, source: str | None = None) -> Any:
     setting ``name``; raises ConfigError naming the setting and ``source``."""
     where = f" (from {source})" if source else ""
     kind = SPECS[name].kind
+    # (Imported here: building the settings, and `migrata --help`, need none of it.)
+    from .sqltext import ENVIRONMENT_NAME, parse_duration, parse_environments
+
     if kind == "duration":
         try:
             return parse_duration(value)
