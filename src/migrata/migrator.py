@@ -22,7 +22,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend, own_tables
-from .bookkeeping import Bookkeeping, Repair
 from .discovery import discover_migrations
 from .errors import (
     ConfigError,
@@ -32,7 +31,6 @@ from .errors import (
     ValidationFailed,
 )
 from .events import log_event
-from .foreign import Adoption
 from .history import History
 from .layouts.base import ReadResult
 from .models import (
@@ -59,15 +57,19 @@ from .prepare import (
     prepare_plan,
     script_problems,
 )
-from .runner import OnStep, Runner
 from .session import Connector
 from .settings import SPECS, Settings
 from .urls import DatabaseURL
 
 if TYPE_CHECKING:
+    # The runner, the bookkeeping and the linter are imported when a command uses them:
+    # status, and `up` with nothing to do, load none of them.
+    from .bookkeeping import Bookkeeping, Repair
+    from .foreign import Adoption
     from .lint import LintOptions
     from .lint.report import LintReport
     from .linter import Linter
+    from .runner import OnStep, Runner
 
 __all__ = ["Migrator", "PlannedStatements", "Repair"]
 
@@ -104,10 +106,15 @@ class Migrator:
         self.settings = base.with_values(_current_names(options))
         self.on_step = on_step
         self._connector = Connector(self.settings, connection)
-        self._bookkeeping = Bookkeeping(
+        self._source: ReadResult | None = None
+
+    @property
+    def _bookkeeping(self) -> Bookkeeping:
+        from .bookkeeping import Bookkeeping
+
+        return Bookkeeping(
             self._connector, self.discover, environment=self.settings.source.environment
         )
-        self._source: ReadResult | None = None
 
     @property
     def _linter(self) -> Linter:
@@ -545,6 +552,8 @@ class Migrator:
         )
 
     def _runner(self, backend: Backend, history: History) -> Runner:
+        from .runner import Runner
+
         session, where = self._connector.session_sql()
         return Runner(
             backend,
@@ -603,6 +612,15 @@ class Migrator:
         if no_down and len(no_down) == len(plan.problems):
             raise MissingDownMigration([str(p.version) for p in no_down])
         raise ValidationFailed(plan.problems)
+
+
+def __getattr__(name: str) -> Any:
+    # Repair is re-exported from the bookkeeping, imported only when asked for.
+    if name == "Repair":
+        from .bookkeeping import Repair
+
+        return Repair
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: Attributes of earlier releases, and where the settings keep them now.
