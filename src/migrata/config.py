@@ -159,6 +159,12 @@ def _validate_file(
                 )
             value = env[variable]
         relative = normal in PATH_SETTINGS and relative_to
+        if (
+            relative
+            and isinstance(value, str)
+            and value.strip().lower() in SPECS[normal].off_values
+        ):
+            relative = False  # (`off` turns the setting off: it is not a relative path)
         if relative and isinstance(value, str) and not os.path.isabs(value):
             value = str(path.parent / value)
         values[normal] = value

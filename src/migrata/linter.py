@@ -138,9 +138,14 @@ class Linter:
             return
         chosen = [step.migration for step in plan.steps]
         migrations = list(self._source().migrations)
-        # The migrations before the first one to apply are in the database.
-        first = min((migrations.index(m) for m in chosen if m in migrations), default=0)
-        existing = [m for m in migrations[:first] if m not in chosen]
+        # The migrations before the first one to apply are in the database. (Looked up by
+        # hash, not list.index: a plan of n migrations costs n, not n² comparisons.)
+        position: dict[Migration, int] = {}
+        for index, migration in enumerate(migrations):
+            position.setdefault(migration, index)
+        first = min((position[m] for m in chosen if m in position), default=0)
+        picked = set(chosen)
+        existing = [m for m in migrations[:first] if m not in picked]
         findings = [
             f
             for f in lint(chosen, self._connector.dialect, existing=existing)

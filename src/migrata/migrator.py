@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend, own_tables
+from .cache import SplitCache, cache_folder
 from .discovery import discover_migrations
 from .errors import (
     ConfigError,
@@ -107,6 +108,15 @@ class Migrator:
         self.on_step = on_step
         self._connector = Connector(self.settings, connection)
         self._source: ReadResult | None = None
+        self._cache: SplitCache | None = None
+
+    @property
+    def cache(self) -> SplitCache:
+        """The cache of split statements of the ``split_cache`` setting (see
+        :mod:`migrata.cache`)."""
+        if self._cache is None:
+            self._cache = SplitCache(cache_folder(self.settings.run.split_cache))
+        return self._cache
 
     @property
     def _bookkeeping(self) -> Bookkeeping:
@@ -238,7 +248,9 @@ class Migrator:
                 environment=self.settings.source.environment,
             )
             plan = self._plan_up(migrations, applied, None)
-            found = script_problems(plan, self.dialect, backend.check_statements)
+            found = script_problems(
+                plan, self.dialect, backend.check_statements, cache=self.cache
+            )
         return replace(result, problems=result.problems + found)
 
     def is_up_to_date(self) -> bool:
@@ -441,7 +453,9 @@ class Migrator:
             plan = prepared.plan
             if plan.direction is Direction.UP and self.settings.run.extensions:
                 self._connector.create_extensions(backend)
-            self._linter.check_before_running(plan)
+            if plan.steps and plan.direction is Direction.UP and self.settings.run.lint != "off":
+                # (Only then: a run with nothing to apply loads no lint rules.)
+                self._linter.check_before_running(plan)
             self._log_plan(plan, state.applied, backend.display_name)
             if not plan.steps and (plan.direction is Direction.DOWN or state.exists):
                 history.check_layout(state)
@@ -530,7 +544,9 @@ class Migrator:
     def _log_plan(self, plan: Plan, applied: Sequence[Applied], database: str) -> None:
         """The ``plan`` event: what this run is about to do, and what it leaves out."""
         elsewhere: tuple[str, ...] = ()
-        if plan.direction is Direction.UP:
+        # (Only migrations limited to environments can be not applicable.)
+        limited = any(m.up.environments is not None for m in self.migrations)
+        if plan.direction is Direction.UP and limited:
             entries = compute_status(
                 self.migrations, applied, environment=self.settings.source.environment
             )
@@ -591,6 +607,7 @@ class Migrator:
             server_version=self._connector.server_version,
             allow_empty_down=allow_empty_down,
             single_transaction=self.settings.run.single_transaction,
+            cache=self.cache,
         )
 
     def _planned(

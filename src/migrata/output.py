@@ -28,13 +28,13 @@ from .models import (
 
 if TYPE_CHECKING:
     # (Types only: rendering a status must not import the runner and the bookkeeping.)
+    from .check import CheckReport, DriftReport
     from .foreign import Adoption
+    from .lint import Finding
+    from .lint.report import LintReport
     from .migrator import PlannedStatements, Repair
     from .provision import Waited
     from .targets import TargetOutcome
-    from .check import CheckReport, DriftReport
-    from .lint import Finding
-    from .lint.report import LintReport
 
 __all__ = [
     "JsonLogFormatter",

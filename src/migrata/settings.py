@@ -79,6 +79,9 @@ class Spec:
     environ: bool = True
     #: Shown in help when the default is not self-explaining.
     default_text: str | None = None
+    #: Values that turn a "path" setting off rather than name a path (never made relative
+    #: to the config file).
+    off_values: tuple[str, ...] = ()
     #: Filled in by :data:`SPECS`.
     name: str = ""
     group: Group = "run"
@@ -246,6 +249,17 @@ class RunSettings:
         commands=("up",),
         metavar="NAME",
         default_text="none",
+    )
+    split_cache: str | None = spec(
+        None,
+        "A folder where the statements of each script are cached by the hash of its exact "
+        "text, so a run splits only what changed (safe to delete; off: no cache).",
+        "path",
+        flag_aliases=("--cache-dir",),
+        env_aliases=("MIGRATA_CACHE_DIR",),
+        metavar="DIR",
+        default_text="$XDG_CACHE_HOME/migrata, else ~/.cache/migrata",
+        off_values=("off", ""),
     )
     session_sql: str | None = spec(
         # (No variable: MIGRATA_SESSION_SQL names a file, see session_sql_file.)

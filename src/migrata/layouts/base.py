@@ -68,9 +68,7 @@ class Entry:
         """The file as UTF-8 text without a BOM; InvalidEncoding names the file."""
         text: str | None = self._cache.get("text")
         if text is None:
-            text = self._cache["text"] = decode(self.read_bytes(), self.path).removeprefix(
-                "\ufeff"
-            )
+            text = self._cache["text"] = decode(self.read_bytes(), self.path).removeprefix("\ufeff")
         return text
 
     def children(self) -> Iterator[Entry]:
