@@ -38,7 +38,14 @@ from .settings import SPECS
 from .split import split_script
 from .split.transactions import decide_transaction
 
-__all__ = ["DISABLED", "SHARD_ENTRIES", "SplitCache", "cache_folder", "code_fingerprint"]
+__all__ = [
+    "DISABLED",
+    "SHARD_ENTRIES",
+    "SplitCache",
+    "cache_folder",
+    "code_fingerprint",
+    "write_whole",
+]
 
 #: Values of ``split_cache`` that turn the cache off.
 DISABLED = frozenset(SPECS["split_cache"].off_values)
@@ -61,18 +68,20 @@ def cache_folder(setting: str | None, environ: dict[str, str] | None = None) -> 
 
 @functools.cache
 def code_fingerprint() -> str:
-    """What identifies the code that splits and decides: the size and time of migrata's
-    ``__init__.py`` (its version), of every file of its splitters and transaction rules, of
-    pglast's, and SQLite's version. Computed once per process, without importing pglast."""
+    """What identifies the code that splits, decides and reads folders: the size and time of
+    migrata's ``__init__.py`` (its version), of every file of its splitters, transaction
+    rules, layout readers and discovery, of pglast's, and SQLite's version. Computed once per process, without importing pglast."""
     import importlib.util
     import sqlite3
 
     package = os.path.dirname(os.path.abspath(__file__))
     parts = [f"format {_FORMAT}", f"sqlite {sqlite3.sqlite_version}"]
-    files = [os.path.join(package, n) for n in ("__init__.py", "models.py", "sqltext.py")]
-    files.append(os.path.join(package, "engines.py"))
+    files = [
+        os.path.join(package, n)
+        for n in ("__init__.py", "models.py", "sqltext.py", "engines.py", "discovery.py")
+    ]
     backends = os.path.join(package, "backends")
-    for folder in [os.path.join(package, "split"), backends] + [
+    for folder in [os.path.join(package, "split"), os.path.join(package, "layouts"), backends] + [
         os.path.join(backends, n) for n in _listing(backends)
     ]:
         files += [os.path.join(folder, n) for n in _listing(folder) if n.endswith(".py")]
@@ -218,25 +227,34 @@ class SplitCache:
         }
 
     def _write(self, name: str, data: dict[str, Any]) -> None:
-        import tempfile  # (only when something is written)
-
-        path = self._path(name)
-        folder = os.path.dirname(path)
-        try:
-            os.makedirs(folder, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-        except OSError:
+        if not write_whole(self._path(name), json.dumps(data, separators=(",", ":")).encode()):
             self._writable = False  # read-only or full: this run caches nothing more
-            return
+
+
+def write_whole(path: str, data: bytes) -> bool:
+    """Write ``data`` to ``path`` whole: to a temporary file beside it, then renamed over it,
+    so a reader sees the old file or the new one, never a part. False when it cannot be
+    written (the folder is read-only, a file stands where it should be, the disk is full)."""
+    import tempfile  # (only when something is written)
+
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        name = os.path.basename(path)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    except OSError:
+        return False
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except OSError:
         try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(json.dumps(data, separators=(",", ":")).encode())
-            os.replace(temporary, path)
+            os.unlink(temporary)
         except OSError:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+            pass
+        return False
+    return True
 
 
 def _encoded(statements: Sequence[Statement]) -> list[list[Any]]:

@@ -171,6 +171,7 @@ class Migrator:
                 package=source.package,
                 layout=source.layout,
                 seeds=seeds,
+                cache=cache_folder(self.settings.run.split_cache),
             )
         return self._source
 

@@ -322,3 +322,105 @@ def test_a_shard_keeps_at_most_its_limit_newest_last(
         cache.flush()
     entries = json.loads((tmp_path / "split-1" / "a.json").read_bytes())["entries"]
     assert list(entries) == [cache.key(s, "sqlite") for s in scripts[2:]]
+
+
+# -- the reading of a folder --------------------------------------------------------------------
+
+_FIXTURES = Path(__file__).parents[1] / "fixtures" / "layouts"
+_CORPORA = Path(os.environ.get("MIGRATA_CORPORA", "/nonexistent"))
+_FOLDERS = sorted(p for p in _FIXTURES.glob("*/*") if p.is_dir()) + sorted(
+    p for p in _CORPORA.glob("*") if p.is_dir() and not p.name.startswith(("_", "."))
+)
+
+
+@pytest.mark.parametrize("folder", _FOLDERS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_cached_reading_is_the_reading(tmp_path: Path, folder: Path) -> None:
+    """Every layout of the fixtures and every real-world corpus: read from the cache, the
+    folder is what reading it gives, to the last field (repr shows them all)."""
+    from migrata.discovery import discover_migrations
+    from migrata.errors import DiscoveryError
+
+    cache = str(tmp_path / "cache")
+    try:
+        direct = discover_migrations(folder)
+    except DiscoveryError as exc:
+        with pytest.raises(type(exc)):
+            discover_migrations(folder, cache=cache)
+        assert not list((tmp_path / "cache").rglob("*.json"))  # an error is never cached
+        return
+    assert repr(discover_migrations(folder, cache=cache)) == repr(direct)  # cold: stored
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 1
+    assert repr(discover_migrations(folder, cache=cache)) == repr(direct)  # warm: read
+
+
+def test_a_reading_follows_every_change_of_the_folder(tmp_path: Path) -> None:
+    from migrata.discovery import discover_migrations
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    cache = str(tmp_path / "cache")
+    (folder / "0001_a.sql").write_text("SELECT 1;\n")
+    first = discover_migrations(folder, cache=cache)
+    (folder / "0001_a.sql").write_text("SELECT 2;\n")  # same size, other bytes
+    changed = discover_migrations(folder, cache=cache)
+    assert changed.migrations[0].up.text == "SELECT 2;\n"
+    assert changed.migrations[0].checksum != first.migrations[0].checksum
+    (folder / "notes.txt").write_text("x")
+    assert discover_migrations(folder, cache=cache).ignored == (f"{folder}/notes.txt",)
+    (folder / "0002_b").mkdir()
+    (folder / "0002_b" / "up.sql").write_text("SELECT 3;\n")
+    assert [m.version.text for m in discover_migrations(folder, cache=cache).migrations] == [
+        "0001",
+        "0002",
+    ]
+    (folder / "0002_b" / "down.sql").write_text("SELECT 4;\n")
+    last = discover_migrations(folder, cache=cache).migrations[1]
+    assert last.down is not None and last.down.text == "SELECT 4;\n"
+    assert discover_migrations(folder, cache=cache, layout="migrata").layout == "migrata"
+
+
+@pytest.mark.parametrize("damage", [b"", b"{", b'{"key": "x"}', b"[1, 2]", b'{"key": null}'])
+def test_a_damaged_reading_is_read_again(tmp_path: Path, damage: bytes) -> None:
+    from migrata.discovery import discover_migrations
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_a.sql").write_text("-- migrata: no-transaction\nVACUUM;\n")
+    cache = tmp_path / "cache"
+    direct = discover_migrations(folder)
+    discover_migrations(folder, cache=str(cache))
+    (stored,) = cache.rglob("*.json")
+    stored.write_bytes(damage)
+    assert repr(discover_migrations(folder, cache=str(cache))) == repr(direct)
+    assert json.loads(stored.read_bytes())["reading"]["layout"] == "migrata"  # written again
+
+
+def test_a_damaged_field_is_read_again(tmp_path: Path) -> None:
+    from migrata.discovery import discover_migrations
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_a.sql").write_text("SELECT 1;\n")
+    cache = tmp_path / "cache"
+    direct = discover_migrations(folder)
+    discover_migrations(folder, cache=str(cache))
+    (stored,) = cache.rglob("*.json")
+    data = json.loads(stored.read_bytes())
+    data["reading"]["migrations"][0][2][3] = "one"  # first_line: not a number
+    stored.write_text(json.dumps(data))
+    assert repr(discover_migrations(folder, cache=str(cache))) == repr(direct)
+
+
+def test_the_cache_keeps_a_bounded_number_of_readings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from migrata.discovery import discover_migrations
+
+    monkeypatch.setattr("migrata.discovery.KEPT_READINGS", 3)
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    cache = tmp_path / "cache"
+    for n in range(6):
+        (folder / f"{n + 1:04}_m.sql").write_text(f"SELECT {n};\n")
+        discover_migrations(folder, cache=str(cache))
+    assert len(list(cache.rglob("*.json"))) == 3

@@ -20,13 +20,15 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DiscoveryError, DuplicateVersion, InvalidMigrationName
 from ..models import Migration, Script, Version
 from ..sqltext import checksum, decode, normalize, parse_directives
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 NO = 0
 FITS = 1
