@@ -1,11 +1,13 @@
 """A cache of what splitting a script found: its statements, and whether it must run outside a
-transaction, keyed by the hash of the script's exact text.
+transaction, keyed by the hash of the script's exact text. (:mod:`migrata.discovery` keeps the
+reading of a whole folder in the same folder, the same way: see ``discover_migrations``.)
 
 An entry's key is the SHA-256 of: the script's text exactly as read, its first line in the
-file, the dialect, and the fingerprint of the code that split it (migrata's version and the
-files of its splitters, pglast's, SQLite's version). A file that changes by one byte gets a new
-key, so an entry is never trusted over the file; a script that does not split (a syntax error)
-is never cached, so its error is raised again, naming the file, before anything runs.
+file, the dialect, and the fingerprint of the code that split it (:func:`code_fingerprint`:
+migrata's version, the files of its splitters, pglast's, SQLite's version). A file that
+changes by one byte gets a new key, so an entry is never trusted over the file; a script that
+does not split (a syntax error) is never cached, so its error is raised again, naming the
+file, before anything runs.
 
 Entries are kept in 16 shard files (by the key's first hex digit), each a JSON object of at
 most :data:`SHARD_ENTRIES` entries, the oldest dropped first: creating a file costs far more
@@ -58,11 +60,17 @@ SHARD_ENTRIES = 4096
 
 def cache_folder(setting: str | None, environ: dict[str, str] | None = None) -> str | None:
     """The folder of the cache for the ``split_cache`` setting ``setting``: itself, or (None)
-    the user's cache folder; None when the setting turns the cache off."""
+    the user's cache folder; None when the setting turns the cache off, or when it is not
+    set and there is no home folder."""
     if setting is not None:
         return None if setting.strip().lower() in DISABLED else setting
     env = os.environ if environ is None else environ
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = env.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.path.expanduser("~")
+        if home.startswith("~"):
+            return None  # no home folder to keep it in (a container's nobody): no cache
+        base = os.path.join(home, ".cache")
     return os.path.join(base, "migrata")
 
 
@@ -70,7 +78,8 @@ def cache_folder(setting: str | None, environ: dict[str, str] | None = None) -> 
 def code_fingerprint() -> str:
     """What identifies the code that splits, decides and reads folders: the size and time of
     migrata's ``__init__.py`` (its version), of every file of its splitters, transaction
-    rules, layout readers and discovery, of pglast's, and SQLite's version. Computed once per process, without importing pglast."""
+    rules, layout readers and discovery, of pglast's, and SQLite's version. Computed once per
+    process, without importing pglast."""
     import importlib.util
     import sqlite3
 
