@@ -11,7 +11,6 @@ in module globals.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +21,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from .errors import ConfigError, MigrataError, setting
-from .events import log_event
 from .exitcodes import ExitCode
 from .settings import SPECS, Settings, Spec
 
@@ -30,8 +28,6 @@ if TYPE_CHECKING:
     from .migrator import Migrator, PlannedStatements
     from .models import RunReport, StatusReport, Validation
     from .targets import Target
-
-logger = logging.getLogger("migrata")
 
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -117,6 +113,10 @@ class _Invocation:
         if self.verbosity >= 0:
             for message in messages:
                 if self.log_format == "json":
+                    import logging
+
+                    from .events import log_event
+
                     log_event("warning", "%s", message, level=logging.WARNING)
                 else:
                     click.echo(f"migrata: warning: {message}", err=True)

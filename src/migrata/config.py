@@ -9,7 +9,6 @@ file. A relative ``dir`` in a config file is relative to that file's folder.
 from __future__ import annotations
 
 import os
-import tomllib
 import warnings
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -83,6 +82,8 @@ def read_config_table(
     for path in candidates:
         if not path.is_file():
             continue
+        import tomllib  # (only when there is a file to read)
+
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -159,6 +160,12 @@ def _validate_file(
                 )
             value = env[variable]
         relative = normal in PATH_SETTINGS and relative_to
+        if (
+            relative
+            and isinstance(value, str)
+            and value.strip().lower() in SPECS[normal].off_values
+        ):
+            relative = False  # (`off` turns the setting off: it is not a relative path)
         if relative and isinstance(value, str) and not os.path.isabs(value):
             value = str(path.parent / value)
         values[normal] = value

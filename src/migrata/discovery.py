@@ -5,18 +5,19 @@ Discovery reads files only; it never opens a database.
 
 from __future__ import annotations
 
-import importlib.resources
+import hashlib
+import json
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from .errors import AmbiguousLayout, ConfigError, DiscoveryError, DuplicateVersion, setting
-from .layouts import READERS, native
 from .layouts.base import DISTINCTIVE, FITS, NO, Entry, ReadResult
-from .models import Migration
+from .models import Migration, Script, Timeouts, Version
 
 __all__ = ["CreatedMigration", "create_migration", "discover_migrations"]
 
@@ -27,6 +28,7 @@ def discover_migrations(
     package: str | None = None,
     layout: str | None = None,
     seeds: tuple[str | os.PathLike[str], Sequence[str]] | None = None,
+    cache: str | None = None,
 ) -> ReadResult:
     """Read every migration of a folder (or of a package's resources), sorted by version.
 
@@ -37,8 +39,13 @@ def discover_migrations(
     layout is unknown, AmbiguousLayout when the folder fits layouts that read it differently,
     DuplicateVersion when a seed has the version of a migration, and a DiscoveryError subclass
     naming the file for any file that cannot be read as a migration.
+
+    ``cache`` is a folder (see :mod:`migrata.cache`) where the reading of a folder on disk is
+    kept under the hash of everything in it (each name, and each file's bytes) and of the code
+    that reads it: the files are still read and hashed every time, only what is made of them
+    comes from the cache when nothing changed.
     """
-    result = _discover(directory, package, layout)
+    result = _discover(directory, package, layout, cache)
     if seeds is None:
         return result
     folder, environments = seeds
@@ -47,7 +54,7 @@ def discover_migrations(
             f"seeds folder {str(folder)!r} does not exist: create it, or remove seeds_dir "
             "from the settings"
         )
-    seeded = _discover(folder, None, None)
+    seeded = _discover(folder, None, None, cache)
     return _merge_seeds(result, seeded, tuple(environments))
 
 
@@ -74,8 +81,31 @@ def _merge_seeds(main: ReadResult, seeds: ReadResult, environments: tuple[str, .
 
 
 def _discover(
+    directory: str | os.PathLike[str] | None,
+    package: str | None,
+    layout: str | None,
+    cache: str | None = None,
+) -> ReadResult:
+    if cache is None or package is not None:
+        return _read_source(directory, package, layout)
+    folder = str(Path(directory if directory is not None else "migrations"))
+    key = _folder_key(folder, layout)
+    if key is None:
+        return _read_source(directory, package, layout)
+    path = os.path.join(cache, f"folders-{_READING_FORMAT}", key + ".json")
+    known = _cached_reading(path, key)
+    if known is not None:
+        return known
+    result = _read_source(directory, package, layout)
+    _store_reading(path, key, result)
+    return result
+
+
+def _read_source(
     directory: str | os.PathLike[str] | None, package: str | None, layout: str | None
 ) -> ReadResult:
+    from .layouts import READERS
+
     base, entries = _entries(directory, package)
     if layout is not None:
         reader = READERS.get(layout)
@@ -95,6 +125,8 @@ def detect_layout(base: str, entries: list[Entry]) -> ReadResult:
     the folder (sqlx, golang-migrate and diesel folders without their special files use the
     same names and mean the same thing), and the others are listed in ``also``.
     """
+    from .layouts import READERS, native
+
     scores = {name: int(reader.detect(entries)) for name, reader in READERS.items()}
     best = max(scores.values(), default=NO)
     if best == NO:
@@ -155,6 +187,8 @@ def _order_notes(
 ) -> tuple[str, ...]:
     """A warning when a layout the folder also fits would run its migrations in another order
     (diesel orders versions as text: ``10`` before ``9``)."""
+    from .layouts import READERS
+
     notes = []
     for name in others:
         if name != "diesel":
@@ -194,6 +228,8 @@ def _entries(
     directory: str | os.PathLike[str] | None, package: str | None
 ) -> tuple[str, list[Entry]]:
     if package is not None:
+        import importlib.resources  # (only for a package: it imports much)
+
         try:
             root = importlib.resources.files(package)
         except ModuleNotFoundError as exc:
@@ -211,6 +247,226 @@ def _entries(
             )
         base = Entry(path, str(path))
     return base.path, list(base.children())
+
+
+# -- the cache of folder readings ------------------------------------------------------------
+
+#: The layout of a cached reading; a later layout gets a new number (and a new folder).
+_READING_FORMAT = 1
+#: How many readings the cache keeps (each folder state is one; the least used go first).
+KEPT_READINGS = 32
+#: How deep a folder is hashed; a deeper one (a link to itself?) is read without the cache.
+_DEPTH = 16
+
+
+def _folder_key(folder: str, layout: str | None) -> str | None:
+    """The hash of everything a reader can see in ``folder`` — each entry's path and kind and
+    each file's bytes, hidden entries aside as :meth:`Entry.children` leaves them — with the
+    folder as named, the layout asked for and the code that reads it; None when the folder
+    cannot be walked (it is then read without the cache, which reports why)."""
+    from .cache import code_fingerprint
+
+    digest = hashlib.sha256()
+    head = f"{_READING_FORMAT}\0{code_fingerprint()}\0{folder}\0{layout}\0"
+    digest.update(head.encode("utf-8", "surrogateescape"))
+
+    def walk(path: str, depth: int) -> bool:
+        if depth > _DEPTH:
+            return False
+        with os.scandir(path) as scan:
+            found = sorted((e.name, e.is_dir()) for e in scan)
+        for name, is_dir in found:
+            if name.startswith(".") or name in {"__pycache__", "__init__.py"}:
+                continue
+            child = os.path.join(path, name)
+            digest.update(f"{'d' if is_dir else 'f'}\0{name}\0".encode("utf-8", "surrogateescape"))
+            if is_dir:
+                if not walk(child, depth + 1):
+                    return False
+                digest.update(b"\0end\0")
+            else:
+                with open(child, "rb") as handle:
+                    data = handle.read()
+                digest.update(f"{len(data)}\0".encode())
+                digest.update(data)
+        return True
+
+    try:
+        if not os.path.isdir(folder) or not walk(folder, 0):
+            return None
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _cached_reading(path: str, key: str) -> ReadResult | None:
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
+        if not isinstance(data, dict) or data.get("key") != key:
+            return None
+        result = _decoded(data["reading"])
+    except (OSError, ValueError, TypeError, KeyError, IndexError):
+        return None  # missing, or damaged: read the folder, and write it again
+    try:
+        os.utime(path)  # (the least used readings are dropped first)
+    except OSError:
+        pass
+    return result
+
+
+def _store_reading(path: str, key: str, result: ReadResult) -> None:
+    from .cache import write_whole
+
+    data = json.dumps({"key": key, "reading": _encoded(result)}, separators=(",", ":"))
+    if not write_whole(path, data.encode("utf-8", "surrogatepass")):
+        return
+    folder = os.path.dirname(path)
+    try:
+        with os.scandir(folder) as scan:
+            kept = [(e.stat().st_mtime, e.path) for e in scan if e.name.endswith(".json")]
+        for _, old in sorted(kept)[: max(0, len(kept) - KEPT_READINGS)]:
+            os.unlink(old)
+    except OSError:
+        pass  # (another run pruned it first)
+
+
+def _encoded(result: ReadResult) -> dict[str, Any]:
+    def version(v: Version) -> list[Any]:
+        return [v.text, list(v.key), v.is_repeatable, v.textual, _list(v.rank)]
+
+    def script(s: Script | None) -> list[Any] | None:
+        if s is None:
+            return None
+        t = s.timeouts
+        return [
+            s.path,
+            s.text,
+            s.transactional,
+            s.first_line,
+            s.explicit_transaction,
+            s.transaction_note,
+            _list(s.environments),
+            [t.statement, t.migration, t.lock],
+            _list(s.squashes),
+        ]
+
+    return {
+        "layout": result.layout,
+        "migrations": [
+            [
+                version(m.version),
+                m.name,
+                script(m.up),
+                script(m.down),
+                m.checksum,
+                m.skip_reason,
+                [list(pair) for pair in m.source_info],
+                m.down_refusal,
+            ]
+            for m in result.migrations
+        ],
+        "ignored": list(result.ignored),
+        "warnings": list(result.warnings),
+        "also": list(result.also),
+        "skipped": list(result.skipped),
+    }
+
+
+def _decoded(data: dict[str, Any]) -> ReadResult:
+    """The reading :func:`_encoded` wrote; raises TypeError, ValueError, KeyError or IndexError
+    for anything else."""
+
+    def text(value: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError("not text")
+        return value
+
+    def maybe_text(value: Any) -> str | None:
+        return None if value is None else text(value)
+
+    def texts(value: Any) -> tuple[str, ...]:
+        return tuple(text(v) for v in value)
+
+    def numbers(value: Any) -> tuple[int, ...]:
+        if not all(type(n) is int for n in value):
+            raise TypeError("not whole numbers")
+        return tuple(value)
+
+    def flag(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise TypeError("not a flag")
+        return value
+
+    def limit(value: Any) -> float | None:
+        if value is not None and not isinstance(value, int | float):
+            raise TypeError("not a number")
+        return None if value is None else float(value)
+
+    def version(v: list[Any]) -> Version:
+        text_, key, repeatable, textual, rank = v
+        return Version(
+            text(text_),
+            numbers(key),
+            is_repeatable=flag(repeatable),
+            textual=flag(textual),
+            rank=None if rank is None else numbers(rank),
+        )
+
+    def script(s: list[Any] | None) -> Script | None:
+        if s is None:
+            return None
+        path, body, transactional, first_line, explicit, note, envs, limits, squashes = s
+        if type(first_line) is not int:
+            raise TypeError("not a line")
+        statement, migration, lock = limits
+        pair = None if squashes is None else texts(squashes)
+        if pair is not None and len(pair) != 2:
+            raise ValueError("not a pair")
+        return Script(
+            path=text(path),
+            text=text(body),
+            transactional=flag(transactional),
+            first_line=first_line,
+            explicit_transaction=flag(explicit),
+            transaction_note=maybe_text(note),
+            environments=None if envs is None else texts(envs),
+            timeouts=Timeouts(limit(statement), limit(migration), limit(lock)),
+            squashes=None if pair is None else (pair[0], pair[1]),
+        )
+
+    migrations = []
+    for v, name, up, down, checksum_, skip, info, refusal in data["migrations"]:
+        up_script = script(up)
+        if up_script is None:
+            raise ValueError("no up script")
+        pairs = tuple(texts(p) for p in info)
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError("not pairs")
+        migrations.append(
+            Migration(
+                version=version(v),
+                name=text(name),
+                up=up_script,
+                down=script(down),
+                checksum=text(checksum_),
+                skip_reason=maybe_text(skip),
+                source_info=tuple((p[0], p[1]) for p in pairs),
+                down_refusal=maybe_text(refusal),
+            )
+        )
+    return ReadResult(
+        layout=text(data["layout"]),
+        migrations=tuple(migrations),
+        ignored=texts(data["ignored"]),
+        warnings=texts(data["warnings"]),
+        also=texts(data["also"]),
+        skipped=texts(data["skipped"]),
+    )
+
+
+def _list(value: tuple[Any, ...] | None) -> list[Any] | None:
+    return None if value is None else list(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +500,8 @@ def create_migration(
     ``sequential=None`` continues what the folder does (timestamps for an empty folder).
     Never overwrites: an existing version or file raises DiscoveryError.
     """
+    from .layouts import native
+
     slug = re.sub(r"[^A-Za-z0-9]+", "_", name.strip()).strip("_").lower()
     if not slug:
         raise ConfigError(f"migration name {name!r} has no letters or digits")

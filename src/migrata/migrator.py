@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend, own_tables
-from .bookkeeping import Bookkeeping, Repair
+from .cache import SplitCache, cache_folder
 from .discovery import discover_migrations
 from .errors import (
     ConfigError,
@@ -32,7 +32,6 @@ from .errors import (
     ValidationFailed,
 )
 from .events import log_event
-from .foreign import Adoption
 from .history import History
 from .layouts.base import ReadResult
 from .models import (
@@ -59,15 +58,19 @@ from .prepare import (
     prepare_plan,
     script_problems,
 )
-from .runner import OnStep, Runner
 from .session import Connector
 from .settings import SPECS, Settings
 from .urls import DatabaseURL
 
 if TYPE_CHECKING:
+    # The runner, the bookkeeping and the linter are imported when a command uses them:
+    # status, and `up` with nothing to do, load none of them.
+    from .bookkeeping import Bookkeeping, Repair
+    from .foreign import Adoption
     from .lint import LintOptions
     from .lint.report import LintReport
     from .linter import Linter
+    from .runner import OnStep, Runner
 
 __all__ = ["Migrator", "PlannedStatements", "Repair"]
 
@@ -104,10 +107,24 @@ class Migrator:
         self.settings = base.with_values(_current_names(options))
         self.on_step = on_step
         self._connector = Connector(self.settings, connection)
-        self._bookkeeping = Bookkeeping(
+        self._source: ReadResult | None = None
+        self._cache: SplitCache | None = None
+
+    @property
+    def cache(self) -> SplitCache:
+        """The cache of split statements of the ``split_cache`` setting (see
+        :mod:`migrata.cache`)."""
+        if self._cache is None:
+            self._cache = SplitCache(cache_folder(self.settings.run.split_cache))
+        return self._cache
+
+    @property
+    def _bookkeeping(self) -> Bookkeeping:
+        from .bookkeeping import Bookkeeping
+
+        return Bookkeeping(
             self._connector, self.discover, environment=self.settings.source.environment
         )
-        self._source: ReadResult | None = None
 
     @property
     def _linter(self) -> Linter:
@@ -154,6 +171,7 @@ class Migrator:
                 package=source.package,
                 layout=source.layout,
                 seeds=seeds,
+                cache=cache_folder(self.settings.run.split_cache),
             )
         return self._source
 
@@ -231,7 +249,9 @@ class Migrator:
                 environment=self.settings.source.environment,
             )
             plan = self._plan_up(migrations, applied, None)
-            found = script_problems(plan, self.dialect, backend.check_statements)
+            found = script_problems(
+                plan, self.dialect, backend.check_statements, cache=self.cache
+            )
         return replace(result, problems=result.problems + found)
 
     def is_up_to_date(self) -> bool:
@@ -434,7 +454,10 @@ class Migrator:
             plan = prepared.plan
             if plan.direction is Direction.UP and self.settings.run.extensions:
                 self._connector.create_extensions(backend)
-            linted = self._linter.check_before_running(plan)
+            linted: Callable[[], None] = _nothing
+            if plan.steps and plan.direction is Direction.UP and self.settings.run.lint != "off":
+                # (Only then: a run with nothing to apply loads no lint rules.)
+                linted = self._linter.check_before_running(plan)
             self._log_plan(plan, state.applied, backend.display_name)
             if not plan.steps and (plan.direction is Direction.DOWN or state.exists):
                 history.check_layout(state)
@@ -526,7 +549,9 @@ class Migrator:
     def _log_plan(self, plan: Plan, applied: Sequence[Applied], database: str) -> None:
         """The ``plan`` event: what this run is about to do, and what it leaves out."""
         elsewhere: tuple[str, ...] = ()
-        if plan.direction is Direction.UP:
+        # (Only migrations limited to environments can be not applicable.)
+        limited = any(m.up.environments is not None for m in self.migrations)
+        if plan.direction is Direction.UP and limited:
             entries = compute_status(
                 self.migrations, applied, environment=self.settings.source.environment
             )
@@ -548,6 +573,8 @@ class Migrator:
         )
 
     def _runner(self, backend: Backend, history: History) -> Runner:
+        from .runner import Runner
+
         session, where = self._connector.session_sql()
         return Runner(
             backend,
@@ -585,6 +612,7 @@ class Migrator:
             server_version=self._connector.server_version,
             allow_empty_down=allow_empty_down,
             single_transaction=self.settings.run.single_transaction,
+            cache=self.cache,
         )
 
     def _planned(
@@ -606,6 +634,15 @@ class Migrator:
         if no_down and len(no_down) == len(plan.problems):
             raise MissingDownMigration([str(p.version) for p in no_down])
         raise ValidationFailed(plan.problems)
+
+
+def __getattr__(name: str) -> Any:
+    # Repair is re-exported from the bookkeeping, imported only when asked for.
+    if name == "Repair":
+        from .bookkeeping import Repair
+
+        return Repair
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: Attributes of earlier releases, and where the settings keep them now.
@@ -657,3 +694,7 @@ def _current_names(options: Mapping[str, Any]) -> dict[str, Any]:
         elif key != "session_sql_path":
             values[_RENAMED.get(key, key)] = value
     return values
+
+
+def _nothing() -> None:
+    """Nothing to wait for."""

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .events import EVENT, FIELDS, PROGRESS
-from .foreign import Adoption
-from .migrator import PlannedStatements, Repair
 from .models import (
     AuditEvent,
     Migration,
@@ -27,13 +25,16 @@ from .models import (
     Validation,
     Version,
 )
-from .provision import Waited
-from .targets import TargetOutcome
 
 if TYPE_CHECKING:
+    # (Types only: rendering a status must not import the runner and the bookkeeping.)
     from .check import CheckReport, DriftReport
+    from .foreign import Adoption
     from .lint import Finding
     from .lint.report import LintReport
+    from .migrator import PlannedStatements, Repair
+    from .provision import Waited
+    from .targets import TargetOutcome
 
 __all__ = [
     "JsonLogFormatter",

@@ -1,7 +1,9 @@
 """Preparing a plan to run: every script split, the transaction decided from its statements, a
 resumed step set to go on statement by statement — all before the first statement is sent.
 
-Pure functions of the plan, the engine's dialect and the server's version; no I/O.
+Pure functions of the plan, the engine's dialect and the server's version; no I/O of their
+own. Given a :class:`~migrata.cache.SplitCache`, what it already knows of a script's exact
+text is read from it instead of splitting again (and what is new is written to it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .backends.base import Query
+from .cache import SplitCache
 from .errors import SQLSyntaxError, ValidationFailed, setting
 from .models import (
     Direction,
@@ -24,8 +27,6 @@ from .models import (
     StepResult,
     Version,
 )
-from .split import split_script
-from .split.transactions import decide_transaction
 
 if TYPE_CHECKING:
     from .lint import LockInfo
@@ -80,9 +81,11 @@ def prepare_plan(
     server_version: int | None,
     allow_empty_down: bool = False,
     single_transaction: bool = False,
+    cache: SplitCache | None = None,
 ) -> PreparedPlan:
     """Split every script of ``plan`` and decide from the statements which scripts must run
-    outside a transaction (the prepared plan says so and why).
+    outside a transaction (the prepared plan says so and why); ``cache`` answers for the
+    texts it knows.
 
     Raises SQLSyntaxError for a script that does not parse, and ValidationFailed for a down
     without statements (unless ``allow_empty_down``: reverting it would change nothing but
@@ -92,32 +95,36 @@ def prepare_plan(
     statements: dict[tuple[Version, Direction], tuple[Statement, ...]] = {}
     steps = []
     empty = []
-    for step in plan.steps:
-        split = split_script(step.script, dialect)
-        statements[(step.version, step.direction)] = split
-        if step.direction is Direction.DOWN and not split and not allow_empty_down:
-            empty.append(
-                Problem(
-                    "empty-down",
-                    step.version,
-                    f"{step.version}_{step.migration.name}: its down SQL ({step.script.path}) "
-                    "has no statements, so reverting it would change nothing but the history",
-                    "write the SQL that undoes its up, or pass "
-                    + setting("allow_empty_down")
-                    + " if there is nothing to undo",
+    cache = cache if cache is not None else SplitCache(None)
+    try:
+        for step in plan.steps:
+            split, script = cache.prepare(step.script, dialect, server_version=server_version)
+            statements[(step.version, step.direction)] = split
+            if step.direction is Direction.DOWN and not split and not allow_empty_down:
+                empty.append(
+                    Problem(
+                        "empty-down",
+                        step.version,
+                        f"{step.version}_{step.migration.name}: its down SQL "
+                        f"({step.script.path}) has no statements, so reverting it would change "
+                        "nothing but the history",
+                        "write the SQL that undoes its up, or pass "
+                        + setting("allow_empty_down")
+                        + " if there is nothing to undo",
+                    )
                 )
-            )
-        script = decide_transaction(step.script, split, dialect, server_version=server_version)
-        if step.resume_after:
-            script = _resumed(step, script, len(split))
-        if script is not step.script:
-            changed = (
-                replace(step.migration, up=script)
-                if step.direction is Direction.UP
-                else replace(step.migration, down=script)
-            )
-            step = Step(changed, step.direction, step.resume_after)
-        steps.append(step)
+            if step.resume_after:
+                script = _resumed(step, script, len(split))
+            if script is not step.script:
+                changed = (
+                    replace(step.migration, up=script)
+                    if step.direction is Direction.UP
+                    else replace(step.migration, down=script)
+                )
+                step = Step(changed, step.direction, step.resume_after)
+            steps.append(step)
+    finally:
+        cache.flush()  # (what was split before a syntax error need not be split again)
     if empty:
         raise ValidationFailed(empty)
     prepared = replace(plan, steps=tuple(steps))
@@ -167,17 +174,22 @@ def _resumed(step: Step, script: Script, count: int) -> Script:
 Checker = Callable[[Sequence[tuple[Statement, ...]]], Iterable[tuple[int, int, str]]]
 
 
-def script_problems(plan: Plan, dialect: str, check: Checker) -> tuple[Problem, ...]:
+def script_problems(
+    plan: Plan, dialect: str, check: Checker, *, cache: SplitCache | None = None
+) -> tuple[Problem, ...]:
     """What stops ``up`` in the pending scripts themselves: a statement that does not parse,
-    or (where ``check`` can tell without running) does not compile."""
+    or (where ``check`` can tell without running) does not compile; ``cache`` answers for the
+    texts it knows (only texts that split are in it)."""
     problems = []
     checked: list[tuple[Step, tuple[Statement, ...]]] = []
+    cache = cache if cache is not None else SplitCache(None)
     for step in plan.steps:
         try:
-            checked.append((step, split_script(step.script, dialect)))
+            checked.append((step, cache.split(step.script, dialect)))
         except SQLSyntaxError as exc:
             message = exc.message.removesuffix("; fix the SQL (nothing was run)")
             problems.append(Problem("syntax", step.version, message, "fix the SQL"))
+    cache.flush()
     for index, position, message in check([s for _, s in checked]):
         step, statements = checked[index]
         st = statements[position]

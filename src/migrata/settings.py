@@ -19,11 +19,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError
-from .models import Timeouts
-from .sqltext import ENVIRONMENT_NAME, parse_duration, parse_environments
+
+if TYPE_CHECKING:
+    from .models import Timeouts
 
 __all__ = [
     "SPECS",
@@ -78,6 +79,9 @@ class Spec:
     environ: bool = True
     #: Shown in help when the default is not self-explaining.
     default_text: str | None = None
+    #: Values that turn a "path" setting off rather than name a path (never made relative
+    #: to the config file).
+    off_values: tuple[str, ...] = ()
     #: Filled in by :data:`SPECS`.
     name: str = ""
     group: Group = "run"
@@ -246,6 +250,17 @@ class RunSettings:
         metavar="NAME",
         default_text="none",
     )
+    split_cache: str | None = spec(
+        None,
+        "A folder where the statements of each script are cached by the hash of its exact "
+        "text, so a run splits only what changed (safe to delete; off: no cache).",
+        "path",
+        flag_aliases=("--cache-dir",),
+        env_aliases=("MIGRATA_CACHE_DIR",),
+        metavar="DIR",
+        default_text="$XDG_CACHE_HOME/migrata, else ~/.cache/migrata",
+        off_values=("off", ""),
+    )
     session_sql: str | None = spec(
         # (No variable: MIGRATA_SESSION_SQL names a file, see session_sql_file.)
         None,
@@ -372,6 +387,8 @@ class Settings:
     @property
     def timeouts(self) -> Timeouts:
         """The run's time limits (a file's directive wins over them)."""
+        from .models import Timeouts
+
         return Timeouts(
             statement=self.run.statement_timeout,
             migration=self.run.migration_timeout,
@@ -384,6 +401,9 @@ def coerce_setting(name: str, value: Any, source: str | None = None) -> Any:
     setting ``name``; raises ConfigError naming the setting and ``source``."""
     where = f" (from {source})" if source else ""
     kind = SPECS[name].kind
+    # (Imported here: building the settings, and `migrata --help`, need none of it.)
+    from .sqltext import ENVIRONMENT_NAME, parse_duration, parse_environments
+
     if kind == "duration":
         try:
             return parse_duration(value)

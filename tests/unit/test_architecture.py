@@ -27,6 +27,7 @@ LAYERS: list[set[str]] = [
         "events",
         "settings",
         "engines",
+        "cache",
     },
     {"backends"},
     {

@@ -16,14 +16,19 @@ reader serves folders on disk and migrations shipped inside a wheel alike.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DiscoveryError, DuplicateVersion, InvalidMigrationName
 from ..models import Migration, Script, Version
 from ..sqltext import checksum, decode, normalize, parse_directives
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 NO = 0
 FITS = 1
@@ -36,33 +41,56 @@ class Entry:
 
     node: Traversable
     path: str
-    _cache: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    #: What was read of the node once (each reader looks at every entry while detecting):
+    #: its name, whether it is a folder, its bytes.
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
-        return self.node.name
+        name: str | None = self._cache.get("name")
+        if name is None:
+            name = self._cache["name"] = self.node.name
+        return name
 
     @property
     def is_dir(self) -> bool:
-        return self.node.is_dir()
+        known: bool | None = self._cache.get("is_dir")
+        if known is None:
+            known = self._cache["is_dir"] = self.node.is_dir()
+        return known
 
     def read_bytes(self) -> bytes:
         # Detection may read a file several times (each reader looks); the disk once.
-        data = self._cache.get("")
+        data: bytes | None = self._cache.get("")
         if data is None:
             data = self._cache[""] = self.node.read_bytes()
         return data
 
     def read_text(self) -> str:
         """The file as UTF-8 text without a BOM; InvalidEncoding names the file."""
-        return decode(self.read_bytes(), self.path).removeprefix("\ufeff")
+        text: str | None = self._cache.get("text")
+        if text is None:
+            text = self._cache["text"] = decode(self.read_bytes(), self.path).removeprefix("\ufeff")
+        return text
 
     def children(self) -> Iterator[Entry]:
+        if isinstance(self.node, Path):
+            # A folder on disk: one scandir says each child's name and kind, no stat each.
+            with os.scandir(self.node) as scan:
+                found = [(c.name, c.is_dir()) for c in scan]
+            for name, is_dir in sorted(found):
+                if not _hidden(name):
+                    cache = {"name": name, "is_dir": is_dir}
+                    yield Entry(self.node / name, f"{self.path}/{name}", cache)
+            return
         for child in sorted(self.node.iterdir(), key=lambda c: c.name):
-            # Hidden files and the marker files of a migrations *package* are never content.
-            if child.name.startswith(".") or child.name in {"__pycache__", "__init__.py"}:
-                continue
-            yield Entry(child, f"{self.path}/{child.name}")
+            if not _hidden(child.name):
+                yield Entry(child, f"{self.path}/{child.name}")
+
+
+def _hidden(name: str) -> bool:
+    """Hidden files and the marker files of a migrations *package* are never content."""
+    return name.startswith(".") or name in {"__pycache__", "__init__.py"}
 
 
 @dataclass(frozen=True, slots=True)

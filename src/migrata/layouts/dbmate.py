@@ -74,7 +74,10 @@ def has_sql(text: str) -> bool:
 def detect(entries: list[Entry]) -> int:
     """DISTINCTIVE when a ``.sql`` file has a ``-- migrate:up`` line; NO otherwise."""
     for entry in sql_files(entries):
-        for line in split_lines(entry.read_text()):
+        text = entry.read_text()
+        if "migrate:" not in text:
+            continue  # (every marker holds it: a file without it is not read line by line)
+        for line in split_lines(text):
             marker = _marker(line.rstrip("\r\n"))
             if marker is not None and marker[0] == "up":
                 return DISTINCTIVE

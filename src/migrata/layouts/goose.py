@@ -45,7 +45,7 @@ def detect(entries: list[Entry]) -> int:
         if entry.name.endswith(".go"):
             if "goose." in text or "AddMigration" in text:
                 return DISTINCTIVE
-        elif any(_annotation_word(line) == "UP" for line in text.splitlines()):
+        elif "+goose" in text and any(_annotation_word(ln) == "UP" for ln in text.splitlines()):
             return DISTINCTIVE
     return NO
 
