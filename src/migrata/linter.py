@@ -5,12 +5,18 @@ the check ``up`` makes before it runs. The rules themselves are :mod:`migrata.li
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
+from .cache import cache_folder, code_fingerprint, write_whole
 from .errors import ConfigError, LintRefused, UnknownVersion, setting
 from .events import log_event
 from .layouts.base import ReadResult
@@ -178,11 +184,17 @@ class Linter:
         wanted = {m.version for m in chosen}
         first = min((place[v] for v in wanted if v in place), default=0)
         existing = [m for m in migrations[:first] if m.version not in wanted]
-        findings = [
-            f
-            for f in lint(chosen, self._connector.dialect, existing=existing)
-            if f.allowed is None and f.severity != "info"  # style notes are for `migrata lint`
-        ]
+        dialect = self._connector.dialect
+        remembered = _LintMemory(cache_folder(self.settings.run.split_cache), dialect)
+        key = remembered.key(existing, chosen)
+        findings = remembered.get(key)
+        if findings is None:
+            findings = [
+                f
+                for f in lint(chosen, dialect, existing=existing)
+                if f.allowed is None and f.severity != "info"  # style notes: `migrata lint`
+            ]
+            remembered.put(key, findings)
         for finding in findings:
             log_event(
                 "lint_finding",
@@ -207,6 +219,84 @@ class Linter:
 
 def _nothing() -> None:
     """Nothing to wait for."""
+
+
+class _LintMemory:
+    """The findings of ``up``'s lint, kept by the hash of all it depends on — the dialect,
+    the linter's code, and each migration's version, path and checksum, those already applied
+    apart from those to apply — in one file of the cache folder (``lint.json``, the newest
+    :data:`LINT_ENTRIES` runs). Linting parses every statement; applying the same folder to
+    fresh databases again (a test template, a dev database rebuilt) then costs nothing. An
+    entry that cannot be read is ignored; a folder that cannot be written caches nothing."""
+
+    def __init__(self, folder: str | None, dialect: str) -> None:
+        self.path = os.path.join(folder, "lint.json") if folder else None
+        self.dialect = dialect
+
+    def key(self, existing: Sequence[Migration], chosen: Sequence[Migration]) -> str:
+        digest = hashlib.sha256()
+        digest.update(f"{self.dialect}\0{_lint_fingerprint()}".encode())
+        for group in (existing, chosen):
+            digest.update(b"\1")
+            for m in group:
+                digest.update(f"{m.version.text}\0{m.up.path}\0{m.checksum}\0".encode())
+        return digest.hexdigest()
+
+    def _load(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            with open(self.path, "rb") as handle:
+                data = json.loads(handle.read())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, key: str) -> list[Finding] | None:
+        entry = self._load().get(key)
+        if not isinstance(entry, list):
+            return None
+        try:
+            return [_finding(item) for item in entry]
+        except (TypeError, ValueError, KeyError):
+            return None  # not what this code writes: lint again
+
+    def put(self, key: str, findings: Sequence[Finding]) -> None:
+        if self.path is None:
+            return
+        data = self._load()
+        data.pop(key, None)
+        data[key] = [dataclasses.asdict(f) for f in findings]
+        for old in list(data)[: max(0, len(data) - LINT_ENTRIES)]:
+            del data[old]
+        write_whole(self.path, json.dumps(data).encode())
+
+
+#: How many runs' findings ``lint.json`` keeps (the oldest dropped first).
+LINT_ENTRIES = 32
+
+
+def _finding(item: Any) -> Finding:
+    """A Finding from its stored form; TypeError/ValueError/KeyError when it is not one."""
+    if not isinstance(item, dict):
+        raise TypeError("not a finding")
+    fields = {f.name: item[f.name] for f in dataclasses.fields(Finding)}
+    fields["tables"] = tuple(fields["tables"])
+    return Finding(**fields)
+
+
+@functools.cache
+def _lint_fingerprint() -> str:
+    """The splitting code's fingerprint and the size and time of the linter's own files."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    folder = os.path.join(package, "lint")
+    parts = [code_fingerprint()]
+    for path in [os.path.join(package, "linter.py")] + [
+        os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")
+    ]:
+        st = os.stat(path)
+        parts.append(f"{os.path.basename(path)} {st.st_size} {st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _select(migrations: Sequence[Migration], item: str) -> Migration:
