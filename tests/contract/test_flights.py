@@ -208,3 +208,29 @@ def test_a_migration_that_gives_way_to_a_lock_is_tried_again_from_there(
     assert db.query("SELECT id, n FROM fl ORDER BY id") == [(1, 1), (2, 0), (3, 0), (5, 0)]
     for version in ("0002", "0003", "0004", "0005"):
         assert audit(migrator, version) == ["applied"]
+
+
+def test_postgres_a_database_without_plpgsql_is_migrated_all_the_same(
+    postgres_db: Database, tmp_path: Path
+) -> None:
+    """The notice that makes the server answer each COMMIT at once is raised by PL/pgSQL; a
+    database without it gets its flight all the same, told of at the end."""
+    postgres_db.query("DROP EXTENSION plpgsql")
+    folder = write_migrations(
+        tmp_path / "m",
+        {
+            "0001_table.sql": "CREATE TABLE fl (id INTEGER PRIMARY KEY);\n",
+            "0002_a.sql": "INSERT INTO fl (id) VALUES (2);\n",
+            "0003_b.sql": "INSERT INTO fl (id) VALUES (3);\n",
+            "0004_bad.sql": "INSERT INTO fl (id) VALUES (4);\nINSERT INTO fl (id) VALUES (2);\n",
+        },
+    )
+    events: list[StepEvent] = []
+    with pytest.raises(MigrationFailed) as info:
+        Migrator(postgres_db.url, directory=folder, on_step=events.append).up()
+    assert (info.value.version, info.value.statement_index) == ("0004", 2)
+    assert list(info.value.applied) == ["0001", "0002", "0003"]
+    assert postgres_db.history() == [("0001",), ("0002",), ("0003",)]
+    assert [e.version for e in events if e.kind == "done"] == ["0001", "0002", "0003"]
+    (folder / "0004_bad.sql").write_text("INSERT INTO fl (id) VALUES (4);\n")
+    assert Migrator(postgres_db.url, directory=folder).up().versions == ("0004",)

@@ -88,6 +88,9 @@ class PostgresBackend(Backend):
         #: Time limits set for the session (outside a transaction) by this run.
         self._session_values: dict[str, float] = {}
         self._mogrifier: Any = None
+        #: Whether a flight's COMMITs are followed by the notice that makes the server send
+        #: its answers at once (off where PL/pgSQL, which raises it, is missing).
+        self._flushes = True
         if not connection.autocommit:
             if connection.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE:
                 connection.commit()
@@ -154,7 +157,7 @@ class PostgresBackend(Backend):
         for index, query in enumerate(queries):
             texts.append(self._render(query))
             owners.append(index)
-            if query.sql == "COMMIT" and index < len(queries) - 1:
+            if self._flushes and query.sql == "COMMIT" and index < len(queries) - 1:
                 # The server keeps its answers until the message ends, unless a notice
                 # flushes them: then the client hears of this COMMIT as it happens.
                 texts.append(_FLUSH)
@@ -177,6 +180,17 @@ class PostgresBackend(Backend):
         sent, result = failed
         index = next((i for i in owners[sent:] if i is not None), len(queries) - 1)
         error = self._psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
+        if owners[sent] is None:
+            # Our flush failed (a database without PL/pgSQL), between two transactions: the
+            # rest goes again without flushes, told of at the end of the message only.
+            self._flushes = False
+            following = None if done is None else (lambda i: done(i + index))
+            try:
+                self.execute_transactions(queries[index:], done=following)
+            except QueryFailed as later:
+                later.index += index
+                raise
+            return
         failure = self._failure(index, error, offset=starts[sent])
         if failure.position is not None and not 0 < failure.position <= len(texts[sent]) + 1:
             failure.position = None  # another statement's position (cannot happen)
