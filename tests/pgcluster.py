@@ -150,6 +150,19 @@ class Cluster:
                 found.append(int(entry))
         return found
 
+    def pause(self, role: str) -> None:
+        """Stop (SIGSTOP) the server's background process ``role`` (``walwriter``…): what it
+        would have done is left undone until the crash, which kills it all the same."""
+        for pid in self.processes()[1:]:
+            try:
+                title = Path("/proc", str(pid), "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if title.decode(errors="replace").strip().endswith(role):
+                os.kill(pid, signal.SIGSTOP)
+                return
+        raise AssertionError(f"no {role} process in the private cluster")
+
     def crash(self) -> None:
         """kill -9 of the server and every backend, then wait until they are gone."""
         doomed = self.processes()

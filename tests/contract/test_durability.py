@@ -7,9 +7,10 @@ order, that flushes all before it: ``up`` reports success only once every migrat
 durable. A crash in between loses a suffix of the lazily committed migrations, each whole
 with its history row, and the next ``up`` applies them again.
 
-The cluster runs with ``wal_writer_delay = 10s``, so that WAL written by a lazy commit stays in
-the server's memory long enough for a crash to lose it (on a default server it would reach
-the disk within 0.6 s): a control run shows that such commits are really lost.
+The WAL writer of the cluster is stopped (SIGSTOP) before each run: what a lazy commit wrote
+then stays in the server's memory until a synchronous commit writes it (a kill -9 loses the
+server's memory, not what was handed to the OS, and a running WAL writer hands it over within
+milliseconds). A control run shows that such commits are then really lost.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.skipif(
     reason="PostgreSQL's server binaries (initdb) are not installed",
 )
 
-LAZY_WAL = {"wal_writer_delay": "10s", "wal_writer_flush_after": "0"}
+LAZY_WAL = {"autovacuum": "off"}  # (nothing else that could write the WAL out meanwhile)
 N = 20
 
 
@@ -66,6 +67,7 @@ def test_lazy_commits_are_lost_in_a_crash_here(tmp_path: Path) -> None:
     """The control: on this cluster, transactions committed with synchronous_commit = off
     just before a crash are lost. (Were they not, the next test would prove nothing.)"""
     with Cluster(LAZY_WAL) as cluster:
+        cluster.pause("walwriter")
         with psycopg.connect(cluster.url, autocommit=True) as conn:
             for n in range(1, N + 1):
                 conn.execute(
@@ -76,7 +78,7 @@ def test_lazy_commits_are_lost_in_a_crash_here(tmp_path: Path) -> None:
         cluster.start()
         kept = tables(cluster.url)
         print(f"\nlazily committed before the crash: {N}, kept after it: {len(kept)}")
-        assert len(kept) < N
+        assert len(kept) < N / 2
         # What is kept is a prefix: the log is written in order.
         assert kept == {f"t{n:02d}" for n in range(1, len(kept) + 1)}
 
@@ -84,6 +86,7 @@ def test_lazy_commits_are_lost_in_a_crash_here(tmp_path: Path) -> None:
 def test_up_reports_success_only_once_every_migration_is_on_disk(tmp_path: Path) -> None:
     with Cluster(LAZY_WAL) as cluster:
         folder = folder_of(tmp_path / "m", N)
+        cluster.pause("walwriter")
         report = Migrator(cluster.url, directory=folder).up()
         assert len(report.steps) == N
         cluster.crash()  # at once: nothing more was written after up() returned
@@ -98,6 +101,7 @@ def test_a_crash_between_lazy_commits_loses_whole_migrations_and_up_applies_them
 ) -> None:
     with Cluster(LAZY_WAL) as cluster:
         folder = folder_of(tmp_path / "m", N, slow=12)
+        cluster.pause("walwriter")
         outcome: list[BaseException | None] = []
 
         def run() -> None:
@@ -126,7 +130,7 @@ def test_a_crash_between_lazy_commits_loses_whole_migrations_and_up_applies_them
         print(f"\nmigrations committed before the crash: 11, kept after it: {len(kept)}")
         # A prefix of whole migrations: each one's table and history row together.
         assert kept == [f"{n:04d}" for n in range(1, len(kept) + 1)]
-        assert len(kept) <= 11
+        assert len(kept) < 11  # lazily committed, in memory only: lost
         assert tables(cluster.url) == {f"t{n:02d}" for n in range(1, len(kept) + 1)}
 
         (folder / "0012_t12.sql").write_text(

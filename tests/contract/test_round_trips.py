@@ -505,10 +505,17 @@ def test_up_sends_a_hundred_transactional_migrations_in_a_handful_of_round_trips
     # handshake's packets happen to fall): the most of three is what a connection may cost.
     handshake = max(measure_handshake(proxy, server, url) for _ in range(3))
     connections, trips = measure(proxy, lambda: Migrator(url, directory=folder).up())
-    with extra_database(server.engine, server.url) as other:
-        _, trips_two = measure(
-            proxy, lambda: Migrator(with_port(other, proxy.port), directory=two).up()
-        )
+
+    def fresh_run(migrations: Path) -> int:
+        with extra_database(server.engine, server.url) as other:
+            _, counted = measure(
+                proxy, lambda: Migrator(with_port(other, proxy.port), directory=migrations).up()
+            )
+        return counted
+
+    # The least of two more runs each: a stray switch of the instrument is not a round trip.
+    trips = min(trips, fresh_run(folder))
+    trips_two = min(fresh_run(two) for _ in range(2))
     print(
         f"\nround trips of up() on {server.engine} after connecting: 100 migrations "
         f"{trips - handshake}, 2 migrations {trips_two - handshake}"
