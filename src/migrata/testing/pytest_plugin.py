@@ -8,7 +8,8 @@ Where the server is: ``--migrata-url``, else the ini key ``migrata_url``, else t
 ``MIGRATA_TEST_DATABASE_URL``, else the project's migrata settings (``migrata.toml``,
 ``[tool.migrata]``, ``MIGRATA_*``). The migrations: ``--migrata-dir``, else the ini key
 ``migrata_directory``, else the project's migrata settings. A run whose tests take none of the
-fixtures does nothing here: migrata is imported when a fixture is first used.
+fixtures does nothing here: migrata is imported when a fixture is first used. How many fresh
+databases are made ahead in the background: the ini key ``migrata_ahead`` (default 1, 0: none).
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("migrata_url", "Database server URL for the migrata fixtures.")
     parser.addini("migrata_directory", "Migrations folder for the migrata fixtures.")
+    parser.addini(
+        "migrata_ahead",
+        "How many fresh databases the migrata fixtures make ahead, in the background (0: none).",
+        default="1",
+    )
 
 
 def pytest_assertrepr_compare(config: pytest.Config, op: str, left: Any, right: Any) -> Any:
@@ -95,22 +101,31 @@ def _templates(config: pytest.Config) -> FreshDatabases:
         and value != SPECS[name].default
         and name not in ("directory", "dump_schema")
     }
+    ahead = str(config.getini("migrata_ahead")).strip()
+    if not ahead.isdigit():
+        pytest.fail(
+            f"migrata_ahead must be a whole number (0 or more), not {ahead!r}", pytrace=False
+        )
     cache = config.cache.mkdir("migrata-templates") if config.cache is not None else None
-    return FreshDatabases(str(url), directory=directory or None, cache_dir=cache, **options)
+    return FreshDatabases(
+        str(url), directory=directory or None, cache_dir=cache, ahead=int(ahead), **options
+    )
 
 
 @pytest.fixture(scope="session")
 def migrata_templates(pytestconfig: pytest.Config) -> Iterator[FreshDatabases]:
     """The session's :class:`~migrata.testing.fresh.FreshDatabases`: the template is built on
-    first use (or reused), and the databases still left are dropped at the end."""
+    first use (or reused); at the end, the session waits for the background drops, drops the
+    databases still left (used or made ahead) and warns for each it could not drop."""
     with _templates(pytestconfig) as templates:
         yield templates
 
 
 @pytest.fixture
 def migrata_database_url(migrata_templates: FreshDatabases) -> Iterator[str]:
-    """The URL of a new database holding what the migrations build, dropped after the test
-    (its ``repr`` hides the password)."""
+    """The URL of a new database holding what the migrations build (usually made ahead, while
+    an earlier test ran), dropped after the test in the background (its ``repr`` hides the
+    password)."""
     from migrata.errors import MigrataError
 
     try:
