@@ -11,22 +11,13 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from _plugin_support import MIGRATIONS, SERVERS
 
 from conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, _mysql_connect, require_server
 from migrata.testing.fresh import FreshDatabases, FreshDatabaseWarning
 
 pytest_plugins = ["pytester"]
 
-SERVERS = {
-    "sqlite": "sqlite:///unused.db",
-    "postgresql": POSTGRES_ADMIN_URL,
-    "mysql": MYSQL_ADMIN_URL,
-}
-
-MIGRATIONS = {
-    "0001_items.sql": "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(100));\n",
-    "0002_seed.sql": "INSERT INTO items (id, name) VALUES (1, 'seeded');\n",
-}
 
 # The generated project's helpers: each engine reached through its driver, not migrata.
 INNER_CONFTEST = """
