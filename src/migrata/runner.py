@@ -1,7 +1,10 @@
 """Execute a Plan whose scripts are already split: the only step that writes.
 
-A transactional migration is one batch — BEGIN, its statements, its history row, COMMIT — sent
-in one round trip where the backend pipelines. A migration that must run outside a transaction
+A transactional migration is one batch — BEGIN, its statements, its history row, COMMIT — and
+consecutive ones travel together in one message where the engine allows (a *flight*:
+``capabilities.flights``), each still its own transaction, the server running nothing after a
+failure; every COMMIT of a flight but the last returns before it is on disk, the last one
+makes them all durable. A migration that must run outside a transaction
 writes a "started" row, runs statement by statement recording progress, then records success;
 when it fails the row says "failed at statement k of n" until ``migrata resolve``.
 

@@ -1,8 +1,9 @@
 """PostgreSQL through psycopg 3.
 
-- A batch is sent in pipeline mode: every query of one migration (BEGIN, its statements, the
-  history row, COMMIT) travels in a single round trip, and a failure is still pinned to the
-  exact query that caused it.
+- Transactions (one migration's BEGIN, statements, history row and COMMIT, or a whole flight
+  of them) travel as one simple-protocol message, as ``psql`` sends a file; the count of the
+  server's answers pins a failure to the exact query that caused it. Other batches are sent in
+  pipeline mode: one round trip, each query's result apart.
 - The lock is a session advisory lock taken by *polling* ``pg_try_advisory_lock``: a session
   blocked inside ``pg_advisory_lock`` is a transaction that a CREATE INDEX CONCURRENTLY run by
   the holder would wait for, forever.
