@@ -427,8 +427,6 @@ def up(
     def run(target: Target) -> RunReport:
         with state.progress(quiet=as_json) as on_step:
             migrator = state.migrator(target.settings, on_step=on_step)
-            if not dry_run:
-                migrator.start_connecting(writing=True)  # (while the folder is read)
             state.warn(migrator.warnings())
             report = migrator.up(to=to, dry_run=dry_run, resume=resume)
         if not as_json:

@@ -166,26 +166,14 @@ class Migrator:
         if self._source is None:
             source = self.settings.source
             seeds = (source.seeds_dir, source.seeds_environments) if source.seeds_dir else None
-            try:
-                self._source = discover_migrations(
-                    None if source.package else source.directory,
-                    package=source.package,
-                    layout=source.layout,
-                    seeds=seeds,
-                    cache=cache_folder(self.settings.run.split_cache),
-                )
-            except BaseException:
-                self._connector.discard_connecting()  # (opened for nothing)
-                raise
+            self._source = discover_migrations(
+                None if source.package else source.directory,
+                package=source.package,
+                layout=source.layout,
+                seeds=seeds,
+                cache=cache_folder(self.settings.run.split_cache),
+            )
         return self._source
-
-    def start_connecting(self, *, writing: bool = False) -> None:
-        """Begin opening the connection the next call that needs one uses, in a thread, so
-        that it opens while the folder is read (``writing``: for ``up``). The next call
-        raises what opening raised, as it would have; reading a folder that fails closes it.
-        Does nothing once the folder was read, without a URL, and for file-based engines."""
-        if self._source is None:
-            self._connector.start_connecting(writing=writing)
 
     def warnings(self) -> tuple[str, ...]:
         """What the folder holds that a user must hear about (skipped migrations, files a
@@ -228,7 +216,6 @@ class Migrator:
 
     def status(self) -> tuple[StatusEntry, ...]:
         """Each migration's state; one query, no lock, creates nothing."""
-        self.start_connecting()
         migrations = self.migrations
         environment = self.settings.source.environment
         return compute_status(migrations, self.applied(), environment=environment)
@@ -362,7 +349,6 @@ class Migrator:
         Raises ValidationFailed (every problem listed) before anything runs, LockTimeout,
         SQLSyntaxError for a script that does not parse, or MigrationFailed.
         """
-        self.start_connecting(writing=not dry_run)
         migrations = self.migrations
         return self._execute(
             lambda applied: self._plan_up(migrations, applied, to, resume=resume),

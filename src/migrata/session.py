@@ -7,7 +7,6 @@ released and the connection closed on every exit path, Ctrl-C included.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,7 +48,6 @@ class Connector:
         #: The server's version, known once a connection was opened (None before).
         self.server_version: int | None = None
         self._session: tuple[tuple[Statement, ...], str] | None = None
-        self._early: _EarlyConnection | None = None
         extensions = settings.run.extensions
         if extensions:
             try:
@@ -90,48 +88,13 @@ class Connector:
         """A URL or a connection was given (reading the folder alone needs neither)."""
         return self.url is not None or self._connection is not None
 
-    def start_connecting(self, *, writing: bool = False) -> None:
-        """Begin opening the connection the next :meth:`open` uses, in a thread, so that the
-        driver's import and the server's handshake overlap what the caller does meanwhile
-        (reading the folder). What it raises is raised by :meth:`open`, as it would have
-        been; the caller calls :meth:`discard_connecting` when it will not call :meth:`open`
-        (the folder could not be read), which closes the connection. Does nothing without a
-        URL, for a file-based engine (no network to wait for; SQLite's connections stay in
-        their thread) and before a database is created."""
-        url = self.url
-        if url is None or self._early is not None:
-            return
-        connect = self.settings.connect
-        if writing and connect.create_database:
-            return
-        try:
-            if engine_named(url.engine).file_based:
-                return
-        except LookupError:
-            return
-        patience = Patience(connect.wait, connect_timeout=connect.connect_timeout)
-        self._early = _EarlyConnection(lambda: provision.open_when_ready(url, patience))
-
-    def discard_connecting(self) -> None:
-        """Close the connection :meth:`start_connecting` opens (now, or when it is open)."""
-        early, self._early = self._early, None
-        if early is not None:
-            early.discard()
-
     @contextmanager
     def open(self, *, writing: bool = False) -> Iterator[tuple[Backend, History]]:
         """A connection with the session SQL run, and the history over it. Raises ConfigError
         when there is no database to connect to."""
         if not self.has_database:
             raise ConfigError(f"no database URL: pass {setting('database_url')} (or a connection)")
-        early, self._early = self._early, None
-        if early is not None:
-            try:
-                backend = early.result()
-            except BaseException:
-                early.discard()  # (Ctrl-C while waiting: closed when it opens)
-                raise
-        elif self.url is not None:
+        if self.url is not None:
             connect = self.settings.connect
             patience = Patience(connect.wait, connect_timeout=connect.connect_timeout)
             if writing and connect.create_database:
@@ -225,51 +188,3 @@ class Connector:
                 f"{text}; {setting('require_lock')} refuses to go on (nothing was run)"
             )
         logger.warning("%s (--require-lock makes this an error)", text)
-
-
-class _EarlyConnection:
-    """A connection opened by a daemon thread: its backend, or what opening it raised."""
-
-    def __init__(self, connect: Callable[[], Backend]) -> None:
-        self._connect = connect
-        self._lock = threading.Lock()
-        self._backend: Backend | None = None
-        self._error: BaseException | None = None
-        self._discarded = False
-        self._thread = threading.Thread(target=self._run, name="migrata-connect", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            backend = self._connect()
-        except BaseException as exc:  # noqa: BLE001 (raised again in the caller's thread)
-            with self._lock:
-                self._error = exc
-            return
-        with self._lock:
-            if not self._discarded:
-                self._backend = backend
-                return
-        backend.close()
-
-    def result(self) -> Backend:
-        """The backend, once open; raises what opening it raised."""
-        self._thread.join()
-        with self._lock:
-            backend, error = self._backend, self._error
-            self._backend = self._error = None
-        if error is not None:
-            try:
-                raise error
-            finally:
-                del error
-        assert backend is not None
-        return backend
-
-    def discard(self) -> None:
-        """Close the backend, now if it is open, else as soon as it opens."""
-        with self._lock:
-            self._discarded = True
-            backend, self._backend = self._backend, None
-        if backend is not None:
-            backend.close()
