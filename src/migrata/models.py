@@ -118,13 +118,18 @@ class Version:
         """What equality compares."""
         return (self.is_repeatable, self.textual, self.key)
 
+    # (``identity`` spelled out: sets and dicts of a thousand versions call these a lot.)
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self.identity == other.identity
+        return (
+            self.key == other.key
+            and self.is_repeatable == other.is_repeatable
+            and self.textual == other.textual
+        )
 
     def __hash__(self) -> int:
-        return hash(self.identity)
+        return hash((self.is_repeatable, self.textual, self.key))
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
