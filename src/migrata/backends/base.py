@@ -145,9 +145,15 @@ class Backend(abc.ABC):
         transactions before it are committed, its own is left for :meth:`rollback`. ``done(i)``
         is called for each query ``i`` that completed, in order, as soon as the backend knows
         (where the engine streams results, while the rest still runs). Default: :meth:`run`,
-        then ``done`` for every query.
+        then ``done`` for every query that ran.
         """
-        self.run(queries)
+        try:
+            self.run(queries)
+        except QueryFailed as failure:
+            if done is not None:
+                for index in range(max(failure.index, 0)):
+                    done(index)
+            raise
         if done is not None:
             for index in range(len(queries)):
                 done(index)

@@ -183,6 +183,34 @@ class BackendContract:
         exists = bool(backend.table_columns([(None, "contract_ddl")]))
         assert exists is not backend.capabilities.transactional_ddl
 
+    def test_transactions_sent_together_stop_at_the_first_failure(self, backend: Backend) -> None:
+        """Several transactions in one batch (a flight, where ``capabilities.flights``): the
+        ones before a failure are committed and told of, the failing one is left for
+        rollback, and nothing after it runs."""
+        self._transactions(backend)
+        backend.run([_create_table(backend, "contract_t")])
+        told: list[int] = []
+        with pytest.raises(QueryFailed) as info:
+            backend.execute_transactions(
+                [
+                    Query("BEGIN"),
+                    _insert(backend, "contract_t", 1),
+                    Query("COMMIT"),
+                    Query("BEGIN"),
+                    _insert(backend, "contract_t", 2),
+                    Query("SELECT no_such_column FROM no_such_table_either"),
+                    Query("COMMIT"),
+                    Query("BEGIN"),
+                    _insert(backend, "contract_t", 3),
+                    Query("COMMIT"),
+                ],
+                done=told.append,
+            )
+        backend.rollback()
+        assert info.value.index == 5
+        assert told == [0, 1, 2, 3, 4]
+        assert _values(backend, "contract_t") == [1]
+
     # -- the lock ---------------------------------------------------------------------------
 
     def _exclusive(self, backend: Backend) -> None:
