@@ -454,7 +454,7 @@ class Migrator:
             plan = prepared.plan
             if plan.direction is Direction.UP and self.settings.run.extensions:
                 self._connector.create_extensions(backend)
-            linted: Callable[[], None] = _nothing
+            linted: Callable[[], None] | None = None
             if plan.steps and plan.direction is Direction.UP and self.settings.run.lint != "off":
                 # (Only then: a run with nothing to apply loads no lint rules.)
                 linted = self._linter.check_before_running(plan)
@@ -469,7 +469,8 @@ class Migrator:
             try:
                 report = self._run(self._runner(backend, history), prepared)
             finally:
-                linted()
+                if linted is not None:
+                    linted()  # the lint's warnings, all logged before up returns
             duration = (time.perf_counter() - started) * 1000
             self._log_finished(plan, len(report.steps), duration, backend.display_name)
             if report.steps:
@@ -694,7 +695,3 @@ def _current_names(options: Mapping[str, Any]) -> dict[str, Any]:
         elif key != "session_sql_path":
             values[_RENAMED.get(key, key)] = value
     return values
-
-
-def _nothing() -> None:
-    """Nothing to wait for."""

@@ -389,13 +389,15 @@ class Runner:
         if not self.backend.capabilities.flights:
             return steps[first : first + 1]
         limits = self._limits(steps[first])
+        if limits.migration:
+            return steps[first : first + 1]
         size = 0
         end = first
         while end < len(steps):
             step = steps[end]
             if not step.script.transactional or step.resume_after:
                 break
-            if self._limits(step) != limits or limits.migration:
+            if self._limits(step) != limits:
                 break
             size += sum(len(s.sql) for s in statements[(step.version, step.direction)])
             if end > first and size > FLIGHT_CHARACTERS:

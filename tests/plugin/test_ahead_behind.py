@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from _plugin_support import MIGRATIONS, SERVERS
+from _plugin_support import MIGRATIONS, SERVERS, write_project
 
 from conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, _mysql_connect, require_server
 from migrata.testing.fresh import FreshDatabases, FreshDatabaseWarning
@@ -102,13 +102,7 @@ def server(request: pytest.FixtureRequest) -> str:
 def project(pytester: pytest.Pytester, server: str) -> Iterator[pytest.Pytester]:
     """A project with migrations, the helpers and the tests, two databases made ahead; its
     templates are dropped after."""
-    folder = pytester.path / "migrations"
-    folder.mkdir()
-    for name, text in MIGRATIONS.items():
-        (folder / name).write_text(text)
-    pytester.makeconftest(INNER_CONFTEST)
-    pytester.makepyfile(test_app=INNER_TEST)
-    pytester.makeini("[pytest]\nmigrata_directory = migrations\nmigrata_ahead = 2\n")
+    folder = write_project(pytester, INNER_CONFTEST, INNER_TEST, "migrata_directory = migrations\nmigrata_ahead = 2\n")
     try:
         yield pytester
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from _plugin_support import MIGRATIONS, SERVERS
+from _plugin_support import MIGRATIONS, SERVERS, write_project
 
 from conftest import MYSQL_ADMIN_URL, require_server
 from migrata import Migrator
@@ -77,13 +77,7 @@ def server(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def project(pytester: pytest.Pytester, server: str) -> Iterator[pytest.Pytester]:
     """A project with migrations, the helpers and the tests; its templates are dropped after."""
-    folder = pytester.path / "migrations"
-    folder.mkdir()
-    for name, text in MIGRATIONS.items():
-        (folder / name).write_text(text)
-    pytester.makeconftest(INNER_CONFTEST)
-    pytester.makepyfile(test_app=INNER_TEST)
-    pytester.makeini("[pytest]\nmigrata_directory = migrations\n")
+    write_project(pytester, INNER_CONFTEST, INNER_TEST, "migrata_directory = migrations\n")
     try:
         yield pytester
     finally:
